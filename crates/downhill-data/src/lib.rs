@@ -1,0 +1,1 @@
+//! downhill-data (under construction).

@@ -1,0 +1,1 @@
+//! downhill-nn (under construction).

@@ -1,0 +1,1 @@
+//! downhill-plot (under construction).

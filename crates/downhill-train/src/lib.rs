@@ -1,0 +1,1 @@
+//! downhill-train (under construction).
