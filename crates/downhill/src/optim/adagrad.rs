@@ -1,0 +1,71 @@
+//! Adagrad: per-coordinate step sizes from the sum of squared gradients.
+
+use super::mechanics::Decay;
+use super::Rule;
+use crate::hyper::check;
+use crate::Real;
+
+crate::hyper_struct! {
+    /// Adagrad (Duchi, Hazan & Singer, 2011), as `torch.optim.Adagrad`.
+    ///
+    /// Coordinates that rarely see a gradient keep large steps, which suits
+    /// sparse, unequally frequent features. With `t` the step count:
+    ///
+    /// ```text
+    /// g ← ±g + λ·θ
+    /// γₜ ← γ / (1 + (t − 1)·η)          (lr_decay η)
+    /// s ← s + g²                         (s starts at initial_accumulator_value)
+    /// θ ← θ − γₜ · g / (√s + ε)
+    /// ```
+    pub struct Adagrad: "adagrad" {
+        /// Learning rate γ.
+        lr: f64 = 1e-2; check check::non_negative,
+        /// Learning-rate decay η.
+        lr_decay: f64 = 0.0; check check::non_negative,
+        /// L2 penalty λ.
+        weight_decay: f64 = 0.0; check check::non_negative,
+        /// Starting value of the accumulator `s`.
+        initial_accumulator_value: f64 = 0.0; check check::non_negative,
+        /// ε added to the denominator.
+        eps: f64 = 1e-10; check check::positive,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
+    }
+}
+
+/// Per-step constants of [`Adagrad`].
+#[derive(Clone, Copy, Debug)]
+pub struct AdagradConsts<T> {
+    neg_clr: T,
+    eps: T,
+    decay: Decay<T>,
+}
+
+impl Rule for Adagrad {
+    type Consts<T: Real> = AdagradConsts<T>;
+
+    fn buffers(&self) -> &'static [&'static str] {
+        &["sum"]
+    }
+
+    fn buffer_init(&self, _: &str) -> f64 {
+        self.initial_accumulator_value
+    }
+
+    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdagradConsts<T> {
+        let clr = self.lr / (1.0 + (step - 1) as f64 * self.lr_decay);
+        AdagradConsts {
+            neg_clr: T::from_f64(-clr),
+            eps: T::from_f64(self.eps),
+            decay: Decay::new(self.weight_decay, false, self.lr, self.maximize),
+        }
+    }
+
+    fn update<T: Real>(c: &AdagradConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+        for ((p, &g), s) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
+            let d = c.decay.grad(g, *p);
+            *s = *s + d * d;
+            *p = *p + c.neg_clr * (d / (s.sqrt() + c.eps));
+        }
+    }
+}

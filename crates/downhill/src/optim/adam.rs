@@ -1,0 +1,112 @@
+//! Adam, with AMSGrad and optional decoupled weight decay.
+
+use super::mechanics::{bias_correction, ema, ema_sq, Decay};
+use super::Rule;
+use crate::hyper::check;
+use crate::Real;
+
+crate::hyper_struct! {
+    /// Adam (Kingma & Ba, 2015), with the AMSGrad variant (Reddi, Kale & Kumar,
+    /// 2018) and decoupled weight decay (Loshchilov & Hutter, 2019), as
+    /// `torch.optim.Adam`.
+    ///
+    /// ```text
+    /// g ← ±g + λ·θ                  (or θ ← θ·(1 − γλ) if decoupled)
+    /// m ← β₁·m + (1 − β₁)·g
+    /// v ← β₂·v + (1 − β₂)·g²
+    /// v̂ ← max(v̂, v) if amsgrad, else v
+    /// θ ← θ − γ/(1 − β₁ᵗ) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
+    /// ```
+    pub struct Adam: "adam" {
+        /// Step size γ (α in the paper).
+        lr: f64 = 1e-3; check check::non_negative,
+        /// Decay rates (β₁, β₂) of the first and second moments.
+        betas: (f64, f64) = (0.9, 0.999); check check::betas,
+        /// ε added to the denominator.
+        eps: f64 = 1e-8; check check::positive,
+        /// Weight decay λ (L2, or decoupled when `decoupled_weight_decay`).
+        weight_decay: f64 = 0.0; check check::non_negative,
+        /// Use the running maximum of `v` (AMSGrad).
+        amsgrad: bool = false,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
+        /// Shrink θ directly instead of adding λθ to the gradient (AdamW).
+        decoupled_weight_decay: bool = false,
+    }
+}
+
+/// Per-step constants of [`Adam`] and [`super::AdamW`].
+#[derive(Clone, Copy, Debug)]
+pub struct AdamConsts<T> {
+    neg_step_size: T,
+    bc2_sqrt: T,
+    eps: T,
+    w1: T,
+    beta2: T,
+    w2: T,
+    decay: Decay<T>,
+    amsgrad: bool,
+}
+
+impl Rule for Adam {
+    type Consts<T: Real> = AdamConsts<T>;
+
+    fn buffers(&self) -> &'static [&'static str] {
+        if self.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+
+    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdamConsts<T> {
+        let (beta1, beta2) = self.betas;
+        AdamConsts {
+            neg_step_size: T::from_f64(-self.lr / bias_correction(beta1, step)),
+            bc2_sqrt: T::from_f64(bias_correction(beta2, step).sqrt()),
+            eps: T::from_f64(self.eps),
+            w1: T::from_f64(1.0 - beta1),
+            beta2: T::from_f64(beta2),
+            w2: T::from_f64(1.0 - beta2),
+            decay: Decay::new(
+                self.weight_decay,
+                self.decoupled_weight_decay,
+                self.lr,
+                self.maximize,
+            ),
+            amsgrad: self.amsgrad,
+        }
+    }
+
+    fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+        match b {
+            [m, v] => {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let d = c.decay.grad(g, *p);
+                    *m = ema(*m, d, c.w1);
+                    *v = ema_sq(*v, d, c.beta2, c.w2);
+                    let denom = v.sqrt() / c.bc2_sqrt + c.eps;
+                    *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
+                }
+            }
+            [m, v, vmax] => {
+                debug_assert!(c.amsgrad);
+                for ((((p, &g), m), v), vmax) in p
+                    .iter_mut()
+                    .zip(g)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                    .zip(vmax.iter_mut())
+                {
+                    let d = c.decay.grad(g, *p);
+                    *m = ema(*m, d, c.w1);
+                    *v = ema_sq(*v, d, c.beta2, c.w2);
+                    *vmax = vmax.max(*v);
+                    let denom = vmax.sqrt() / c.bc2_sqrt + c.eps;
+                    *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
+                }
+            }
+            _ => unreachable!("buffers() and update() agree on the buffer count"),
+        }
+    }
+}

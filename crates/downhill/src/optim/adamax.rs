@@ -1,0 +1,69 @@
+//! Adamax: Adam with the infinity norm in place of the second moment.
+
+use super::mechanics::{bias_correction, ema, Decay};
+use super::Rule;
+use crate::hyper::check;
+use crate::Real;
+
+crate::hyper_struct! {
+    /// Adamax (Kingma & Ba, 2015, §7.1), as `torch.optim.Adamax`.
+    ///
+    /// ```text
+    /// g ← ±g + λ·θ
+    /// m ← β₁·m + (1 − β₁)·g
+    /// u ← max(β₂·u, |g| + ε)
+    /// θ ← θ − γ/(1 − β₁ᵗ) · m / u
+    /// ```
+    pub struct Adamax: "adamax" {
+        /// Step size γ.
+        lr: f64 = 2e-3; check check::non_negative,
+        /// Decay rates (β₁, β₂) of the first moment and the infinity norm.
+        betas: (f64, f64) = (0.9, 0.999); check check::betas,
+        /// ε added to |g|.
+        eps: f64 = 1e-8; check check::positive,
+        /// L2 penalty λ.
+        weight_decay: f64 = 0.0; check check::non_negative,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
+    }
+}
+
+/// Per-step constants of [`Adamax`].
+#[derive(Clone, Copy, Debug)]
+pub struct AdamaxConsts<T> {
+    neg_clr: T,
+    w1: T,
+    beta2: T,
+    eps: T,
+    decay: Decay<T>,
+}
+
+impl Rule for Adamax {
+    type Consts<T: Real> = AdamaxConsts<T>;
+
+    fn buffers(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_inf"]
+    }
+
+    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdamaxConsts<T> {
+        AdamaxConsts {
+            neg_clr: T::from_f64(-self.lr / bias_correction(self.betas.0, step)),
+            w1: T::from_f64(1.0 - self.betas.0),
+            beta2: T::from_f64(self.betas.1),
+            eps: T::from_f64(self.eps),
+            decay: Decay::new(self.weight_decay, false, self.lr, self.maximize),
+        }
+    }
+
+    fn update<T: Real>(c: &AdamaxConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+        let [m, u] = b else {
+            unreachable!("adamax has two buffers")
+        };
+        for (((p, &g), m), u) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(u.iter_mut()) {
+            let d = c.decay.grad(g, *p);
+            *m = ema(*m, d, c.w1);
+            *u = (*u * c.beta2).max(d.abs() + c.eps);
+            *p = *p + c.neg_clr * (*m / *u);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Stochastic gradient descent with momentum, dampening and Nesterov momentum.
+
+use super::mechanics::Decay;
+use super::Rule;
+use crate::hyper::check;
+use crate::{Real, Result};
+
+crate::hyper_struct! {
+    /// SGD (Robbins & Monro, 1951), with heavy-ball momentum (Polyak, 1964) and
+    /// Nesterov momentum in the form of Sutskever et al. (2013), as `torch.optim.SGD`.
+    ///
+    /// With `g` the gradient (negated if `maximize`), `λ` the weight decay, `μ`
+    /// the momentum, `τ` the dampening and `γ` the learning rate, each step is
+    ///
+    /// ```text
+    /// g ← g + λ·θ
+    /// if μ ≠ 0:  b ← g                    on the first step
+    ///            b ← μ·b + (1 − τ)·g      afterwards
+    ///            g ← g + μ·b   (nesterov)   or   g ← b
+    /// θ ← θ − γ·g
+    /// ```
+    ///
+    /// Used with batch size 1 this is stochastic (online) gradient descent; with
+    /// the whole data set per step, batch gradient descent.
+    pub struct Sgd: "sgd" {
+        /// Learning rate γ.
+        lr: f64 = 1e-3; check check::non_negative,
+        /// Momentum factor μ.
+        momentum: f64 = 0.0; check check::unit_open,
+        /// Dampening τ of the momentum.
+        dampening: f64 = 0.0; check check::unit_closed,
+        /// L2 penalty λ.
+        weight_decay: f64 = 0.0; check check::non_negative,
+        /// Use Nesterov momentum (needs `momentum > 0` and `dampening = 0`).
+        nesterov: bool = false,
+        /// Maximise the objective instead of minimising it.
+        maximize: bool = false,
+    }
+}
+
+/// Which loop a step runs.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Plain,
+    Momentum,
+    Nesterov,
+}
+
+/// Per-step constants of [`Sgd`].
+#[derive(Clone, Copy, Debug)]
+pub struct SgdConsts<T> {
+    mode: Mode,
+    neg_lr: T,
+    decay: Decay<T>,
+    momentum: T,
+    keep: T,
+    take: T,
+}
+
+impl Rule for Sgd {
+    type Consts<T: Real> = SgdConsts<T>;
+
+    fn buffers(&self) -> &'static [&'static str] {
+        if self.momentum != 0.0 {
+            &["momentum_buffer"]
+        } else {
+            &[]
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(crate::hyper::invalid_value(
+                "sgd",
+                "nesterov",
+                true,
+                format!(
+                    "nesterov only with momentum > 0 and dampening = 0 (momentum = {}, dampening = {})",
+                    self.momentum, self.dampening
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> SgdConsts<T> {
+        // torch starts the buffer at the first gradient, undamped: b ← 0·b + 1·g.
+        let (keep, take) = if step == 1 {
+            (0.0, 1.0)
+        } else {
+            (self.momentum, 1.0 - self.dampening)
+        };
+        SgdConsts {
+            mode: match (self.momentum != 0.0, self.nesterov) {
+                (false, _) => Mode::Plain,
+                (true, false) => Mode::Momentum,
+                (true, true) => Mode::Nesterov,
+            },
+            neg_lr: T::from_f64(-self.lr),
+            decay: Decay::new(self.weight_decay, false, self.lr, self.maximize),
+            momentum: T::from_f64(self.momentum),
+            keep: T::from_f64(keep),
+            take: T::from_f64(take),
+        }
+    }
+
+    fn update<T: Real>(c: &SgdConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+        match c.mode {
+            Mode::Plain => {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p = *p + c.neg_lr * c.decay.grad(g, *p);
+                }
+            }
+            Mode::Momentum => {
+                for ((p, &g), m) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
+                    let d = c.decay.grad(g, *p);
+                    *m = *m * c.keep + c.take * d;
+                    *p = *p + c.neg_lr * *m;
+                }
+            }
+            Mode::Nesterov => {
+                for ((p, &g), m) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
+                    let d = c.decay.grad(g, *p);
+                    *m = *m * c.keep + c.take * d;
+                    *p = *p + c.neg_lr * (d + c.momentum * *m);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Conformance against reference fixtures generated from torch.optim in float64
+//! (format: `../shared/fixtures/README.md`). A generic runner: each fixture is
+//! driven by its `optimizer`/`scheduler` name and `hyper` map, so any new file
+//! in the folder runs without code changes.
+//!
+//! Folder: `$DOWNHILL_FIXTURES`, default `../shared/fixtures` beside the
+//! repository root.
+
+use downhill::optim::{build, GroupSpec, OptimizerSpec};
+use downhill::Real;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("DOWNHILL_FIXTURES") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
+    }
+}
+
+fn files(kind: &str) -> Vec<PathBuf> {
+    let dir = fixtures_dir().join(kind);
+    let mut out: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+fn load(path: &PathBuf) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn tensors(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
+    (got - want).abs() <= abs + rel * want.abs()
+}
+
+fn optimizer_spec(f: &Value) -> OptimizerSpec {
+    let mut spec = OptimizerSpec::new(f["optimizer"].as_str().unwrap());
+    spec.hyper = serde_json::from_value(f["hyper"].clone()).unwrap();
+    if let Some(groups) = f.get("groups") {
+        spec.groups = serde_json::from_value::<Vec<GroupSpec>>(groups.clone()).unwrap();
+    }
+    spec
+}
+
+/// Runs one optimiser fixture in element type `T`; returns the worst relative error.
+fn run_optim<T: Real>(f: &Value, rel: f64, abs: f64) -> Result<f64, String> {
+    let spec = optimizer_spec(f);
+    let params0 = tensors(&f["params0"]);
+    let sizes: Vec<usize> = params0.iter().map(Vec::len).collect();
+    let mut opt = build::<T>(&spec, &sizes).map_err(|e| e.to_string())?;
+    let mut params: Vec<Vec<T>> = params0
+        .iter()
+        .map(|p| p.iter().map(|&x| T::from_f64(x)).collect())
+        .collect();
+    let grads = f["grads"].as_array().unwrap();
+    let expected = f["params"].as_array().unwrap();
+    assert_eq!(grads.len(), expected.len());
+    let mut worst = 0.0f64;
+    for (t, (g, want)) in grads.iter().zip(expected).enumerate() {
+        let g: Vec<Vec<T>> = tensors(g)
+            .iter()
+            .map(|x| x.iter().map(|&v| T::from_f64(v)).collect())
+            .collect();
+        let mut ps: Vec<&mut [T]> = params.iter_mut().map(|p| p.as_mut_slice()).collect();
+        let gs: Vec<&[T]> = g.iter().map(|x| x.as_slice()).collect();
+        opt.step(&mut ps, &gs)
+            .map_err(|e| format!("step {t}: {e}"))?;
+        for (i, (p, w)) in params.iter().zip(tensors(want)).enumerate() {
+            for (j, (&got, &want)) in p.iter().zip(&w).enumerate() {
+                let got = got.to_f64();
+                if !close(got, want, rel, abs) {
+                    return Err(format!(
+                        "step {t}, param {i}[{j}]: got {got:e}, torch {want:e}"
+                    ));
+                }
+                if want != 0.0 {
+                    worst = worst.max((got - want).abs() / want.abs());
+                }
+            }
+        }
+    }
+    Ok(worst)
+}
+
+#[test]
+fn optimizer_fixtures() {
+    let files = files("optim");
+    let mut failures = Vec::new();
+    for path in &files {
+        let f = load(path);
+        let name = path.file_name().unwrap().to_string_lossy();
+        match (
+            run_optim::<f64>(&f, 1e-9, 1e-12),
+            run_optim::<f32>(&f, 1e-4, 1e-6),
+        ) {
+            (Ok(w64), Ok(w32)) => {
+                println!("ok   {name}: worst relative error f64 {w64:.1e}, f32 {w32:.1e}")
+            }
+            (r64, r32) => {
+                let msg = format!("{name}: f64 {r64:?}; f32 {r32:?}");
+                println!("FAIL {msg}");
+                failures.push(msg);
+            }
+        }
+    }
+    println!(
+        "checked {} optimizer fixtures from {}",
+        files.len(),
+        fixtures_dir().display()
+    );
+    assert!(
+        !files.is_empty(),
+        "no optimizer fixtures found in {}",
+        fixtures_dir().display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
