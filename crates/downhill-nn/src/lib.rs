@@ -1,1 +1,70 @@
-//! downhill-nn (under construction).
+//! # downhill-nn
+//!
+//! A lean CPU neural-network engine: the model, its flat parameter and gradient
+//! buffers, and explicit forward and backward passes for logistic regression,
+//! multi-layer perceptrons and convolutional networks. Optimisers live in crate
+//! `downhill`; training loops and data loading elsewhere.
+//!
+//! ```
+//! use downhill::Rng;
+//! use downhill_nn::{Input, InputShape, ModelSpec, Network};
+//!
+//! let spec: ModelSpec = "mlp:32:tanh".parse()?;
+//! let mut net = Network::<f64>::new(&spec, InputShape::Flat(4), 3, 7)?;
+//! let x = [0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -0.5, 0.25];
+//! let stats = net.loss_and_grad(Input::Dense { values: &x, rows: 2, dim: 4 }, &[0, 2], &mut Rng::new(1))?;
+//! assert_eq!(stats.count, 2);
+//! // Plain gradient descent, in place.
+//! let (params, grads) = net.params_and_grads();
+//! for (p, g) in params.iter_mut().zip(grads) {
+//!     *p -= 0.1 * g;
+//! }
+//! # Ok::<(), downhill_nn::NnError>(())
+//! ```
+//!
+//! ## Layout
+//!
+//! Every parameter lives in one `Vec<T>` ([`Network::params`]); the gradient in
+//! another of the same length; [`Network::tensors`] lists the tensors in order
+//! with PyTorch-like names (`conv1.weight`, `fc2.bias`, …), so an optimiser can
+//! treat tensor *i* as the *i*-th consecutive range. Dense weights are stored
+//! `[in, out]` row-major (row *r* holds input feature *r*'s outgoing weights: a
+//! sparse batch touches only some rows, see [`Network::touched_rows`]).
+//! Convolution weights are `[kh, kw, in, out]`. Inside the network images are
+//! NHWC, so the fully-connected layer after the last pool reads its input in
+//! (row, column, channel) order: `fc1.weight` row `(y·W + x)·C + c` belongs to
+//! channel `c` at pixel (y, x). Network input images are CHW, as data files store
+//! them.
+//!
+//! ## Objective
+//!
+//! [`Network::loss_and_grad`] fills the gradient of the **mean** loss over the
+//! batch plus the L2 penalty λ/2·‖W‖², which covers weight tensors only (not
+//! biases): the penalty adds λ·W to each weight's gradient and is reported in
+//! [`BatchStats::penalty`]. Losses are listed in [`spec`].
+//!
+//! ## Allocation
+//!
+//! Activation and workspace buffers grow to the largest batch seen and are reused
+//! afterwards, so a step allocates nothing in this crate. The matrix-product
+//! backend (the `gemm` crate) allocates its small packing buffers on each call;
+//! the test `tests/alloc.rs` counts allocations to hold both facts in place.
+//!
+//! ## Threads
+//!
+//! Work runs on the global rayon pool (`RAYON_NUM_THREADS`). Matrix products are
+//! split into one block of output per thread; element-wise passes, im2col, col2im
+//! and pooling split over samples. No reduction order depends on the thread
+//! count, so results are identical for any number of threads.
+
+#![warn(missing_docs)]
+
+mod error;
+mod layers;
+pub mod matmul;
+mod network;
+pub mod spec;
+
+pub use error::NnError;
+pub use network::{BatchStats, Input, InputShape, Network, TensorInfo, TensorKind};
+pub use spec::{Activation, Init, LossKind, ModelKind, ModelSpec, PoolSpec};

@@ -1,0 +1,69 @@
+//! Measures GFLOP/s of the matrix products the MLP and CNN benchmarks perform.
+//!
+//! `RAYON_NUM_THREADS=2 cargo run --release -p downhill-nn --example gemm_shapes`
+//! Products are given as `m×k×n` plus which operand is read transposed, exactly as
+//! the engine calls them (row-major storage).
+
+use downhill_nn::matmul::{gemm, Mat, Op, Par};
+use std::time::Instant;
+
+fn main() {
+    let shapes: &[(&str, usize, usize, usize, Op, Op)] = &[
+        ("mlp fc1 fwd   X·W", 128, 784, 1000, Op::N, Op::N),
+        ("mlp fc2 fwd   X·W", 128, 1000, 1000, Op::N, Op::N),
+        ("mlp fc1 dW  Xᵀ·dY", 784, 128, 1000, Op::T, Op::N),
+        ("mlp fc2 dW  Xᵀ·dY", 1000, 128, 1000, Op::T, Op::N),
+        ("mlp fc2 dX dY·Wᵀ", 128, 1000, 1000, Op::N, Op::T),
+        ("mlp out fwd   X·W", 128, 1000, 10, Op::N, Op::N),
+        ("logreg fwd    X·W", 128, 784, 10, Op::N, Op::N),
+        ("logreg dW Xᵀ·dY", 784, 128, 10, Op::T, Op::N),
+        ("cnn c1 fwd col·W", 128 * 784, 25, 32, Op::N, Op::N),
+        ("cnn c2 fwd col·W", 128 * 196, 800, 32, Op::N, Op::N),
+        ("cnn c3 fwd col·W", 128 * 49, 800, 64, Op::N, Op::N),
+        ("cnn c2 dW colᵀ·dY", 800, 128 * 196, 32, Op::T, Op::N),
+        ("cnn c3 dW colᵀ·dY", 800, 128 * 49, 64, Op::T, Op::N),
+        ("cnn c2 dcol dY·Wᵀ", 128 * 196, 32, 800, Op::N, Op::T),
+        ("cnn c3 dcol dY·Wᵀ", 128 * 49, 64, 800, Op::N, Op::T),
+        ("cnn c2 fwd 8 smp", 8 * 196, 800, 32, Op::N, Op::N),
+        ("cnn c2 dW 8 smp", 800, 8 * 196, 32, Op::T, Op::N),
+        ("cnn c2 dcol 8 smp", 8 * 196, 32, 800, Op::N, Op::T),
+        ("cnn fc1 fwd", 128, 576, 1000, Op::N, Op::N),
+    ];
+    println!("threads {}", rayon::current_num_threads());
+    for &(name, m, k, n, ta, tb) in shapes {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut c = vec![0f32; m * n];
+        let lda = if ta == Op::N { k } else { m };
+        let ldb = if tb == Op::N { n } else { k };
+        let am = Mat {
+            data: &a,
+            ld: lda,
+            op: ta,
+        };
+        let bm = Mat {
+            data: &b,
+            ld: ldb,
+            op: tb,
+        };
+        let flops = 2.0 * (m * n * k) as f64;
+        let reps = ((2e9 / flops) as usize).clamp(3, 2000);
+        for par in [Par::Seq, Par::Pool] {
+            gemm(m, n, k, am, bm, &mut c, n, false, par);
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    gemm(m, n, k, am, bm, &mut c, n, false, par);
+                }
+                best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+            }
+            print!(
+                "{name:20} {m:6}x{k:5}x{n:5} {:?} {:7.1} GFLOP/s  ",
+                par,
+                flops / best / 1e9
+            );
+        }
+        println!();
+    }
+}
