@@ -21,6 +21,7 @@ pub mod hyper;
 pub mod optim;
 pub mod real;
 pub mod rng;
+pub mod schedule;
 pub mod state;
 
 pub use error::{Error, Result};

@@ -141,3 +141,82 @@ fn optimizer_fixtures() {
         failures.join("\n")
     );
 }
+
+/// Runs one schedule fixture; returns the worst relative error.
+fn run_schedule(f: &Value) -> Result<f64, String> {
+    use downhill::schedule::{Schedule, Scheduler};
+    let name = f["scheduler"].as_str().unwrap();
+    let hyper = serde_json::from_value(f["hyper"].clone()).unwrap();
+    let schedule = Schedule::from_name(name, &hyper).map_err(|e| e.to_string())?;
+    let base = f["base_lr"].as_f64().unwrap();
+    let mut opt = build::<f64>(
+        &OptimizerSpec::new("sgd").with("lr", downhill::hyper::HyperValue::Number(base)),
+        &[1],
+    )
+    .map_err(|e| e.to_string())?;
+    let mut sched = Scheduler::new(schedule, &mut *opt).map_err(|e| e.to_string())?;
+    let lrs: Vec<f64> = f["lrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let metrics: Option<Vec<f64>> = f.get("metrics").map(|m| {
+        m.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    });
+    let mut worst = 0.0f64;
+    for (t, &want) in lrs.iter().enumerate() {
+        // Epoch schedulers: lrs[t] is read before the t-th step. Plateau:
+        // lrs[t] is the rate after step(metrics[t]).
+        if let Some(m) = &metrics {
+            sched
+                .step(&mut *opt, Some(m[t]))
+                .map_err(|e| e.to_string())?;
+        }
+        let got = opt.lr(0);
+        if !close(got, want, 1e-9, 1e-12) {
+            return Err(format!("step {t}: lr {got:e}, torch {want:e}"));
+        }
+        worst = worst.max((got - want).abs() / want.abs().max(1e-300));
+        if metrics.is_none() {
+            sched.step(&mut *opt, None).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(worst)
+}
+
+#[test]
+fn schedule_fixtures() {
+    let files = files("schedule");
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy();
+        match run_schedule(&load(path)) {
+            Ok(w) => println!("ok   {name}: worst relative error {w:.1e}"),
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    println!(
+        "checked {} schedule fixtures from {}",
+        files.len(),
+        fixtures_dir().display()
+    );
+    assert!(
+        !files.is_empty(),
+        "no schedule fixtures found in {}",
+        fixtures_dir().display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

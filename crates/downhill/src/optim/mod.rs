@@ -8,7 +8,7 @@
 //! checks, sparse steps, save/restore).
 //!
 //! ```
-//! use downhill::optim::{Adam, Optimizer};
+//! use downhill::optim::{Adam, Optimizer, Rule};
 //!
 //! // Two parameter tensors, e.g. a weight matrix and a bias.
 //! let mut w = vec![1.0f32; 6];
@@ -58,6 +58,7 @@ pub use radam::RAdam;
 pub use rmsprop::RMSprop;
 pub use sgd::Sgd;
 pub use spec::{build, describe, GroupSpec, OptimizerSpec, OPTIMIZERS};
+pub(crate) use spec::{parse_call, split_top_level};
 
 use crate::hyper::{Hyper, HyperMap, HyperValue};
 use crate::state::SavedState;

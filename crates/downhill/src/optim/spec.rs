@@ -168,7 +168,7 @@ pub(crate) fn parse_call(text: &str, what: &'static str) -> Result<(String, Hype
 }
 
 /// Splits on commas that are not inside brackets.
-fn split_top_level(s: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
     for (i, c) in s.char_indices() {
         match c {
