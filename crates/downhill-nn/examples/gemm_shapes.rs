@@ -28,6 +28,21 @@ fn main() {
         ("cnn c2 dW 8 smp", 800, 8 * 196, 32, Op::T, Op::N),
         ("cnn c2 dcol 8 smp", 8 * 196, 32, 800, Op::N, Op::T),
         ("cnn fc1 fwd", 128, 576, 1000, Op::N, Op::N),
+        // Chunks of 1, 2 and 4 samples of conv2, both orientations: "[M,C]" writes
+        // the output position-major (NHWC), "[C,M]" channel-major.
+        ("c2 fwd 1smp [M,C]", 196, 800, 32, Op::N, Op::N),
+        ("c2 fwd 1smp [C,M]", 32, 800, 196, Op::N, Op::T),
+        ("c2 fwd 2smp [M,C]", 392, 800, 32, Op::N, Op::N),
+        ("c2 fwd 2smp [C,M]", 32, 800, 392, Op::N, Op::T),
+        ("c2 fwd 4smp [C,M]", 32, 800, 784, Op::N, Op::T),
+        ("c2 dW 2smp [K,C]", 800, 392, 32, Op::T, Op::N),
+        ("c2 dW 2smp [C,K]", 32, 392, 800, Op::T, Op::N),
+        ("c2 dW 4smp [C,K]", 32, 784, 800, Op::T, Op::N),
+        ("c2 dcol 2smp", 392, 32, 800, Op::N, Op::T),
+        ("c2 dcol 2smp Wck", 392, 32, 800, Op::N, Op::N),
+        ("c1 fwd 16smp [C,M]", 32, 25, 16 * 784, Op::N, Op::T),
+        ("c1 dW 16smp [C,K]", 32, 16 * 784, 25, Op::T, Op::N),
+        ("c1 dW 16smp [K,C]", 25, 16 * 784, 32, Op::T, Op::N),
     ];
     println!("threads {}", rayon::current_num_threads());
     for &(name, m, k, n, ta, tb) in shapes {

@@ -10,6 +10,7 @@ use crate::matmul::{gemm, Mat, Par};
 use crate::spec::Activation;
 use downhill::Real;
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Rows per parallel task in element-wise passes: large enough that handing a
 /// task to another thread (microseconds) is small next to the work.
@@ -187,108 +188,282 @@ fn src_coord(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Opti
     (i < size).then_some(i)
 }
 
-/// im2col: row (b, oy, ox) of `col` holds the input patch under output (oy, ox) of
-/// sample b, ordered (ky, kx, channel); padding reads as zero.
-pub(crate) fn im2col<T: Real>(g: &ConvGeom, x: &[T], rows: usize, col: &mut [T]) {
-    let k = g.k();
-    let per = g.positions() * k;
-    let in_len = g.c_in * g.h * g.w;
+/// The kernel columns `kx0..kx1` whose input column lies inside the map for
+/// output column `ox`, and the input column of `kx0`.
+#[inline]
+fn kx_range(g: &ConvGeom, ox: usize) -> (usize, usize, usize) {
+    let start = ox * g.sw;
+    // Clamped so that padding wider than the kernel gives an empty range.
+    let kx0 = g.pw.saturating_sub(start).min(g.kw);
+    let kx1 = g.kw.min((g.w + g.pw).saturating_sub(start)).max(kx0);
+    (kx0, kx1, (start + kx0).saturating_sub(g.pw))
+}
+
+/// im2col for one sample: row (oy, ox) of `col` holds the input patch under
+/// output (oy, ox), ordered (ky, kx, channel); padding reads as zero.
+fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], cb: &mut [T]) {
+    let (k, c) = (g.k(), g.c_in);
     let (cs, ys, xs) = g.in_strides();
-    col[..rows * per]
-        .par_chunks_mut(per)
-        .enumerate()
-        .for_each(|(b, cb)| {
-            let xb = &x[b * in_len..(b + 1) * in_len];
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let row = &mut cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
-                    for ky in 0..g.kh {
-                        let iy = src_coord(oy, ky, g.sh, g.ph, g.h);
-                        for kx in 0..g.kw {
-                            let dst =
-                                &mut row[(ky * g.kw + kx) * g.c_in..(ky * g.kw + kx + 1) * g.c_in];
-                            match (iy, src_coord(ox, kx, g.sw, g.pw, g.w)) {
-                                (Some(iy), Some(ix)) => {
-                                    let base = iy * ys + ix * xs;
-                                    if cs == 1 {
-                                        dst.copy_from_slice(&xb[base..base + g.c_in]);
-                                    } else {
-                                        for (c, d) in dst.iter_mut().enumerate() {
-                                            *d = xb[base + c * cs];
-                                        }
-                                    }
-                                }
-                                _ => dst.fill(T::zero()),
-                            }
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let row = &mut cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+            let (kx0, kx1, ix0) = kx_range(g, ox);
+            for (ky, seg) in row.chunks_exact_mut(g.kw * c).enumerate() {
+                let Some(iy) = src_coord(oy, ky, g.sh, g.ph, g.h) else {
+                    seg.fill(T::zero());
+                    continue;
+                };
+                seg[..kx0 * c].fill(T::zero());
+                seg[kx1 * c..].fill(T::zero());
+                let dst = &mut seg[kx0 * c..kx1 * c];
+                if dst.is_empty() {
+                    continue;
+                }
+                if cs == 1 {
+                    // HWC: the patch row is one contiguous run of (kx1 − kx0)·c values.
+                    let base = iy * ys + ix0 * xs;
+                    dst.copy_from_slice(&xb[base..base + dst.len()]);
+                } else {
+                    for (j, px) in dst.chunks_exact_mut(c).enumerate() {
+                        let base = iy * ys + (ix0 + j) * xs;
+                        for (ch, d) in px.iter_mut().enumerate() {
+                            *d = xb[base + ch * cs];
                         }
                     }
                 }
             }
-        });
+        }
+    }
 }
 
-/// col2im: `dx = Σ` of every patch row of `dcol` added back where im2col read it
+/// col2im for one sample: adds every patch row of `cb` back where im2col read it
 /// (HWC input only: the network input never needs a gradient).
-pub(crate) fn col2im<T: Real>(g: &ConvGeom, dcol: &[T], rows: usize, dx: &mut [T]) {
+fn col2im_sample<T: Real>(g: &ConvGeom, cb: &[T], xb: &mut [T]) {
     debug_assert!(!g.in_chw);
-    let k = g.k();
-    let per = g.positions() * k;
-    let in_len = g.c_in * g.h * g.w;
-    dx[..rows * in_len]
-        .par_chunks_mut(in_len)
-        .enumerate()
-        .for_each(|(b, xb)| {
-            xb.fill(T::zero());
-            let cb = &dcol[b * per..(b + 1) * per];
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let row = &cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
-                    for ky in 0..g.kh {
-                        let Some(iy) = src_coord(oy, ky, g.sh, g.ph, g.h) else {
-                            continue;
-                        };
-                        for kx in 0..g.kw {
-                            let Some(ix) = src_coord(ox, kx, g.sw, g.pw, g.w) else {
-                                continue;
-                            };
-                            let base = (iy * g.w + ix) * g.c_in;
-                            let src =
-                                &row[(ky * g.kw + kx) * g.c_in..(ky * g.kw + kx + 1) * g.c_in];
-                            for (d, &s) in xb[base..base + g.c_in].iter_mut().zip(src) {
-                                *d = *d + s;
-                            }
-                        }
-                    }
+    let (k, c) = (g.k(), g.c_in);
+    xb.fill(T::zero());
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let row = &cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+            let (kx0, kx1, ix0) = kx_range(g, ox);
+            for (ky, seg) in row.chunks_exact(g.kw * c).enumerate() {
+                let Some(iy) = src_coord(oy, ky, g.sh, g.ph, g.h) else {
+                    continue;
+                };
+                let src = &seg[kx0 * c..kx1 * c];
+                if src.is_empty() {
+                    continue;
+                }
+                let base = (iy * g.w + ix0) * c;
+                for (d, &v) in xb[base..base + src.len()].iter_mut().zip(src) {
+                    *d = *d + v;
                 }
             }
-        });
+        }
+    }
 }
 
-/// Convolution forward: `out = act(col · W + b)`, out NHWC `[rows·oh·ow, c_out]`.
+/// Per-thread scratch for convolutions: an im2col matrix and its gradient for one
+/// chunk of samples. A chunk takes whichever slot is free; there are as many
+/// slots as threads and chunk work never nests parallel work, so one always is.
+#[derive(Debug, Default)]
+pub(crate) struct ConvScratch<T> {
+    pub slots: Vec<Mutex<(Vec<T>, Vec<T>)>>,
+}
+
+impl<T: Real> ConvScratch<T> {
+    /// Makes sure there is a slot per pool thread, each holding `col` elements.
+    pub fn reserve(&mut self, col: usize) {
+        let threads = rayon::current_num_threads();
+        while self.slots.len() < threads {
+            self.slots.push(Mutex::new((Vec::new(), Vec::new())));
+        }
+        for slot in &mut self.slots {
+            let (a, b) = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+            if a.len() < col {
+                a.resize(col, T::zero());
+                b.resize(col, T::zero());
+            }
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<T>, &mut Vec<T>) -> R) -> R {
+        let start = rayon::current_thread_index().unwrap_or(0);
+        for i in 0..self.slots.len() {
+            if let Ok(mut guard) = self.slots[(start + i) % self.slots.len()].try_lock() {
+                let (a, b) = &mut *guard;
+                return f(a, b);
+            }
+        }
+        // Unreachable while slots >= threads; blocking is still correct.
+        let mut guard = self.slots[start % self.slots.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (a, b) = &mut *guard;
+        f(a, b)
+    }
+}
+
+/// Samples per convolution chunk: enough that the chunk's im2col matrix is about
+/// `CHUNK_BYTES`, so it stays in a core's L2 cache between the products that use it.
+pub(crate) fn conv_chunk<T>(g: &ConvGeom) -> usize {
+    const CHUNK_BYTES: usize = 1 << 20;
+    (CHUNK_BYTES / (g.positions() * g.k() * std::mem::size_of::<T>()).max(1)).max(1)
+}
+
+/// Convolution forward, chunk by chunk in parallel: `out = act(im2col(x)·W + b)`,
+/// out NHWC `[rows·oh·ow, c_out]`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward<T: Real>(
     g: &ConvGeom,
+    chunk: usize,
     x: &[T],
     rows: usize,
     w: &[T],
     b: &[T],
     act: Activation,
-    col: &mut [T],
+    scratch: &ConvScratch<T>,
     out: &mut [T],
 ) {
-    let m = rows * g.positions();
-    im2col(g, x, rows, col);
-    gemm(
-        m,
-        g.c_out,
+    let (in_len, out_len, k, pos) = (
+        g.c_in * g.h * g.w,
+        g.positions() * g.c_out,
         g.k(),
-        Mat::n(col, g.k()),
-        Mat::n(w, g.c_out),
-        out,
-        g.c_out,
-        false,
-        Par::Pool,
+        g.positions(),
     );
-    bias_act(&mut out[..m * g.c_out], b, act);
+    out[..rows * out_len]
+        .par_chunks_mut(chunk * out_len)
+        .enumerate()
+        .for_each(|(ci, oc)| {
+            let n = oc.len() / out_len;
+            let xc = &x[ci * chunk * in_len..(ci * chunk + n) * in_len];
+            scratch.with(|col, _| {
+                let col = &mut col[..n * pos * k];
+                for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
+                    im2col_sample(g, xb, cb);
+                }
+                gemm(
+                    n * pos,
+                    g.c_out,
+                    k,
+                    Mat::n(col, k),
+                    Mat::n(w, g.c_out),
+                    oc,
+                    g.c_out,
+                    false,
+                    Par::Seq,
+                );
+            });
+            for row in oc.chunks_exact_mut(g.c_out) {
+                for (o, &bv) in row.iter_mut().zip(b) {
+                    *o = *o + bv;
+                }
+                activate(act, row);
+            }
+        });
+}
+
+/// Convolution backward, chunk by chunk in parallel. `dy` (the gradient of the
+/// output) becomes the pre-activation gradient in place; each chunk writes its own
+/// weight and bias gradient into `dw_part`/`db_part`, which are then summed in
+/// chunk order into `dw`/`db` (so the thread count never changes the result). With
+/// `dx`, also the input gradient.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_backward<T: Real>(
+    g: &ConvGeom,
+    chunk: usize,
+    act: Activation,
+    x: &[T],
+    y: &[T],
+    dy: &mut [T],
+    rows: usize,
+    w: &[T],
+    scratch: &ConvScratch<T>,
+    dw_part: &mut [T],
+    db_part: &mut [T],
+    dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: &mut [T],
+) {
+    let (in_len, out_len, k, pos) = (
+        g.c_in * g.h * g.w,
+        g.positions() * g.c_out,
+        g.k(),
+        g.positions(),
+    );
+    let chunks = rows.div_ceil(chunk);
+    let (wl, bl) = (k * g.c_out, g.c_out);
+    let dw_part = &mut dw_part[..chunks * wl];
+    let db_part = &mut db_part[..chunks * bl];
+    let body = |ci: usize, dc: &mut [T], dwp: &mut [T], dbp: &mut [T], dxc: Option<&mut [T]>| {
+        let n = dc.len() / out_len;
+        let yc = &y[ci * chunk * out_len..(ci * chunk + n) * out_len];
+        let xc = &x[ci * chunk * in_len..(ci * chunk + n) * in_len];
+        dbp.fill(T::zero());
+        for (drow, yrow) in dc.chunks_exact_mut(g.c_out).zip(yc.chunks_exact(g.c_out)) {
+            activate_backward(act, yrow, drow);
+            for (a, &d) in dbp.iter_mut().zip(drow.iter()) {
+                *a = *a + d;
+            }
+        }
+        scratch.with(|col, dcol| {
+            let col = &mut col[..n * pos * k];
+            // Recomputing the patches costs one copy; storing them for the whole
+            // batch would cost far more memory traffic.
+            for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
+                im2col_sample(g, xb, cb);
+            }
+            gemm(
+                k,
+                g.c_out,
+                n * pos,
+                Mat::t(col, k),
+                Mat::n(dc, g.c_out),
+                dwp,
+                g.c_out,
+                false,
+                Par::Seq,
+            );
+            if let Some(dxc) = dxc {
+                let dcol = &mut dcol[..n * pos * k];
+                gemm(
+                    n * pos,
+                    k,
+                    g.c_out,
+                    Mat::n(dc, g.c_out),
+                    Mat::t(w, g.c_out),
+                    dcol,
+                    k,
+                    false,
+                    Par::Seq,
+                );
+                for (cb, xb) in dcol.chunks_exact(pos * k).zip(dxc.chunks_exact_mut(in_len)) {
+                    col2im_sample(g, cb, xb);
+                }
+            }
+        });
+    };
+    let work = dy[..rows * out_len]
+        .par_chunks_mut(chunk * out_len)
+        .zip(dw_part.par_chunks_mut(wl))
+        .zip(db_part.par_chunks_mut(bl))
+        .enumerate();
+    match dx {
+        Some(dx) => work
+            .zip(dx[..rows * in_len].par_chunks_mut(chunk * in_len))
+            .for_each(|((ci, ((dc, dwp), dbp)), dxc)| body(ci, dc, dwp, dbp, Some(dxc))),
+        None => work.for_each(|(ci, ((dc, dwp), dbp))| body(ci, dc, dwp, dbp, None)),
+    }
+    dw.copy_from_slice(&dw_part[..wl]);
+    db.copy_from_slice(&db_part[..bl]);
+    for ci in 1..chunks {
+        for (d, &p) in dw.iter_mut().zip(&dw_part[ci * wl..(ci + 1) * wl]) {
+            *d = *d + p;
+        }
+        for (d, &p) in db.iter_mut().zip(&db_part[ci * bl..(ci + 1) * bl]) {
+            *d = *d + p;
+        }
+    }
 }
 
 /// Geometry of a max-pool over an HWC map.
@@ -342,11 +517,11 @@ pub(crate) fn pool_forward<T: Real>(
                                 arow.fill(p as u32);
                                 first = false;
                             } else {
+                                // Select rather than branch, so it vectorises.
                                 for ((o, a), &v) in orow.iter_mut().zip(arow.iter_mut()).zip(src) {
-                                    if v > *o {
-                                        *o = v;
-                                        *a = p as u32;
-                                    }
+                                    let gt = v > *o;
+                                    *a = if gt { p as u32 } else { *a };
+                                    *o = if gt { v } else { *o };
                                 }
                             }
                         }

@@ -155,12 +155,13 @@ enum Op {
         w: usize,
         b: usize,
     },
-    /// `y = act(im2col(x)·W + b)`, NHWC output.
+    /// `y = act(im2col(x)·W + b)`, NHWC output, computed `chunk` samples at a time.
     Conv {
         g: ConvGeom,
         act: Activation,
         w: usize,
         b: usize,
+        chunk: usize,
     },
     /// Max-pool over an HWC map.
     Pool { g: PoolGeom },
@@ -176,7 +177,7 @@ struct Layer<T> {
     out_len: usize,
     /// Output activations, `[cap, out_len]`.
     out: Vec<T>,
-    /// Convolution: im2col matrix kept for backward. Dropout: the scaled mask.
+    /// Dropout: the scaled mask.
     aux: Vec<T>,
     /// Max-pool: winning pixel per output.
     arg: Vec<u32>,
@@ -194,7 +195,6 @@ impl<T: Real> Layer<T> {
     }
     fn aux_len(&self) -> usize {
         match &self.op {
-            Op::Conv { g, .. } => g.positions() * g.k(),
             Op::Dropout { .. } => self.out_len,
             _ => 0,
         }
@@ -232,8 +232,11 @@ pub struct Network<T: Real> {
     in_buf: Vec<T>,
     /// Ping-pong gradients with respect to activations.
     gbuf: [Vec<T>; 2],
-    /// Gradient of an im2col matrix.
-    dcol: Vec<T>,
+    /// Per-thread im2col buffers.
+    scratch: layers::ConvScratch<T>,
+    /// Per-chunk convolution weight and bias gradients, summed in chunk order.
+    dw_part: Vec<T>,
+    db_part: Vec<T>,
     /// Per-block partial bias gradients.
     partial: Vec<T>,
     /// Rows of the first weight touched by the last sparse batch, sorted.
@@ -399,7 +402,8 @@ impl<T: Real> Network<T> {
                         pw,
                         oh: (h + 2 * ph - kh) / stride + 1,
                         ow: (w + 2 * pw - kw) / stride + 1,
-                        in_chw: i == 0,
+                        // One channel: CHW and HWC are the same bytes.
+                        in_chw: i == 0 && c > 1,
                     };
                     let wt = bld.tensor(
                         format!("conv{}.weight", i + 1),
@@ -414,6 +418,7 @@ impl<T: Real> Network<T> {
                             act: Activation::Relu,
                             w: wt,
                             b: bt,
+                            chunk: layers::conv_chunk::<T>(&g),
                         },
                         g.positions() * c_out,
                     ));
@@ -467,7 +472,9 @@ impl<T: Real> Network<T> {
             cap: 0,
             in_buf: Vec::new(),
             gbuf: [Vec::new(), Vec::new()],
-            dcol: Vec::new(),
+            scratch: layers::ConvScratch::default(),
+            dw_part: Vec::new(),
+            db_part: Vec::new(),
             partial: Vec::new(),
             touched: Vec::new(),
             touched_valid: false,
@@ -666,14 +673,15 @@ impl<T: Real> Network<T> {
                 self.in_buf.resize(need, T::zero());
             }
         }
-        if rows <= self.cap {
+        if rows <= self.cap && self.scratch.slots.len() >= rayon::current_num_threads() {
             return;
         }
+        let rows = rows.max(self.cap);
         self.cap = rows;
         let mut gmax = 0;
-        let mut dcol = 0;
+        let (mut col, mut dw_part, mut db_part) = (0, 0, 0);
         let mut partial = 0;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        for layer in self.layers.iter_mut() {
             layer.out.resize(rows * layer.out_len, T::zero());
             let aux = layer.aux_len();
             layer.aux.resize(rows * aux, T::zero());
@@ -682,11 +690,11 @@ impl<T: Real> Network<T> {
             }
             gmax = gmax.max(layer.out_len);
             match &layer.op {
-                Op::Conv { g, .. } => {
-                    if i > 0 {
-                        dcol = dcol.max(aux);
-                    }
-                    partial = partial.max(layers::bias_partials(rows * g.positions(), g.c_out));
+                Op::Conv { g, chunk, .. } => {
+                    let chunks = rows.div_ceil(*chunk);
+                    col = col.max((*chunk).min(rows) * g.positions() * g.k());
+                    dw_part = dw_part.max(chunks * g.k() * g.c_out);
+                    db_part = db_part.max(chunks * g.c_out);
                 }
                 Op::Dense { n_out, .. } => {
                     partial = partial.max(layers::bias_partials(rows, *n_out))
@@ -697,7 +705,9 @@ impl<T: Real> Network<T> {
         for g in &mut self.gbuf {
             g.resize(rows * gmax, T::zero());
         }
-        self.dcol.resize(rows * dcol, T::zero());
+        self.scratch.reserve(col);
+        self.dw_part.resize(dw_part, T::zero());
+        self.db_part.resize(db_part, T::zero());
         self.partial.resize(partial, T::zero());
     }
 
@@ -778,19 +788,19 @@ impl<T: Real> Network<T> {
                     }
                     layers::bias_act(out, &params[b..b + n_out], act);
                 }
-                (Op::Conv { g, act, w, b }, Src::Dense(xv)) => {
-                    let wt = &params[*w..*w + g.k() * g.c_out];
-                    let col = &mut layer.aux[..rows * g.positions() * g.k()];
-                    layers::conv_forward(
+                (
+                    Op::Conv {
                         g,
-                        xv,
-                        rows,
-                        wt,
-                        &params[*b..*b + g.c_out],
-                        *act,
-                        col,
-                        out,
-                    );
+                        act,
+                        w,
+                        b,
+                        chunk,
+                    },
+                    Src::Dense(xv),
+                ) => {
+                    let wt = &params[*w..*w + g.k() * g.c_out];
+                    let bias = &params[*b..*b + g.c_out];
+                    layers::conv_forward(g, *chunk, xv, rows, wt, bias, *act, &self.scratch, out);
                 }
                 (Op::Pool { g }, Src::Dense(xv)) => {
                     layers::pool_forward(g, xv, rows, out, &mut layer.arg)
@@ -1076,44 +1086,34 @@ impl<T: Real> Network<T> {
                         );
                     }
                 }
-                (Op::Conv { g, act, w, b }, Src::Dense(_)) => {
-                    layers::act_backward_bias(
+                (
+                    Op::Conv {
+                        g,
+                        act,
+                        w,
+                        b,
+                        chunk,
+                    },
+                    Src::Dense(xv),
+                ) => {
+                    let wl = g.k() * g.c_out;
+                    let (gw, gb) = grads[*w..*b + g.c_out].split_at_mut(wl);
+                    layers::conv_backward(
+                        g,
+                        *chunk,
                         *act,
+                        xv,
                         y,
                         dout,
-                        &mut grads[*b..*b + g.c_out],
-                        &mut self.partial,
+                        rows,
+                        &params[*w..*w + wl],
+                        &self.scratch,
+                        &mut self.dw_part,
+                        &mut self.db_part,
+                        (i > 0).then_some(&mut nxt[..]),
+                        gw,
+                        gb,
                     );
-                    let (m, k) = (rows * g.positions(), g.k());
-                    let col = &layer.aux[..m * k];
-                    let dw = &mut grads[*w..*w + k * g.c_out];
-                    gemm(
-                        k,
-                        g.c_out,
-                        m,
-                        Mat::t(col, k),
-                        Mat::n(dout, g.c_out),
-                        dw,
-                        g.c_out,
-                        false,
-                        Par::Pool,
-                    );
-                    if i > 0 {
-                        let wt = &params[*w..*w + k * g.c_out];
-                        let dcol = &mut self.dcol[..m * k];
-                        gemm(
-                            m,
-                            k,
-                            g.c_out,
-                            Mat::n(dout, g.c_out),
-                            Mat::t(wt, g.c_out),
-                            dcol,
-                            k,
-                            false,
-                            Par::Pool,
-                        );
-                        layers::col2im(g, dcol, rows, nxt);
-                    }
                 }
                 (Op::Pool { g }, Src::Dense(_)) => {
                     if i > 0 {

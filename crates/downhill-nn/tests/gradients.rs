@@ -37,11 +37,12 @@ fn check(
 ) -> f64 {
     let spec: ModelSpec = spec.parse().unwrap();
     let mut net = Network::<f64>::new(&spec, shape, classes, 11).unwrap();
-    // Non-zero biases, so a bug that ignores them cannot hide.
+    // Non-zero biases, so a bug that ignores them cannot hide; none is exactly 0,
+    // which would put windows lying wholly in padding on ReLU's kink.
     for t in net.tensors().to_vec() {
         if t.kind == downhill_nn::TensorKind::Bias {
             for (i, p) in net.params_mut()[t.range()].iter_mut().enumerate() {
-                *p = 0.05 * ((i % 5) as f64 - 2.0);
+                *p = 0.05 * ((i % 5) as f64 - 2.0) + 0.013;
             }
         }
     }
@@ -231,6 +232,35 @@ fn conv_stride_padding_non_square_kernel_overlapping_pool() {
     );
     // 3×3 windows of stride 1 overlap heavily; multiple channels in and out.
     check("cnn:3,2:kernel=3:pool=3/1:fc=0", shape, 3, xi, &y, 600);
+    // Padding wider than the kernel: whole windows fall in the zero border.
+    check(
+        "cnn:2,3:kernel=2:pad=3:stride=3:pool=2:fc=4",
+        shape,
+        3,
+        xi,
+        &y,
+        600,
+    );
+    // The first layer reads CHW input through strides when it has several channels.
+    let rgb = InputShape::Image {
+        channels: 3,
+        height: 7,
+        width: 6,
+    };
+    let x3 = dense_batch(2, rgb.len(), 9);
+    let x3i = Input::Dense {
+        values: &x3,
+        rows: 2,
+        dim: rgb.len(),
+    };
+    check(
+        "cnn:4,3:kernel=3x2:pool=2/1:fc=0",
+        rgb,
+        3,
+        x3i,
+        &y[..2],
+        600,
+    );
 }
 
 #[test]
