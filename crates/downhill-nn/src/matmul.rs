@@ -11,6 +11,18 @@
 //! README section in `lib.rs`): AVX-512 roughly doubles the default kernels' speed.
 
 use downhill::Real;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Backend calls so far (each thread's block counts once).
+static BACKEND_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times the backend kernel has been called in this process.
+///
+/// Diagnostics: the backend allocates its packing buffers on each call (at most
+/// two allocations), so the allocation test bounds a step's allocations by this.
+pub fn backend_calls() -> usize {
+    BACKEND_CALLS.load(Ordering::Relaxed)
+}
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +215,7 @@ impl<T: Real> Raw<T> {
         if r1 <= r0 || c1 <= c0 {
             return;
         }
+        BACKEND_CALLS.fetch_add(1, Ordering::Relaxed);
         let (r0i, c0i) = (r0 as isize, c0 as isize);
         gemm::gemm(
             r1 - r0,
