@@ -440,8 +440,8 @@ mod tests {
     #[test]
     fn scale_table_matches_division() {
         let t = scale_table(true);
-        for i in 0..256 {
-            assert_eq!(t[i], i as f32 / 255.0);
+        for (i, &v) in t.iter().enumerate() {
+            assert_eq!(v, i as f32 / 255.0);
         }
         assert_eq!(scale_table(false)[200], 200.0);
     }

@@ -19,6 +19,7 @@ use crate::source::read_file;
 use crate::{BagOfWords, DataError, Dataset, Features, LoadOptions};
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
 /// Markup the reviews use for line breaks; treated as a space.
@@ -34,24 +35,38 @@ fn for_each_word<'a>(lower: &'a str, mut f: impl FnMut(&'a str)) {
             f(w);
         }
     };
+    let bytes = lower.as_bytes();
     let mut start: Option<usize> = None;
     let mut i = 0;
-    while let Some(c) = lower[i..].chars().next() {
-        if c == '<' {
-            if let Some(br) = LINE_BREAKS.iter().find(|b| lower[i..].starts_with(*b)) {
-                if let Some(s) = start.take() {
-                    emit(s, i);
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII is decided from the byte; other characters are decoded.
+        let (in_word, len) = if b.is_ascii() {
+            if b == b'<' {
+                if let Some(br) = LINE_BREAKS
+                    .iter()
+                    .find(|br| bytes[i..].starts_with(br.as_bytes()))
+                {
+                    if let Some(s) = start.take() {
+                        emit(s, i);
+                    }
+                    i += br.len();
+                    continue;
                 }
-                i += br.len();
-                continue;
             }
-        }
-        if c.is_alphanumeric() || c == '\'' {
+            (b.is_ascii_alphanumeric() || b == b'\'', 1)
+        } else {
+            match lower.get(i..).and_then(|r| r.chars().next()) {
+                Some(c) => (c.is_alphanumeric(), c.len_utf8()),
+                None => break,
+            }
+        };
+        if in_word {
             start.get_or_insert(i);
         } else if let Some(s) = start.take() {
             emit(s, i);
         }
-        i += c.len_utf8();
+        i += len;
     }
     if let Some(s) = start {
         emit(s, lower.len());
@@ -69,19 +84,78 @@ pub fn tokenize(text: &str) -> Vec<String> {
     out
 }
 
-/// Distinct words of one review with their counts, sorted by word.
-type WordCounts = Vec<(String, u32)>;
+/// A fast, non-cryptographic string hasher: the word tables are filled from
+/// the data being loaded, and hashing dominated loading time with `SipHash`.
+/// Multiply-rotate over 8-byte chunks, then a full avalanche so the low bits
+/// (which pick the bucket) depend on every input bit.
+#[derive(Clone, Copy, Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(last) ^ rest.len() as u64).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^ (h >> 33)
+    }
+}
+
+type WordMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+
+/// The distinct words of one review with their counts, packed into one string
+/// (two allocations per review rather than one per word).
+#[derive(Default)]
+struct WordCounts {
+    text: String,
+    /// `(end of the word in text, count)`; each word starts where the previous ends.
+    words: Vec<(usize, u32)>,
+}
+
+impl WordCounts {
+    fn iter(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        let mut start = 0usize;
+        self.words.iter().map(move |&(end, count)| {
+            let w = &self.text[start..end];
+            start = end;
+            (w, count)
+        })
+    }
+}
 
 fn count_words(text: &str) -> WordCounts {
     let lower = text.to_lowercase();
-    let mut counts: HashMap<&str, u32> = HashMap::new();
+    // About one distinct word per 8 bytes of text: sized once, no rehashing.
+    let mut counts: WordMap<&str, u32> =
+        WordMap::with_capacity_and_hasher(lower.len() / 8, Default::default());
     for_each_word(&lower, |w| *counts.entry(w).or_insert(0) += 1);
-    let mut v: WordCounts = counts
-        .into_iter()
-        .map(|(w, c)| (w.to_string(), c))
-        .collect();
-    v.sort_unstable();
-    v
+    let mut out = WordCounts {
+        text: String::with_capacity(counts.keys().map(|w| w.len()).sum()),
+        words: Vec::with_capacity(counts.len()),
+    };
+    for (w, c) in counts {
+        out.text.push_str(w);
+        out.words.push((out.text.len(), c));
+    }
+    out
 }
 
 /// Sort key that puts `2_8.txt` before `10_7.txt`.
@@ -167,18 +241,24 @@ fn read_reviews(files: &[(PathBuf, u32)], lossy: bool) -> Result<Vec<WordCounts>
 /// The `size` most frequent words of `docs` (ties to the smaller word), in rank
 /// order, with their document frequencies.
 fn build_vocab(docs: &[&WordCounts], size: usize) -> (Vec<String>, Vec<u32>) {
+    // A few large blocks, not rayon's fine splitting: each block builds one
+    // table of the whole vocabulary, so fewer blocks mean less merging.
+    let block = docs.len().div_ceil(2 * rayon::current_num_threads()).max(1);
     let totals = docs
-        .par_iter()
-        .fold(HashMap::<&str, (u64, u32)>::new, |mut m, doc| {
-            for (w, c) in doc.iter() {
-                let e = m.entry(w.as_str()).or_insert((0, 0));
-                e.0 += *c as u64;
-                e.1 += 1;
+        .par_chunks(block)
+        .map(|chunk| {
+            let mut m = WordMap::<&str, (u64, u32)>::default();
+            for doc in chunk {
+                for (w, c) in doc.iter() {
+                    let e = m.entry(w).or_insert((0, 0));
+                    e.0 += c as u64;
+                    e.1 += 1;
+                }
             }
             m
         })
-        .reduce(HashMap::new, |a, b| {
-            // Merge the smaller map into the larger one.
+        .reduce(WordMap::default, |a, b| {
+            // Merge the smaller table into the larger one.
             let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
             for (w, (c, d)) in small {
                 let e = big.entry(w).or_insert((0, 0));
@@ -200,7 +280,7 @@ fn build_vocab(docs: &[&WordCounts], size: usize) -> (Vec<String>, Vec<u32>) {
 /// Turns reviews into CSR rows over `vocab`.
 fn to_rows(
     docs: &[WordCounts],
-    vocab: &HashMap<&str, u32>,
+    vocab: &WordMap<&str, u32>,
     mode: BagOfWords,
     idf: &[f32],
 ) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
@@ -209,7 +289,7 @@ fn to_rows(
         .map(|doc| {
             let mut row: Vec<(u32, f32)> = doc
                 .iter()
-                .filter_map(|(w, c)| vocab.get(w.as_str()).map(|&j| (j, *c as f32)))
+                .filter_map(|(w, c)| vocab.get(w).map(|&j| (j, c as f32)))
                 .collect();
             row.sort_unstable_by_key(|e| e.0);
             match mode {
@@ -271,7 +351,7 @@ pub(crate) fn load_dir(
     // Only the reviews that stay in training choose the vocabulary, so the
     // validation split is as unseen as the test split.
     let fit: Vec<&WordCounts> = match crate::transform::carve(train_docs.len(), opts)? {
-        Some((train_idx, _)) => train_idx.iter().map(|&i| &train_docs[i]).collect(),
+        Some(c) => c.train.iter().map(|&i| &train_docs[i]).collect(),
         None => train_docs.iter().collect(),
     };
     let (words, df) = build_vocab(&fit, opts.vocab_size);
@@ -280,7 +360,7 @@ pub(crate) fn load_dir(
         .iter()
         .map(|&d| (((1.0 + n_fit) / (1.0 + d as f64)).ln() + 1.0) as f32)
         .collect();
-    let index: HashMap<&str, u32> = words
+    let index: WordMap<&str, u32> = words
         .iter()
         .enumerate()
         .map(|(j, w)| (w.as_str(), j as u32))

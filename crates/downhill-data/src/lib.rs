@@ -298,7 +298,10 @@ pub fn load_spec(spec: &Spec, opts: &LoadOptions) -> Result<DataSplit, DataError
         });
     }
     let (mut train, mut valid) = match transform::carve(train.len(), opts)? {
-        Some((t, v)) => (train.subset_checked(&t), Some(train.subset_checked(&v))),
+        Some(c) => (
+            train.subset_checked(&c.train),
+            Some(train.subset_checked(&c.valid)),
+        ),
         None => (train, None),
     };
     let mut test = test;

@@ -113,7 +113,7 @@ pub fn parse_libsvm(
 }
 
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
 }
 
 /// Shortened, lossily decoded token text for messages.
@@ -481,7 +481,7 @@ pub(crate) fn load_files(
             } else {
                 j.checked_sub(1)
             };
-            feature.is_none_or(|f| f as usize >= dim)
+            !matches!(feature, Some(f) if (f as usize) < dim)
         };
         if let Some((line, index)) = f.line_of(out_of_range) {
             return Err(DataError::IndexOutOfRange {

@@ -8,13 +8,17 @@ use downhill::Rng;
 /// share random numbers with a trainer seeded with the same value.
 const CARVE_STREAM: u64 = 0x5EED_DA7A;
 
-/// The rows `(train, valid)` of a training set of `n` examples, both ascending,
-/// or `None` when no validation split is asked for. The choice depends only on
-/// `n`, the split size and the seed.
-pub(crate) fn carve(
-    n: usize,
-    opts: &LoadOptions,
-) -> Result<Option<(Vec<usize>, Vec<usize>)>, DataError> {
+/// Rows of a training set that stay in training and rows that go to validation.
+pub(crate) struct Carve {
+    /// Rows kept for training, ascending.
+    pub(crate) train: Vec<usize>,
+    /// Rows for validation, ascending.
+    pub(crate) valid: Vec<usize>,
+}
+
+/// How a training set of `n` examples is split, or `None` when no validation
+/// split is asked for. The choice depends only on `n`, the split size and the seed.
+pub(crate) fn carve(n: usize, opts: &LoadOptions) -> Result<Option<Carve>, DataError> {
     let k = match opts.valid {
         None => return Ok(None),
         Some(ValidSplit::Fraction(f)) => {
@@ -48,7 +52,7 @@ pub(crate) fn carve(
     // Keep the source order inside each split: deterministic and cache friendly.
     valid.sort_unstable();
     train.sort_unstable();
-    Ok(Some((train, valid)))
+    Ok(Some(Carve { train, valid }))
 }
 
 /// Per-feature affine maps `x -> (x - shift) * scale`, fitted on training data.
@@ -193,7 +197,7 @@ mod tests {
 
     #[test]
     fn carve_is_a_seeded_partition() {
-        let (t, v) = carve(100, &opts(ValidSplit::Fraction(0.2), 1))
+        let Carve { train: t, valid: v } = carve(100, &opts(ValidSplit::Fraction(0.2), 1))
             .unwrap()
             .unwrap();
         assert_eq!((t.len(), v.len()), (80, 20));
@@ -204,14 +208,14 @@ mod tests {
             carve(100, &opts(ValidSplit::Fraction(0.2), 1))
                 .unwrap()
                 .unwrap()
-                .1,
+                .valid,
             v
         );
         assert_ne!(
             carve(100, &opts(ValidSplit::Fraction(0.2), 2))
                 .unwrap()
                 .unwrap()
-                .1,
+                .valid,
             v
         );
         assert_ne!(v, (0..20).collect::<Vec<_>>());
