@@ -155,16 +155,16 @@ enum Op {
         w: usize,
         b: usize,
     },
-    /// `y = act(im2col(x)·W + b)`, NHWC output, computed `chunk` samples at a time.
-    Conv {
+    /// `y = pool(act(im2col(x)·W + b))`, NHWC, computed `chunk` samples at a time;
+    /// the unpooled map exists only per chunk, in cache.
+    ConvPool {
         g: ConvGeom,
+        pg: PoolGeom,
         act: Activation,
         w: usize,
         b: usize,
         chunk: usize,
     },
-    /// Max-pool over an HWC map.
-    Pool { g: PoolGeom },
     /// Inverted dropout: kept values are scaled by 1/(1−p) so evaluation is the identity.
     Dropout { p: f64 },
 }
@@ -412,16 +412,6 @@ impl<T: Real> Network<T> {
                     );
                     let bt =
                         bld.tensor(format!("conv{}.bias", i + 1), vec![c_out], TensorKind::Bias);
-                    bld.ops.push((
-                        Op::Conv {
-                            g,
-                            act: Activation::Relu,
-                            w: wt,
-                            b: bt,
-                            chunk: layers::conv_chunk::<T>(&g),
-                        },
-                        g.positions() * c_out,
-                    ));
                     (c, h, w) = (c_out, g.oh, g.ow);
                     if h + 2 * pool.padding < pool.window || w + 2 * pool.padding < pool.window {
                         return Err(shape_err(
@@ -443,7 +433,17 @@ impl<T: Real> Network<T> {
                         oh: (h + 2 * pool.padding - pool.window) / pool.stride + 1,
                         ow: (w + 2 * pool.padding - pool.window) / pool.stride + 1,
                     };
-                    bld.ops.push((Op::Pool { g: pg }, pg.oh * pg.ow * c));
+                    bld.ops.push((
+                        Op::ConvPool {
+                            g,
+                            pg,
+                            act: Activation::Relu,
+                            w: wt,
+                            b: bt,
+                            chunk: layers::conv_chunk::<T>(&g),
+                        },
+                        pg.out_len(),
+                    ));
                     (h, w) = (pg.oh, pg.ow);
                 }
                 // Flatten is free: the NHWC map is already one row per sample.
@@ -499,7 +499,7 @@ impl<T: Real> Network<T> {
                     w,
                     ..
                 } => (*w, n_in * n_out, *n_in, *n_out, *act),
-                Op::Conv { g, act, w, .. } => {
+                Op::ConvPool { g, act, w, .. } => {
                     (*w, g.k() * g.c_out, g.k(), g.kh * g.kw * g.c_out, *act)
                 }
                 _ => continue,
@@ -673,26 +673,27 @@ impl<T: Real> Network<T> {
                 self.in_buf.resize(need, T::zero());
             }
         }
-        if rows <= self.cap && self.scratch.slots.len() >= rayon::current_num_threads() {
+        if rows <= self.cap && self.scratch.fits_pool() {
             return;
         }
         let rows = rows.max(self.cap);
         self.cap = rows;
         let mut gmax = 0;
-        let (mut col, mut dw_part, mut db_part) = (0, 0, 0);
+        let (mut col, mut z, mut dw_part, mut db_part) = (0, 0, 0, 0);
         let mut partial = 0;
         for layer in self.layers.iter_mut() {
             layer.out.resize(rows * layer.out_len, T::zero());
             let aux = layer.aux_len();
             layer.aux.resize(rows * aux, T::zero());
-            if let Op::Pool { .. } = layer.op {
+            if let Op::ConvPool { .. } = layer.op {
                 layer.arg.resize(rows * layer.out_len, 0);
             }
             gmax = gmax.max(layer.out_len);
             match &layer.op {
-                Op::Conv { g, chunk, .. } => {
+                Op::ConvPool { g, chunk, .. } => {
                     let chunks = rows.div_ceil(*chunk);
                     col = col.max((*chunk).min(rows) * g.positions() * g.k());
+                    z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
                     dw_part = dw_part.max(chunks * g.k() * g.c_out);
                     db_part = db_part.max(chunks * g.c_out);
                 }
@@ -705,7 +706,7 @@ impl<T: Real> Network<T> {
         for g in &mut self.gbuf {
             g.resize(rows * gmax, T::zero());
         }
-        self.scratch.reserve(col);
+        self.scratch.reserve(col, z);
         self.dw_part.resize(dw_part, T::zero());
         self.db_part.resize(db_part, T::zero());
         self.partial.resize(partial, T::zero());
@@ -789,8 +790,9 @@ impl<T: Real> Network<T> {
                     layers::bias_act(out, &params[b..b + n_out], act);
                 }
                 (
-                    Op::Conv {
+                    Op::ConvPool {
                         g,
+                        pg,
                         act,
                         w,
                         b,
@@ -800,10 +802,11 @@ impl<T: Real> Network<T> {
                 ) => {
                     let wt = &params[*w..*w + g.k() * g.c_out];
                     let bias = &params[*b..*b + g.c_out];
-                    layers::conv_forward(g, *chunk, xv, rows, wt, bias, *act, &self.scratch, out);
-                }
-                (Op::Pool { g }, Src::Dense(xv)) => {
-                    layers::pool_forward(g, xv, rows, out, &mut layer.arg)
+                    let arg = &mut layer.arg[..rows * layer.out_len];
+                    let sc = &self.scratch;
+                    layers::conv_pool_forward(
+                        g, pg, *chunk, xv, rows, wt, bias, *act, sc, out, arg,
+                    );
                 }
                 (&Op::Dropout { p }, Src::Dense(xv)) => match rng.as_deref_mut() {
                     Some(rng) => dropout_into(p, xv, out, Some(&mut layer.aux[..xv.len()]), rng),
@@ -1087,8 +1090,9 @@ impl<T: Real> Network<T> {
                     }
                 }
                 (
-                    Op::Conv {
+                    Op::ConvPool {
                         g,
+                        pg,
                         act,
                         w,
                         b,
@@ -1098,12 +1102,14 @@ impl<T: Real> Network<T> {
                 ) => {
                     let wl = g.k() * g.c_out;
                     let (gw, gb) = grads[*w..*b + g.c_out].split_at_mut(wl);
-                    layers::conv_backward(
+                    layers::conv_pool_backward(
                         g,
+                        pg,
                         *chunk,
                         *act,
                         xv,
                         y,
+                        &layer.arg[..rows * layer.out_len],
                         dout,
                         rows,
                         &params[*w..*w + wl],
@@ -1114,11 +1120,6 @@ impl<T: Real> Network<T> {
                         gw,
                         gb,
                     );
-                }
-                (Op::Pool { g }, Src::Dense(_)) => {
-                    if i > 0 {
-                        layers::pool_backward(g, dout, &layer.arg, rows, nxt);
-                    }
                 }
                 (Op::Dropout { .. }, Src::Dense(_)) => {
                     if i > 0 {
