@@ -1,7 +1,7 @@
 //! CIFAR-10 binary batches: records of 1 label byte followed by 3072 pixel
 //! bytes (red, green, blue planes of 32x32, channels first).
 
-use crate::idx::{check_labels, pixels_to_f32, scale_table};
+use crate::idx::{check_labels, extend_f32, scale_table};
 use crate::source::{decode, read_file};
 use crate::{DataError, Dataset, Dense, Features, ImageShape, LoadOptions};
 use std::path::{Path, PathBuf};
@@ -67,22 +67,13 @@ pub fn parse_cifar_batch(bytes: &[u8], origin: &str) -> Result<CifarBatch, DataE
     Ok(CifarBatch { labels, pixels })
 }
 
-/// Reads the batches that exist among `names` in `dir`, in order, concatenated.
-fn read_batches(paths: &[PathBuf]) -> Result<CifarBatch, DataError> {
+/// Reads and parses batch files in parallel, in the given order.
+fn read_batches(paths: &[PathBuf]) -> Result<Vec<CifarBatch>, DataError> {
     use rayon::prelude::*;
-    let parts = paths
+    paths
         .par_iter()
         .map(|p| parse_cifar_batch(&read_file(p)?, &p.display().to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut all = CifarBatch {
-        labels: Vec::new(),
-        pixels: Vec::new(),
-    };
-    for part in parts {
-        all.labels.extend_from_slice(&part.labels);
-        all.pixels.extend_from_slice(&part.pixels);
-    }
-    Ok(all)
+        .collect()
 }
 
 /// Class names from `batches.meta.txt`: the first ten non-empty lines.
@@ -115,21 +106,28 @@ fn class_names(dir: &Path) -> Result<Vec<String>, DataError> {
     Ok(names)
 }
 
+/// Builds one data set from the first `limit` records of `batches`, converting
+/// straight into the final buffer (no concatenated copy of the bytes).
 fn to_dataset(
-    batch: CifarBatch,
+    batches: Vec<CifarBatch>,
     names: &[String],
     scale01: bool,
     limit: Option<usize>,
 ) -> Result<Dataset, DataError> {
-    let n = limit.unwrap_or(usize::MAX).min(batch.labels.len());
-    let values = pixels_to_f32(
-        &batch.pixels[..n * CIFAR_IMAGE_BYTES],
-        &scale_table(scale01),
-    );
+    let total: usize = batches.iter().map(|b| b.labels.len()).sum();
+    let n = limit.unwrap_or(usize::MAX).min(total);
+    let table = scale_table(scale01);
+    let mut values = Vec::with_capacity(n * CIFAR_IMAGE_BYTES);
+    let mut labels = Vec::with_capacity(n);
+    for b in batches {
+        let k = (n - labels.len()).min(b.labels.len());
+        extend_f32(&mut values, &b.pixels[..k * CIFAR_IMAGE_BYTES], &table);
+        labels.extend(b.labels[..k].iter().map(|&l| l as u32));
+    }
     Dataset::new(
         "cifar10",
         Features::Dense(Dense::new(values, CIFAR_IMAGE_BYTES)?),
-        batch.labels[..n].iter().map(|&l| l as u32).collect(),
+        labels,
         names.to_vec(),
     )?
     .with_image(ImageShape {

@@ -106,7 +106,7 @@ pub enum DataError {
     },
 
     /// A label is not a valid class number.
-    #[error("{origin}: record {record} (byte {offset}): label {label} is out of range, expected 0..={}", classes - 1)]
+    #[error("{origin}: record {record} (byte {offset}): label {label} is out of range, expected 0..={}", classes.saturating_sub(1))]
     LabelOutOfRange {
         /// The file.
         origin: String,

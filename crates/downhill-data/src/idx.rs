@@ -205,16 +205,24 @@ pub(crate) fn scale_table(scale01: bool) -> [f32; 256] {
 
 /// Converts pixels to `f32` through `table`, in parallel chunks.
 pub(crate) fn pixels_to_f32(pixels: &[u8], table: &[f32; 256]) -> Vec<f32> {
+    let mut out = Vec::new();
+    extend_f32(&mut out, pixels, table);
+    out
+}
+
+/// Appends `pixels` converted through `table` to `out`.
+pub(crate) fn extend_f32(out: &mut Vec<f32>, pixels: &[u8], table: &[f32; 256]) {
     use rayon::prelude::*;
-    let mut out = vec![0f32; pixels.len()];
-    out.par_chunks_mut(1 << 16)
+    let start = out.len();
+    out.resize(start + pixels.len(), 0.0);
+    out[start..]
+        .par_chunks_mut(1 << 16)
         .zip(pixels.par_chunks(1 << 16))
         .for_each(|(o, p)| {
             for (o, &b) in o.iter_mut().zip(p) {
                 *o = table[b as usize];
             }
         });
-    out
 }
 
 /// Checks labels against `classes`, naming the file, record and byte offset of

@@ -43,6 +43,12 @@ fn small_sparse() -> Dataset {
 }
 
 #[test]
+fn errors_can_cross_threads() {
+    fn send_sync<T: Send + Sync + std::error::Error + 'static>() {}
+    send_sync::<DataError>();
+}
+
+#[test]
 fn constructors_check_invariants() {
     assert!(Dense::new(vec![1.0; 5], 2).is_err());
     assert!(
@@ -124,6 +130,23 @@ fn gather_dense_and_csr_batch_agree_for_both_storages() {
         );
         assert_eq!(b.row(0), Some((&[0u32, 2][..], &[1.0f32, 11.0][..])));
         assert!(b.row(1).is_none());
+
+        // A batch no larger than before reuses the same buffers.
+        b.fill(&d, &[3, 2, 1]).unwrap();
+        let ptrs = (
+            b.indptr().as_ptr(),
+            b.indices().as_ptr(),
+            b.values().as_ptr(),
+        );
+        b.fill(&d, &rows).unwrap();
+        assert_eq!(
+            ptrs,
+            (
+                b.indptr().as_ptr(),
+                b.indices().as_ptr(),
+                b.values().as_ptr()
+            )
+        );
 
         assert!(d.gather_dense(&rows, &mut x[..8], &mut y).is_err());
         assert!(d.gather_dense(&[4], &mut x[..3], &mut y[..1]).is_err());
