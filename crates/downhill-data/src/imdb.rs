@@ -171,8 +171,12 @@ fn list_reviews(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     for entry in entries {
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
         let path = entry.path();
-        if path.extension().is_some_and(|x| x == "txt") && path.is_file() {
-            files.push(path);
+        if path.extension().is_some_and(|x| x == "txt") {
+            // The entry's type needs no extra system call; only links are followed.
+            let ty = entry.file_type().map_err(|e| DataError::io(&path, e))?;
+            if ty.is_file() || (ty.is_symlink() && path.is_file()) {
+                files.push(path);
+            }
         }
     }
     files.sort_by(|a, b| {

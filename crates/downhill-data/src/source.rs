@@ -10,9 +10,11 @@ use std::path::Path;
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Deflate cannot expand data by more than about 1032 times, so this bounds the
-/// decompressed size a buffer may be reserved for ahead of reading.
-const MAX_DEFLATE_RATIO: usize = 1032;
+/// Ahead of decompressing, reserve at most this many times the compressed
+/// size (and never more than a header claims): enough for image and text data
+/// in one allocation, while a small "gzip bomb" cannot make us reserve much
+/// before it has actually produced the bytes.
+const RESERVE_RATIO: usize = 8;
 
 /// Whether `bytes` start with the gzip magic.
 pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
@@ -30,7 +32,7 @@ pub(crate) struct Payload<'a> {
     inner: Inner<'a>,
     origin: &'a str,
     produced: u64,
-    /// An upper bound on the bytes this payload can yield.
+    /// How much may be reserved ahead of reading.
     bound: usize,
 }
 
@@ -47,7 +49,7 @@ impl<'a> Payload<'a> {
                 inner: Inner::Gz(Box::new(MultiGzDecoder::new(bytes))),
                 origin,
                 produced: 0,
-                bound: bytes.len().saturating_mul(MAX_DEFLATE_RATIO),
+                bound: bytes.len().saturating_mul(RESERVE_RATIO),
             }
         } else {
             Payload {
