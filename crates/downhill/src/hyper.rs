@@ -320,7 +320,7 @@ pub mod check {
         ok(x.is_finite(), "a finite number")
     }
     /// Strictly increasing.
-    pub fn increasing(xs: &Vec<u64>) -> Check {
+    pub fn increasing(xs: &[u64]) -> Check {
         ok(
             xs.windows(2).all(|w| w[0] < w[1]),
             "strictly increasing whole numbers",

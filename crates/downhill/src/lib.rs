@@ -16,14 +16,21 @@
 
 #![warn(missing_docs)]
 
+pub mod clip;
 pub mod error;
 pub mod hyper;
+pub mod lbfgs;
+pub mod line_search;
+pub mod newton;
 pub mod optim;
+pub mod problems;
 pub mod real;
+pub mod report;
 pub mod rng;
 pub mod schedule;
 pub mod state;
 
 pub use error::{Error, Result};
 pub use real::Real;
+pub use report::{Report, Termination};
 pub use rng::Rng;

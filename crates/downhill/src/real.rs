@@ -7,6 +7,11 @@ use std::fmt::{Debug, Display};
 ///
 /// Hyper-parameters are always `f64`; they are converted to `T` once per step, so
 /// an `f32` run computes in `f32` exactly as `torch.optim` does on `float32` tensors.
+///
+/// Note: `num_traits::ToPrimitive` (a supertrait of `Float`) also has a
+/// `to_f64(&self) -> Option<f64>`. On a value `x: T`, `x.to_f64()` is this
+/// trait's infallible method; on a reference, write `(*x).to_f64()` or
+/// destructure with `|&x|`.
 pub trait Real: Float + Debug + Display + Default + Send + Sync + std::iter::Sum + 'static {
     /// Name used in saved state ("f32" or "f64").
     const NAME: &'static str;

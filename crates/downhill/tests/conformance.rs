@@ -220,3 +220,76 @@ fn schedule_fixtures() {
         failures.join("\n")
     );
 }
+
+/// Runs one L-BFGS fixture: one `step` call from `x0` with the fixture's
+/// hyper-parameters must reach f < 1e-10 within 110% of the fewer evaluations
+/// of torch and SciPy.
+fn run_lbfgs(f: &Value) -> Result<String, String> {
+    use downhill::hyper::Hyper;
+    use downhill::lbfgs::{Lbfgs, LbfgsConfig};
+    use downhill::problems::{Problem, Rosenbrock};
+    let x0: Vec<f64> = f["x0"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let problem: Box<dyn Problem> = match f["function"].as_str().unwrap() {
+        "rosenbrock" => Box::new(Rosenbrock::new(x0.len())),
+        other => return Err(format!("unknown function `{other}`")),
+    };
+    let mut config = LbfgsConfig::default();
+    config
+        .apply(&serde_json::from_value(f["hyper"].clone()).unwrap())
+        .map_err(|e| e.to_string())?;
+    let mut opt = Lbfgs::<f64>::new(config, x0.len()).map_err(|e| e.to_string())?;
+    let mut x = x0.clone();
+    let report = opt
+        .step(&mut x, |x, g| problem.gradient(x, g))
+        .map_err(|e| e.to_string())?;
+    let torch = f["torch"]["func_evals"].as_u64().unwrap() as f64;
+    let scipy = f["scipy_lbfgsb"]["nfev"].as_u64().unwrap() as f64;
+    let budget = (torch.min(scipy) * 1.1).floor() as usize;
+    let fx = problem.value(&x);
+    let summary = format!(
+        "f = {fx:.2e} in {} evaluations, {} iterations ({}); torch {torch}, scipy {scipy}, budget {budget}",
+        report.evaluations, report.iterations, report.reason
+    );
+    if fx < 1e-10 && report.evaluations <= budget {
+        Ok(summary)
+    } else {
+        Err(summary)
+    }
+}
+
+#[test]
+fn lbfgs_fixtures() {
+    let files = files("lbfgs");
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy();
+        match run_lbfgs(&load(path)) {
+            Ok(s) => println!("ok   {name}: {s}"),
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    println!(
+        "checked {} lbfgs fixtures from {}",
+        files.len(),
+        fixtures_dir().display()
+    );
+    assert!(
+        !files.is_empty(),
+        "no lbfgs fixtures found in {}",
+        fixtures_dir().display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -40,6 +40,10 @@ pub struct Elementwise<R: Rule, T: Real> {
     policy: NonFinite,
 }
 
+/// A step's constants and the tensor's state buffers in the rule's order
+/// (the first `.2` of them are in use).
+type Prepared<'a, R, T> = (<R as Rule>::Consts<T>, [&'a mut [T]; MAX_BUFFERS], usize);
+
 /// Tensors shorter than this are updated on the calling thread; longer ones
 /// are split in halves down to about this size and run on rayon's pool.
 const PARALLEL_LEAF: usize = 1 << 15;
@@ -129,10 +133,7 @@ impl<R: Rule, T: Real> Elementwise<R, T> {
 
     /// Advances tensor `i`'s counter, makes sure its state exists, and returns
     /// the step's constants with the state buffers in the rule's order.
-    fn begin(
-        &mut self,
-        i: usize,
-    ) -> Result<Option<(R::Consts<T>, [&mut [T]; MAX_BUFFERS], usize)>> {
+    fn begin(&mut self, i: usize) -> Result<Option<Prepared<'_, R, T>>> {
         let Some(gi) = self.group_of[i] else {
             return Ok(None);
         };
@@ -217,7 +218,10 @@ fn first_non_finite<T: Real>(g: &[T]) -> Option<usize> {
         let mut lanes = block.chunks_exact(16);
         for c in &mut lanes {
             for k in 0..16 {
-                acc[k] = acc[k] + (c[k] - c[k]);
+                let x = c[k];
+                #[allow(clippy::eq_op)]
+                let zero_if_finite = x - x;
+                acc[k] = acc[k] + zero_if_finite;
             }
         }
         let tail_bad = lanes.remainder().iter().any(|x| !x.is_finite());

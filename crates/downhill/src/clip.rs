@@ -1,0 +1,200 @@
+//! Gradient clipping, with `torch.nn.utils`' semantics.
+
+use crate::error::{Error, Result};
+use crate::Real;
+
+/// Which norm [`clip_grad_norm`] measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Norm {
+    /// The p-norm `(Σ|gᵢ|ᵖ)^(1/p)`, p ≥ 1 (2 is the usual).
+    P(f64),
+    /// The largest `|gᵢ|`.
+    Inf,
+}
+
+impl Default for Norm {
+    fn default() -> Self {
+        Norm::P(2.0)
+    }
+}
+
+/// `Σ|gᵢ|ᵖ` (or `max|gᵢ|`) over one slice, accumulated in 16 lanes so the
+/// loop vectorises, and in `f64` across blocks for accuracy.
+fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
+    match norm {
+        Norm::Inf => g.iter().fold(0.0f64, |m, x| {
+            let a = Real::to_f64(*x).abs();
+            if a > m || a.is_nan() {
+                a
+            } else {
+                m
+            }
+        }),
+        Norm::P(2.0) => {
+            let mut total = 0.0f64;
+            for block in g.chunks(4096) {
+                let mut acc = [T::zero(); 16];
+                let mut lanes = block.chunks_exact(16);
+                for c in &mut lanes {
+                    for k in 0..16 {
+                        acc[k] = acc[k] + c[k] * c[k];
+                    }
+                }
+                total += acc.iter().map(|&a| Real::to_f64(a)).sum::<f64>();
+                total += lanes
+                    .remainder()
+                    .iter()
+                    .map(|&x| Real::to_f64(x) * Real::to_f64(x))
+                    .sum::<f64>();
+            }
+            total
+        }
+        Norm::P(p) => g.iter().map(|&x| Real::to_f64(x).abs().powf(p)).sum(),
+    }
+}
+
+fn finish(parts: impl Iterator<Item = f64>, norm: Norm) -> f64 {
+    match norm {
+        Norm::Inf => parts.fold(0.0, |m: f64, a| if a > m || a.is_nan() { a } else { m }),
+        Norm::P(p) => parts.sum::<f64>().powf(1.0 / p),
+    }
+}
+
+/// The norm of all gradients together, as if concatenated. NaN or infinity
+/// when any element is.
+pub fn grad_norm<T: Real>(grads: &[&[T]], norm: Norm) -> f64 {
+    finish(grads.iter().map(|g| partial(g, norm)), norm)
+}
+
+fn check_norm(norm: Norm) -> Result<()> {
+    match norm {
+        Norm::P(p) if !(p >= 1.0 && p.is_finite()) => Err(crate::hyper::invalid_value(
+            "clip_grad_norm",
+            "norm_type",
+            p,
+            "a finite number >= 1, or inf",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Scales the gradients in place so their total norm is at most `max_norm`,
+/// as `torch.nn.utils.clip_grad_norm_`: the factor is
+/// `min(1, max_norm / (total + 10⁻⁶))`. Returns the total norm before
+/// clipping. A non-finite total is an error when `error_if_nonfinite`
+/// (nothing is changed); otherwise the gradients are scaled by it anyway, as
+/// torch does.
+pub fn clip_grad_norm<T: Real>(
+    grads: &mut [&mut [T]],
+    max_norm: f64,
+    norm: Norm,
+    error_if_nonfinite: bool,
+) -> Result<f64> {
+    check_norm(norm)?;
+    if !(max_norm >= 0.0 && max_norm.is_finite()) {
+        return Err(crate::hyper::invalid_value(
+            "clip_grad_norm",
+            "max_norm",
+            max_norm,
+            "a finite number >= 0",
+        ));
+    }
+    let total = finish(grads.iter().map(|g| partial(g, norm)), norm);
+    if !total.is_finite() && error_if_nonfinite {
+        return Err(Error::NonFiniteNorm(total));
+    }
+    let coef = max_norm / (total + 1e-6);
+    // Scaling by exactly 1 changes nothing, so skip the pass over memory
+    // (a NaN coefficient still scales, as in torch).
+    if coef.is_nan() || coef < 1.0 {
+        let c = T::from_f64(coef.min(1.0));
+        for g in grads.iter_mut() {
+            for x in g.iter_mut() {
+                *x = *x * c;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// [`clip_grad_norm`] on one flat buffer holding every gradient.
+pub fn clip_grad_norm_flat<T: Real>(
+    grads: &mut [T],
+    max_norm: f64,
+    norm: Norm,
+    error_if_nonfinite: bool,
+) -> Result<f64> {
+    clip_grad_norm(&mut [grads], max_norm, norm, error_if_nonfinite)
+}
+
+/// Clamps every gradient element to `[−clip_value, clip_value]`, as
+/// `torch.nn.utils.clip_grad_value_` (NaN stays NaN).
+pub fn clip_grad_value<T: Real>(grads: &mut [&mut [T]], clip_value: f64) -> Result<()> {
+    if !(clip_value >= 0.0 && clip_value.is_finite()) {
+        return Err(crate::hyper::invalid_value(
+            "clip_grad_value",
+            "clip_value",
+            clip_value,
+            "a finite number >= 0",
+        ));
+    }
+    let (lo, hi) = (T::from_f64(-clip_value), T::from_f64(clip_value));
+    for g in grads.iter_mut() {
+        for x in g.iter_mut() {
+            // Comparisons are false for NaN, which therefore passes through.
+            if *x < lo {
+                *x = lo;
+            } else if *x > hi {
+                *x = hi;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_to_max_norm_like_torch() {
+        let mut a = vec![3.0f64, 0.0];
+        let mut b = vec![0.0f64, 4.0];
+        let total = clip_grad_norm(&mut [&mut a, &mut b], 1.0, Norm::P(2.0), false).unwrap();
+        assert_eq!(total, 5.0);
+        let coef = 1.0 / (5.0 + 1e-6);
+        assert_eq!(a, vec![3.0 * coef, 0.0]);
+        assert_eq!(b, vec![0.0, 4.0 * coef]);
+        // Below the threshold: unchanged, bit for bit.
+        let mut c = vec![0.1f32, 0.2];
+        clip_grad_norm(&mut [&mut c], 10.0, Norm::P(2.0), false).unwrap();
+        assert_eq!(c, vec![0.1, 0.2]);
+    }
+
+    #[test]
+    fn norms() {
+        let g = vec![1.0f32; 1000];
+        assert!((grad_norm(&[&g], Norm::P(2.0)) - 1000f64.sqrt()).abs() < 1e-9);
+        assert!((grad_norm(&[&g], Norm::P(1.0)) - 1000.0).abs() < 1e-9);
+        assert_eq!(grad_norm(&[&g, &[-7.0]], Norm::Inf), 7.0);
+    }
+
+    #[test]
+    fn non_finite_norm_is_reported() {
+        let mut g = vec![1.0f32, f32::NAN];
+        let before = g.clone();
+        let e = clip_grad_norm(&mut [&mut g], 1.0, Norm::P(2.0), true).unwrap_err();
+        assert!(matches!(e, Error::NonFiniteNorm(_)));
+        assert_eq!(g[0], before[0]);
+        assert!(clip_grad_norm(&mut [&mut g], -1.0, Norm::P(2.0), false).is_err());
+        assert!(clip_grad_norm(&mut [&mut g], 1.0, Norm::P(0.5), false).is_err());
+    }
+
+    #[test]
+    fn clip_by_value() {
+        let mut g = vec![-3.0f64, 0.5, 9.0, f64::NAN];
+        clip_grad_value(&mut [&mut g], 1.0).unwrap();
+        assert_eq!(&g[..3], &[-1.0, 0.5, 1.0]);
+        assert!(g[3].is_nan());
+    }
+}
