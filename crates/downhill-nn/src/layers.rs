@@ -7,6 +7,7 @@
 //! (as data files store it); the first convolution reads it through strides.
 
 use crate::matmul::{gemm, Mat, Par};
+use crate::simd::with_simd;
 use crate::spec::Activation;
 use downhill::Real;
 use rayon::prelude::*;
@@ -17,6 +18,7 @@ use std::sync::Mutex;
 const PAR_ELEMS: usize = 1 << 15;
 
 /// Applies `act` in place.
+#[inline(always)]
 pub(crate) fn activate<T: Real>(act: Activation, xs: &mut [T]) {
     match act {
         Activation::Identity => {}
@@ -29,6 +31,7 @@ pub(crate) fn activate<T: Real>(act: Activation, xs: &mut [T]) {
 }
 
 /// `dz = dy ⊙ act'(·)` in place, with the derivative written through the output `y`.
+#[inline(always)]
 pub(crate) fn activate_backward<T: Real>(act: Activation, y: &[T], dy: &mut [T]) {
     match act {
         Activation::Identity => {}
@@ -53,12 +56,17 @@ pub(crate) fn bias_act<T: Real>(out: &mut [T], bias: &[T], act: Activation) {
     let n = bias.len();
     let rows_per = (PAR_ELEMS / n).max(1);
     out.par_chunks_mut(rows_per * n).for_each(|block| {
-        for row in block.chunks_exact_mut(n) {
-            for (o, &b) in row.iter_mut().zip(bias) {
-                *o = *o + b;
-            }
-            activate(act, row);
-        }
+        with_simd(
+            #[inline(always)]
+            || {
+                for row in block.chunks_exact_mut(n) {
+                    for (o, &b) in row.iter_mut().zip(bias) {
+                        *o = *o + b;
+                    }
+                    activate(act, row);
+                }
+            },
+        )
     });
 }
 
@@ -82,13 +90,18 @@ pub(crate) fn act_backward_bias<T: Real>(
         .zip(y.par_chunks(rows_per * n))
         .zip(partial.par_chunks_mut(n))
         .for_each(|((dblock, yblock), acc)| {
-            acc.fill(T::zero());
-            for (drow, yrow) in dblock.chunks_exact_mut(n).zip(yblock.chunks_exact(n)) {
-                activate_backward(act, yrow, drow);
-                for (a, &d) in acc.iter_mut().zip(drow.iter()) {
-                    *a = *a + d;
-                }
-            }
+            with_simd(
+                #[inline(always)]
+                || {
+                    acc.fill(T::zero());
+                    for (drow, yrow) in dblock.chunks_exact_mut(n).zip(yblock.chunks_exact(n)) {
+                        activate_backward(act, yrow, drow);
+                        for (a, &d) in acc.iter_mut().zip(drow.iter()) {
+                            *a = *a + d;
+                        }
+                    }
+                },
+            )
         });
     db.fill(T::zero());
     for acc in partial.chunks_exact(n) {
@@ -201,6 +214,7 @@ fn kx_range(g: &ConvGeom, ox: usize) -> (usize, usize, usize) {
 
 /// im2col for one sample: row (oy, ox) of `col` holds the input patch under
 /// output (oy, ox), ordered (ky, kx, channel); padding reads as zero.
+#[inline(always)]
 fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], cb: &mut [T]) {
     let (k, c) = (g.k(), g.c_in);
     let (cs, ys, xs) = g.in_strides();
@@ -246,6 +260,7 @@ fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], cb: &mut [T]) {
 
 /// col2im for one sample: adds every patch row of `cb` back where im2col read it
 /// (HWC input only: the network input never needs a gradient).
+#[inline(always)]
 fn col2im_sample<T: Real>(g: &ConvGeom, cb: &[T], xb: &mut [T]) {
     debug_assert!(!g.in_chw);
     let (k, c) = (g.k(), g.c_in);
@@ -360,6 +375,7 @@ pub(crate) fn conv_chunk<T>(g: &ConvGeom) -> usize {
 /// (y·w + x) that won; ties go to the first in row-major window order. Padding is
 /// never a candidate (it acts as −∞), and every window holds at least one real
 /// pixel because padding is at most half the window.
+#[inline(always)]
 pub(crate) fn pool_sample<T: Real>(g: &PoolGeom, xb: &[T], ob: &mut [T], ab: &mut [u32]) {
     for oy in 0..g.oh {
         for ox in 0..g.ow {
@@ -381,11 +397,11 @@ pub(crate) fn pool_sample<T: Real>(g: &PoolGeom, xb: &[T], ob: &mut [T], ab: &mu
                         arow.fill(p as u32);
                         first = false;
                     } else {
-                        // Select rather than branch, so it vectorises.
+                        // Masks rather than branches, so it vectorises.
                         for ((o, a), &v) in orow.iter_mut().zip(arow.iter_mut()).zip(src) {
-                            let gt = v > *o;
-                            *a = if gt { p as u32 } else { *a };
-                            *o = if gt { v } else { *o };
+                            let m = 0u32.wrapping_sub((v > *o) as u32);
+                            *a = (p as u32 & m) | (*a & !m);
+                            *o = if v > *o { v } else { *o };
                         }
                     }
                 }
@@ -395,7 +411,7 @@ pub(crate) fn pool_sample<T: Real>(g: &PoolGeom, xb: &[T], ob: &mut [T], ab: &mu
 }
 
 /// The derivative of `act` at the point where it output `y`.
-#[inline]
+#[inline(always)]
 fn act_grad<T: Real>(act: Activation, y: T) -> T {
     match act {
         Activation::Identity => T::one(),
@@ -438,34 +454,42 @@ pub(crate) fn conv_pool_forward<T: Real>(
             let xc = &x[ci * chunk * in_len..(ci * chunk + n) * in_len];
             scratch.with(|s| {
                 let col = &mut s.col[..n * pos * k];
-                for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                    im2col_sample(g, xb, cb);
-                }
                 let z = &mut s.z[..n * z_len];
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
+                            im2col_sample(g, xb, cb);
+                        }
+                    },
+                );
+                let (m, nc) = (n * pos, g.c_out);
                 gemm(
-                    n * pos,
-                    g.c_out,
+                    m,
+                    nc,
                     k,
                     Mat::n(col, k),
-                    Mat::n(w, g.c_out),
+                    Mat::n(w, nc),
                     z,
-                    g.c_out,
+                    nc,
                     false,
                     Par::Seq,
                 );
-                for row in z.chunks_exact_mut(g.c_out) {
-                    for (o, &bv) in row.iter_mut().zip(b) {
-                        *o = *o + bv;
-                    }
-                    activate(act, row);
-                }
-                for ((zb, ob), ab) in z
-                    .chunks_exact(z_len)
-                    .zip(oc.chunks_exact_mut(p_len))
-                    .zip(ac.chunks_exact_mut(p_len))
-                {
-                    pool_sample(pg, zb, ob, ab);
-                }
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        for row in z.chunks_exact_mut(nc) {
+                            for (o, &bv) in row.iter_mut().zip(b) {
+                                *o = *o + bv;
+                            }
+                            activate(act, row);
+                        }
+                        let outs = oc.chunks_exact_mut(p_len).zip(ac.chunks_exact_mut(p_len));
+                        for (zb, (ob, ab)) in z.chunks_exact(z_len).zip(outs) {
+                            pool_sample(pg, zb, ob, ab);
+                        }
+                    },
+                );
             });
         });
 }
@@ -507,58 +531,74 @@ pub(crate) fn conv_pool_backward<T: Real>(
         let xc = &x[first * in_len..(first + n) * in_len];
         scratch.with(|s| {
             let dz = &mut s.z[..n * z_len];
-            dz.fill(T::zero());
-            for (b, dzb) in dz.chunks_exact_mut(z_len).enumerate() {
-                let o0 = (first + b) * p_len;
-                let (yb, ab, db) = (
-                    &y[o0..o0 + p_len],
-                    &arg[o0..o0 + p_len],
-                    &dy[o0..o0 + p_len],
-                );
-                for (o, ((&d, &a), &yv)) in db.iter().zip(ab).zip(yb).enumerate() {
-                    let i = a as usize * g.c_out + o % g.c_out;
-                    dzb[i] = dzb[i] + d * act_grad(act, yv);
-                }
-            }
-            dbp.fill(T::zero());
-            for row in dz.chunks_exact(g.c_out) {
-                for (a, &d) in dbp.iter_mut().zip(row) {
-                    *a = *a + d;
-                }
-            }
             let col = &mut s.col[..n * pos * k];
-            // Recomputing the patches costs one copy; storing them for the whole
-            // batch would cost far more memory traffic.
-            for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                im2col_sample(g, xb, cb);
-            }
+            with_simd(
+                #[inline(always)]
+                || {
+                    dz.fill(T::zero());
+                    for (b, dzb) in dz.chunks_exact_mut(z_len).enumerate() {
+                        let o0 = (first + b) * p_len;
+                        let r = o0..o0 + p_len;
+                        let (yb, ab, db) = (&y[r.clone()], &arg[r.clone()], &dy[r]);
+                        let c = g.c_out;
+                        let px = db
+                            .chunks_exact(c)
+                            .zip(ab.chunks_exact(c))
+                            .zip(yb.chunks_exact(c));
+                        for ((dp, ap), yp) in px {
+                            for (ch, ((&d, &a), &yv)) in dp.iter().zip(ap).zip(yp).enumerate() {
+                                let i = a as usize * c + ch;
+                                dzb[i] = dzb[i] + d * act_grad(act, yv);
+                            }
+                        }
+                    }
+                    dbp.fill(T::zero());
+                    for row in dz.chunks_exact(g.c_out) {
+                        for (a, &d) in dbp.iter_mut().zip(row) {
+                            *a = *a + d;
+                        }
+                    }
+                    // Recomputing the patches costs one copy; storing them for the
+                    // whole batch would cost far more memory traffic.
+                    for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
+                        im2col_sample(g, xb, cb);
+                    }
+                },
+            );
+            let (m, nc) = (n * pos, g.c_out);
             gemm(
                 k,
-                g.c_out,
-                n * pos,
+                nc,
+                m,
                 Mat::t(col, k),
-                Mat::n(dz, g.c_out),
+                Mat::n(dz, nc),
                 dwp,
-                g.c_out,
+                nc,
                 false,
                 Par::Seq,
             );
             if let Some(dxc) = dxc {
-                let dcol = &mut s.dcol[..n * pos * k];
+                let dcol = &mut s.dcol[..m * k];
                 gemm(
-                    n * pos,
+                    m,
                     k,
-                    g.c_out,
-                    Mat::n(dz, g.c_out),
-                    Mat::t(w, g.c_out),
+                    nc,
+                    Mat::n(dz, nc),
+                    Mat::t(w, nc),
                     dcol,
                     k,
                     false,
                     Par::Seq,
                 );
-                for (cb, xb) in dcol.chunks_exact(pos * k).zip(dxc.chunks_exact_mut(in_len)) {
-                    col2im_sample(g, cb, xb);
-                }
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        for (cb, xb) in dcol.chunks_exact(pos * k).zip(dxc.chunks_exact_mut(in_len))
+                        {
+                            col2im_sample(g, cb, xb);
+                        }
+                    },
+                );
             }
         });
     };

@@ -63,6 +63,7 @@ mod error;
 mod layers;
 pub mod matmul;
 mod network;
+mod simd;
 pub mod spec;
 
 pub use error::NnError;
