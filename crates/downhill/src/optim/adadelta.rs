@@ -59,6 +59,7 @@ impl Rule for Adadelta {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &AdadeltaConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [v, u] = b else {
             unreachable!("adadelta has two buffers")

@@ -61,6 +61,7 @@ impl Rule for Adagrad {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &AdagradConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         for ((p, &g), s) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
             let d = c.decay.grad(g, *p);

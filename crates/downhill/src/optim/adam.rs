@@ -78,6 +78,7 @@ impl Rule for Adam {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         match b {
             [m, v] => {

@@ -55,6 +55,7 @@ impl Rule for Adamax {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &AdamaxConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, u] = b else {
             unreachable!("adamax has two buffers")

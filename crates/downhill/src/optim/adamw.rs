@@ -56,6 +56,7 @@ impl Rule for AdamW {
         self.as_adam().prepare(step, scalars)
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         Adam::update(c, p, g, b)
     }

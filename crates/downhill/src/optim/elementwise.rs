@@ -247,7 +247,7 @@ fn fused<R: Rule, T: Real>(
 ) {
     let mut bufs = bufs;
     if p.len() < 2 * PARALLEL_LEAF || rayon::current_num_threads() == 1 {
-        R::update(c, p, g, &mut bufs[..n]);
+        leaf::<R, T>(c, p, g, &mut bufs[..n]);
         return;
     }
     let mid = (p.len() / 2) & !63;
@@ -264,6 +264,43 @@ fn fused<R: Rule, T: Real>(
         || fused::<R, T>(c, p1, g1, b1, n),
         || fused::<R, T>(c, p2, g2, b2, n),
     );
+}
+
+/// Runs the rule's loop compiled for the widest vector unit this CPU has.
+/// The arithmetic is the same IEEE operations in every version (no fused
+/// multiply-add is introduced without fast-math), so results are bit-identical
+/// across machines; only the speed differs.
+#[inline]
+fn leaf<R: Rule, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { leaf_avx512::<R, T>(c, p, g, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { leaf_avx2::<R, T>(c, p, g, b) };
+        }
+    }
+    R::update(c, p, g, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn leaf_avx2<R: Rule, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    R::update(c, p, g, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn leaf_avx512<R: Rule, T: Real>(
+    c: &R::Consts<T>,
+    p: &mut [T],
+    g: &[T],
+    b: &mut [&mut [T]],
+) {
+    R::update(c, p, g, b)
 }
 
 impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
@@ -397,7 +434,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
                 for (k, b) in bufs.iter_mut().take(n).enumerate() {
                     row_bufs[k] = &mut b[range.clone()];
                 }
-                R::update(&consts, &mut p[range], g, &mut row_bufs[..n]);
+                leaf::<R, T>(&consts, &mut p[range], g, &mut row_bufs[..n]);
             }
         }
         Ok(StepOutcome::Stepped)

@@ -87,6 +87,7 @@ impl Rule for NAdam {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &NadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, v] = b else {
             unreachable!("nadam has two buffers")

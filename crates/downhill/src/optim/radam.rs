@@ -86,6 +86,7 @@ impl Rule for RAdam {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &RadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, v] = b else {
             unreachable!("radam has two buffers")

@@ -82,6 +82,7 @@ impl Rule for RMSprop {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &RmspropConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         // One loop per variant keeps each loop branch-free and vectorisable.
         match (c.centered, c.with_momentum, b) {

@@ -104,6 +104,7 @@ impl Rule for Sgd {
         }
     }
 
+    #[inline(always)]
     fn update<T: Real>(c: &SgdConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         match c.mode {
             Mode::Plain => {
