@@ -47,15 +47,35 @@
 //!
 //! Activation and workspace buffers grow to the largest batch seen and are reused
 //! afterwards, so a step allocates nothing in this crate. The matrix-product
-//! backend (the `gemm` crate) allocates its small packing buffers on each call;
-//! the test `tests/alloc.rs` counts allocations to hold both facts in place.
+//! backend (the `gemm` crate) allocates its packing buffers on each call (at most
+//! two per call); `tests/alloc.rs` counts every allocation in the process to hold
+//! both facts in place (exactly zero on a path without matrix products). Run steps
+//! inside a rayon pool (`ThreadPool::install`): parallel calls made from outside
+//! any pool go through rayon's shared injector queue, which allocates a small block
+//! every few dozen calls.
+//!
+//! ## Performance design
+//!
+//! - Matrix products go through [`matmul`], which splits each product into one
+//!   output block per thread, each computed by the single-threaded AVX-512 kernel
+//!   (chosen at run time; AVX2 or scalar elsewhere). The `gemm_shapes` example
+//!   measures the engine's shapes.
+//! - A convolution, its ReLU and the max-pool after it run as one fused step, a
+//!   chunk of samples at a time per thread: the chunk's im2col matrix (≈1 MiB) and
+//!   unpooled map stay in L2, the unpooled map is never stored, and the backward
+//!   pass recomputes the patches rather than keeping them (a copy is cheaper than
+//!   the memory traffic of storing them). Per-chunk weight gradients are summed in
+//!   chunk order.
+//! - Element-wise loops (im2col, col2im, bias + activation, pooling) are compiled
+//!   for AVX-512 and AVX2 as well as baseline x86-64 and picked at run time.
+//! - The softmax, loss and output gradient are one pass per row.
 //!
 //! ## Threads
 //!
-//! Work runs on the global rayon pool (`RAYON_NUM_THREADS`). Matrix products are
-//! split into one block of output per thread; element-wise passes, im2col, col2im
-//! and pooling split over samples. No reduction order depends on the thread
-//! count, so results are identical for any number of threads.
+//! Work runs on the current rayon pool (`RAYON_NUM_THREADS` for the global one).
+//! Matrix products split their output across threads; element-wise passes,
+//! convolution chunks and pooling split over samples. No reduction order depends
+//! on the thread count, so results are bit-identical for any number of threads.
 
 #![warn(missing_docs)]
 
