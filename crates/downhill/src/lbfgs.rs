@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::hyper::check;
 use crate::line_search::{Backtracking, LinePoint, LineSearch, Slot, StrongWolfe};
 use crate::report::{Report, Termination};
+use crate::state::{GroupRecord, SavedState, StateManifest, TensorRecord, STATE_FORMAT};
 use crate::Real;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 crate::hyper_enum! {
     /// The line search an L-BFGS or Newton iteration uses.
@@ -148,6 +149,114 @@ impl<T: Real> Lbfgs<T> {
     /// Iterations over all calls.
     pub fn total_iterations(&self) -> u64 {
         self.n_iter
+    }
+
+    /// The whole state (configuration, counters, last direction and step, the
+    /// history) in the format of [`crate::state`]: buffers `d`, `prev_grad`,
+    /// `s{i}` and `y{i}` (oldest pair first); scalars `t`, `h_diag`,
+    /// `func_evals` and `rho{i}`. Restoring it continues bit-identically.
+    pub fn save_state(&self) -> SavedState {
+        use crate::hyper::Hyper;
+        let mut buffers = Vec::new();
+        let mut names = Vec::new();
+        let mut push = |name: String, v: &[T]| {
+            let mut bytes = Vec::new();
+            T::extend_le_bytes(v, &mut bytes);
+            buffers.push((format!("0.{name}"), bytes));
+            names.push(name);
+        };
+        push("d".into(), &self.d);
+        push("prev_grad".into(), &self.prev_grad);
+        let mut scalars = BTreeMap::new();
+        for (i, (s, y, rho)) in self.history.iter().enumerate() {
+            push(format!("s{i}"), s);
+            push(format!("y{i}"), y);
+            scalars.insert(format!("rho{i}"), *rho);
+        }
+        scalars.insert("t".into(), self.t);
+        scalars.insert("h_diag".into(), self.h_diag);
+        scalars.insert("func_evals".into(), self.func_evals as f64);
+        SavedState {
+            manifest: StateManifest {
+                format: STATE_FORMAT.into(),
+                optimizer: "lbfgs".into(),
+                dtype: T::NAME.into(),
+                sizes: vec![self.n],
+                groups: vec![GroupRecord {
+                    params: vec![0],
+                    hyper: self.config.to_map(),
+                }],
+                tensors: vec![TensorRecord {
+                    step: self.n_iter,
+                    scalars,
+                    buffers: names,
+                }],
+            },
+            buffers,
+        }
+    }
+
+    /// Restores a state from [`Lbfgs::save_state`] of a minimiser of the same
+    /// size; unchanged on error.
+    pub fn load_state(&mut self, saved: &SavedState) -> Result<()> {
+        use crate::hyper::Hyper;
+        let m = &saved.manifest;
+        m.expect("lbfgs", T::NAME, &[self.n])?;
+        let (Some(group), Some(rec)) = (m.groups.first(), m.tensors.first()) else {
+            return Err(Error::State(
+                "lbfgs state without a group or tensor record".into(),
+            ));
+        };
+        let mut config = LbfgsConfig::default();
+        config.apply(&group.hyper)?;
+        let scalar = |k: &str| {
+            rec.scalars
+                .get(k)
+                .copied()
+                .ok_or_else(|| Error::State(format!("lbfgs state lacks scalar `{k}`")))
+        };
+        let vector = |k: &str| -> Result<Vec<T>> {
+            let bytes = saved.buffer(&format!("0.{k}"))?;
+            if bytes.len() != self.n * T::BYTES {
+                return Err(Error::State(format!(
+                    "lbfgs buffer `{k}` has {} bytes, expected {}",
+                    bytes.len(),
+                    self.n * T::BYTES
+                )));
+            }
+            let mut v = vec![T::zero(); self.n];
+            T::read_le_bytes(bytes, &mut v);
+            Ok(v)
+        };
+        let pairs = rec.buffers.iter().filter(|b| b.starts_with('s')).count();
+        if pairs > config.history_size {
+            return Err(Error::State(format!(
+                "{pairs} history pairs for history_size {}",
+                config.history_size
+            )));
+        }
+        let mut history = VecDeque::with_capacity(config.history_size);
+        for i in 0..pairs {
+            history.push_back((
+                vector(&format!("s{i}"))?,
+                vector(&format!("y{i}"))?,
+                scalar(&format!("rho{i}"))?,
+            ));
+        }
+        let (d, prev_grad) = (vector("d")?, vector("prev_grad")?);
+        let (t, h_diag, func_evals) = (scalar("t")?, scalar("h_diag")?, scalar("func_evals")?);
+        self.search = config
+            .line_search_fn
+            .map(|f| f.search(config.tolerance_change));
+        self.config = config;
+        self.history = history;
+        self.d = d;
+        self.prev_grad = prev_grad;
+        self.t = t;
+        self.h_diag = h_diag;
+        self.func_evals = func_evals as u64;
+        self.n_iter = rec.step;
+        Ok(())
     }
 
     /// Minimises from `x` (updated in place) for up to `max_iter` iterations.

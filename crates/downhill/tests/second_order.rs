@@ -180,3 +180,30 @@ fn lbfgs_reports_bad_objectives_and_config() {
         (Termination::GradientTolerance, 1)
     );
 }
+
+#[test]
+fn lbfgs_state_round_trip_continues_bit_identically() {
+    use downhill::state::SavedState;
+    let p = Rosenbrock::new(5);
+    let mut cfg = lbfgs(3, Some(LineSearchFn::StrongWolfe));
+    cfg.history_size = 4;
+    let mut a = Lbfgs::<f64>::new(cfg.clone(), 5).unwrap();
+    let mut xa = p.start();
+    for _ in 0..4 {
+        a.step(&mut xa, |x, g| p.gradient(x, g)).unwrap();
+    }
+    let saved = a.save_state();
+    let restored =
+        SavedState::from_parts(&saved.manifest_json(), &saved.tensors_bytes().unwrap()).unwrap();
+    let mut b = Lbfgs::<f64>::new(LbfgsConfig::default(), 5).unwrap();
+    b.load_state(&restored).unwrap();
+    let mut xb = xa.clone();
+    for _ in 0..4 {
+        a.step(&mut xa, |x, g| p.gradient(x, g)).unwrap();
+        b.step(&mut xb, |x, g| p.gradient(x, g)).unwrap();
+    }
+    assert_eq!(xa, xb);
+    assert_eq!(a.total_evaluations(), b.total_evaluations());
+    let mut wrong = Lbfgs::<f64>::new(LbfgsConfig::default(), 4).unwrap();
+    assert!(wrong.load_state(&restored).is_err());
+}

@@ -393,6 +393,23 @@ impl Scheduler {
         &self.plateau
     }
 
+    /// Multiplies every group's initial and current rate by `factor` (e.g. ½
+    /// to back off after a divergence) and applies the result.
+    pub fn scale<T: Real>(&mut self, opt: &mut dyn Optimizer<T>, factor: f64) -> Result<()> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(crate::hyper::invalid_value(
+                "scheduler",
+                "factor",
+                factor,
+                "a finite number > 0",
+            ));
+        }
+        for lr in self.base_lrs.iter_mut().chain(self.current.iter_mut()) {
+            *lr *= factor;
+        }
+        self.apply(opt)
+    }
+
     /// Advances one step. `metric` (e.g. the validation loss) is required by
     /// reduce-on-plateau and ignored by the others. A non-finite metric is an
     /// error rather than a silent "no improvement".
