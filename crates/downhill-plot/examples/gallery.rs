@@ -2,7 +2,7 @@
 //! together, for checking by eye:
 //!
 //! ```text
-//! cargo run -p downhill-plot --release --example gallery -- OUT_DIR
+//! cargo run -p downhill-plot --release --example gallery -- OUT_DIR [WIDTH HEIGHT]
 //! ```
 
 use downhill_plot::{
@@ -65,7 +65,15 @@ fn trajectories(paths: Vec<Vec<Point>>) -> Vec<Trajectory> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "gallery".into()));
+    let args: Vec<String> = std::env::args().collect();
+    let out = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "gallery".into()));
+    let size = |k: usize, default: u32| -> Result<u32, Box<dyn Error>> {
+        Ok(match args.get(k) {
+            Some(v) => v.parse()?,
+            None => default,
+        })
+    };
+    let (w, h) = (size(2, 800)?, size(3, 600)?);
     std::fs::create_dir_all(&out)?;
     let both = [Format::Png, Format::Svg];
     let mut files: Vec<(PathBuf, &str)> = Vec::new();
@@ -73,6 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Loss curves spanning decades: log y chosen automatically; train dashed,
     // test solid, one colour per optimiser.
     let mut loss = LineChart::new("Fashion-MNIST logistic regression: loss")
+        .size(w, h)
         .x_label("epoch")
         .y_label("cross-entropy loss");
     for (i, (name, rate)) in [
@@ -103,6 +112,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Accuracy: linear scale, rising curves.
     let mut acc = LineChart::new("Test accuracy")
+        .size(w, h)
         .x_label("epoch")
         .y_label("accuracy");
     for (name, rate) in [
@@ -128,6 +138,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     odd[10].1 = f64::NAN;
     let diverging: Vec<(f64, f64)> = (0..30).map(|i| (i as f64, 0.5 * 1.6f64.powi(i))).collect();
     let edge = LineChart::new("Edge cases: gap, lone point, empty series, divergence")
+        .size(w, h)
         .x_label("step")
         .y_label("loss")
         .series(Series::new("with a NaN gap", odd))
@@ -150,6 +161,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect();
     let slice = LineChart::new("Loss along θ(α) = (1 − α)·θ₀ + α·θ₁")
+        .size(w, h)
         .x_label("α")
         .y_label("loss")
         .series(Series::new("train", line));
@@ -169,6 +181,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let grid = Grid::sample((-2.0, 2.0), (-1.0, 3.0), 200, 200, rosen)?;
     let mut plot = ContourPlot::new("Rosenbrock: (1 − x)² + 100 (y − x²)²", grid)
+        .size(w, h)
         .value_label("f(x, y)")
         .marker(Marker::new((1.0, 1.0), "minimum", MarkerKind::Minimum));
     plot.paths = trajectories(paths(rosen_grad, (-1.5, 2.0), 300, [1e-3, 2e-4, 0.05]));
@@ -187,6 +200,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Saddle x² − y².
     let grid = Grid::sample((-2.0, 2.0), (-2.0, 2.0), 200, 200, |x, y| x * x - y * y)?;
     let mut saddle = ContourPlot::new("Saddle: x² − y²", grid)
+        .size(w, h)
         .value_label("f(x, y)")
         .marker(Marker::new((0.0, 0.0), "saddle point", MarkerKind::Saddle));
     saddle.paths = trajectories(paths(
@@ -203,16 +217,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Himmelblau with its four minima.
     let himmel = |x: f64, y: f64| (x * x + y - 11.0).powi(2) + (x + y * y - 7.0).powi(2);
     let grid = Grid::sample((-5.0, 5.0), (-5.0, 5.0), 200, 200, himmel)?;
-    let mut h = ContourPlot::new("Himmelblau", grid).value_label("f(x, y)");
+    let mut hb = ContourPlot::new("Himmelblau", grid)
+        .size(w, h)
+        .value_label("f(x, y)");
     for m in [
         (3.0, 2.0),
         (-2.805118, 3.131312),
         (-3.779310, -3.283186),
         (3.584428, -1.848126),
     ] {
-        h = h.marker(Marker::new(m, "minimum", MarkerKind::Minimum));
+        hb = hb.marker(Marker::new(m, "minimum", MarkerKind::Minimum));
     }
-    h = h.marker(Marker::new(
+    hb = hb.marker(Marker::new(
         (0.0, 0.0),
         "common start (0, 0)",
         MarkerKind::Start,
@@ -223,9 +239,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             2.0 * (x * x + y - 11.0) + 4.0 * y * (x + y * y - 7.0),
         )
     };
-    h.paths = trajectories(paths(himmel_grad, (0.0, 0.0), 200, [0.01, 0.002, 0.1]));
+    hb.paths = trajectories(paths(himmel_grad, (0.0, 0.0), 200, [0.01, 0.002, 0.1]));
     files.push((
-        h.save(&out.join("himmelblau"), &both)?[0].clone(),
+        hb.save(&out.join("himmelblau"), &both)?[0].clone(),
         "Himmelblau",
     ));
 
@@ -233,7 +249,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let grid = Grid::sample((-1.5, 1.5), (-1.5, 1.5), 150, 150, |x, y| {
         x.powi(3) - 3.0 * x * y * y
     })?;
-    let monkey = ContourPlot::new("Monkey saddle: x³ − 3xy²", grid);
+    let monkey = ContourPlot::new("Monkey saddle: x³ − 3xy²", grid).size(w, h);
     files.push((
         monkey.save(&out.join("monkey"), &both)?[0].clone(),
         "Monkey saddle",
@@ -243,7 +259,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             - 10.0 * (2.0 * std::f64::consts::PI * y).cos()
     };
     let grid = Grid::sample((-5.12, 5.12), (-5.12, 5.12), 300, 300, rastrigin)?;
-    let r = ContourPlot::new("Rastrigin", grid);
+    let r = ContourPlot::new("Rastrigin", grid).size(w, h);
     files.push((
         r.save(&out.join("rastrigin"), &both)?[0].clone(),
         "Rastrigin",
@@ -255,9 +271,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             + 1.5 * (a * b).powi(2)
             + 0.3 * (3.0 * a).sin().powi(2) * b * b
     })?;
-    let surface = SurfaceChart::new("Loss surface around the trained weights", grid).marker(
-        Marker::new((0.0, 0.0), "trained model", MarkerKind::Minimum),
-    );
+    let surface = SurfaceChart::new("Loss surface around the trained weights", grid)
+        .size(w, h)
+        .marker(Marker::new(
+            (0.0, 0.0),
+            "trained model",
+            MarkerKind::Minimum,
+        ));
     files.push((
         surface.save(&out.join("surface"), &both)?[0].clone(),
         "2-D slice",

@@ -444,26 +444,36 @@ impl<'a> Scene<'a> {
         let mut legend = Legend::new(entries.clone(), &f.m, max_label);
         let mut legend_at = None;
         if !legend.is_empty() {
-            let mut occupied: Vec<Pt> = Vec::new();
-            for a in &art {
-                for run in frame::clip_runs(a.points.iter().map(|&p| f.map64(p)), f.plot, 0.0) {
-                    frame::sample_polyline(&run, 4.0, &mut occupied);
-                }
-            }
-            for mk in markers {
-                let q = f.map(mk.at);
-                // Markers are a few pixels wide: block the area around them.
-                for dx in [-8.0, 0.0, 8.0] {
-                    for dy in [-8.0, 0.0, 8.0] {
-                        occupied.push((q.0 + dx, q.1 + dy));
+            // Beside the plot when that costs (almost) no plot area, as it
+            // often does with equal axis scales; else in a corner free of
+            // paths and markers; else beside the plot anyway.
+            let outside = layout(legend.w + 14.0 * m.s);
+            let cheap =
+                outside.plot.w() >= 0.95 * f.plot.w() && outside.plot.h() >= 0.95 * f.plot.h();
+            if !cheap {
+                let mut occupied: Vec<Pt> = Vec::new();
+                for a in &art {
+                    for run in frame::clip_runs(a.points.iter().map(|&p| f.map64(p)), f.plot, 0.0) {
+                        frame::sample_polyline(&run, 4.0, &mut occupied);
                     }
                 }
+                for mk in markers {
+                    let q = f.map(mk.at);
+                    // Markers are a few pixels wide: block the area around them.
+                    for dx in [-8.0, 0.0, 8.0] {
+                        for dy in [-8.0, 0.0, 8.0] {
+                            occupied.push((q.0 + dx, q.1 + dy));
+                        }
+                    }
+                }
+                legend_at = frame::place_inside(f.plot, legend.w, legend.h, 8.0 * f.m.s, &occupied);
             }
-            legend_at = frame::place_inside(f.plot, legend.w, legend.h, 8.0 * f.m.s, &occupied);
             if legend_at.is_none() {
-                f = layout(legend.w + 14.0 * m.s);
+                f = outside;
                 legend = Legend::new(entries, &f.m, max_label);
-                let x0 = spec.width as f32 - m.margin - legend.w;
+                // Right of the colour bar and its labels, inside the picture.
+                let x0 = (f.plot.x1 + bar_reserve + 14.0 * m.s)
+                    .min(spec.width as f32 - m.margin - legend.w);
                 legend_at = Some((x0, f.plot.y0));
             }
         }
@@ -519,7 +529,7 @@ impl<'a> Scene<'a> {
                         )
                     })
                     .collect();
-                c.polyline(&pts, st);
+                c.polyline(&frame::thin(&pts, 0.75), st);
             }
         }
         c.pop_clip();

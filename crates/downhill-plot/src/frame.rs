@@ -118,7 +118,7 @@ pub(crate) fn layout(spec: &FrameSpec) -> Frame {
     }
     let title = text::ellipsize(spec.title.trim(), title_size, avail);
     let tick_h = text::line_height(m.tick);
-    let top = if title.is_empty() {
+    let mut top = if title.is_empty() {
         m.margin + 0.5 * tick_h
     } else {
         m.margin + text::line_height(title_size) + 10.0 * m.s
@@ -158,9 +158,11 @@ pub(crate) fn layout(spec: &FrameSpec) -> Frame {
     if let Some(aspect) = spec.aspect.filter(|a| a.is_finite() && *a > 0.0) {
         let (w, h) = (f64::from(right - left), f64::from(bottom - top));
         if w * aspect < h {
-            // Too tall: shorten from the bottom (the x labels follow the plot).
-            let new_h = (w * aspect).max(h / 3.0);
-            bottom = top + new_h as f32;
+            // Too tall: shorten and centre vertically (the x labels follow the plot).
+            let new_h = (w * aspect).max(h / 3.0) as f32;
+            let slack = (bottom - top) - new_h;
+            top += 0.5 * slack;
+            bottom -= 0.5 * slack;
         } else {
             // Too wide: narrow and centre in the room left and right.
             let new_w = (h / aspect).max(w / 3.0) as f32;
@@ -444,6 +446,8 @@ pub(crate) struct Legend {
     row: f32,
     pad: f32,
     swatch_w: f32,
+    /// Scale relative to an 800×600 picture, for line widths and gaps.
+    scale: f32,
 }
 
 impl Legend {
@@ -474,6 +478,7 @@ impl Legend {
             row,
             pad,
             swatch_w,
+            scale: m.s,
         }
     }
 
@@ -513,19 +518,19 @@ impl Legend {
                     line,
                 } => {
                     if *line {
-                        let mut st = Stroke::solid(*color, 2.5).square();
+                        let mut st = Stroke::solid(*color, 2.2 * self.scale).square();
                         if *dashed {
-                            st = st.dashed(&[6.0, 3.5]);
+                            st = st.dashed(&[6.0 * self.scale, 3.5 * self.scale]);
                         }
                         c.polyline(&[(sx, cy), (sx + self.swatch_w, cy)], &st);
                     }
                     if *dot {
-                        c.circle(mid, 3.5, Some(Fill::solid(*color)), None);
+                        c.circle(mid, 3.2 * self.scale, Some(Fill::solid(*color)), None);
                     }
                 }
                 Swatch::Symbol(sym, color) => draw_symbol(c, *sym, mid, 0.42 * self.size, *color),
             }
-            c.text(sx + self.swatch_w + 6.0, cy, &e.label, &style);
+            c.text(sx + self.swatch_w + 6.0 * self.scale, cy, &e.label, &style);
         }
     }
 }
@@ -791,9 +796,42 @@ fn clip_segment(
     Some((at(s0), at(s1), s0 > -1.0, s1 < 1.0))
 }
 
+/// Drops points closer than `min_dist` pixels to the last kept one (the
+/// last point is always kept), so that fine grids do not bloat SVG files
+/// with sub-pixel detail.
+pub(crate) fn thin(pts: &[Pt], min_dist: f32) -> Vec<Pt> {
+    let mut out: Vec<Pt> = Vec::with_capacity(pts.len());
+    for (i, &p) in pts.iter().enumerate() {
+        let keep = match out.last() {
+            None => true,
+            Some(q) => {
+                i + 1 == pts.len()
+                    || (p.0 - q.0).powi(2) + (p.1 - q.1).powi(2) >= min_dist * min_dist
+            }
+        };
+        if keep {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinning_keeps_ends_and_spacing() {
+        let pts: Vec<Pt> = (0..=100).map(|i| (i as f32 * 0.1, 0.0)).collect();
+        let t = thin(&pts, 0.75);
+        assert_eq!(t.first(), pts.first());
+        assert_eq!(t.last(), pts.last());
+        assert!(t.len() < 20 && t.len() > 10, "{}", t.len());
+        assert!(t
+            .windows(2)
+            .take(t.len() - 2)
+            .all(|w| w[1].0 - w[0].0 >= 0.75 - 1e-5));
+    }
 
     const R: Rect = Rect {
         x0: 0.0,

@@ -322,13 +322,13 @@ impl LineChart {
         c.push_clip(p.x0, p.y0, p.w(), p.h());
         let mut drawn = 0usize;
         for s in &prepared {
-            let line = Stroke::solid(s.color, 2.0);
+            let line = Stroke::solid(s.color, 2.0 * f.m.s);
             for run in &s.runs {
                 drawn += run.len();
                 match s.style {
                     LineStyle::Solid | LineStyle::Dashed | LineStyle::LineMarkers => {
                         let st = if s.style == LineStyle::Dashed {
-                            line.clone().dashed(&[7.0, 4.0])
+                            line.clone().dashed(&[7.0 * f.m.s, 4.0 * f.m.s])
                         } else {
                             line.clone()
                         };
@@ -338,13 +338,13 @@ impl LineChart {
                         // A lone point has no line to show it: give it a dot.
                         if run.len() == 1 || s.style == LineStyle::LineMarkers {
                             for &q in run {
-                                c.circle(q, 3.0, Some(Fill::solid(s.color)), None);
+                                c.circle(q, 3.0 * f.m.s, Some(Fill::solid(s.color)), None);
                             }
                         }
                     }
                     LineStyle::Markers => {
                         for &q in run {
-                            c.circle(q, 3.0, Some(Fill::solid(s.color)), None);
+                            c.circle(q, 3.0 * f.m.s, Some(Fill::solid(s.color)), None);
                         }
                     }
                 }
