@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             );
     }
     files.push((
-        loss.save(&out.join("loss"), &both)?[0].clone(),
+        loss.save(out.join("loss"), &both)?[0].clone(),
         "Loss per epoch",
     ));
 
@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         acc = acc.series(Series::from_values(name, &v));
     }
     files.push((
-        acc.save(&out.join("accuracy"), &both)?[0].clone(),
+        acc.save(out.join("accuracy"), &both)?[0].clone(),
         "Accuracy per epoch",
     ));
 
@@ -145,9 +145,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         .series(Series::new("lone point", vec![(15.0, 0.3)]))
         .series(Series::new("empty", vec![]))
         .series(Series::new("diverging", diverging).style(LineStyle::LineMarkers));
+    files.push((edge.save(out.join("edge"), &both)?[0].clone(), "Edge cases"));
+
+    // Strings too long for the picture: shortened with an ellipsis, never clipped.
+    let long = LineChart::new(
+        "A title far too long for one line of this picture, which is shrunk and then shortened rather than clipped at the edges",
+    )
+    .size(w, h)
+    .x_label("an x label much longer than the plot is wide, so that it has to be shortened with an ellipsis at the end")
+    .y_label("a y label that is also longer than the plot is tall and gets shortened")
+    .series(Series::new(
+        "a legend entry with a very, very long name that cannot possibly fit",
+        vec![(0.0, 1e6), (1.0, 2.5e6), (2.0, 1.2e6)],
+    ))
+    .series(Series::new("short", vec![(0.0, -2e6), (2.0, 3e6)]));
     files.push((
-        edge.save(&out.join("edge"), &both)?[0].clone(),
-        "Edge cases",
+        long.save(out.join("labels"), &both)?[0].clone(),
+        "Long labels",
     ));
 
     // Loss along the line between two weight vectors (a 1-D slice).
@@ -166,7 +180,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .y_label("loss")
         .series(Series::new("train", line));
     files.push((
-        slice.save(&out.join("line-slice"), &both)?[0].clone(),
+        slice.save(out.join("line-slice"), &both)?[0].clone(),
         "1-D slice",
     ));
 
@@ -186,11 +200,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         .marker(Marker::new((1.0, 1.0), "minimum", MarkerKind::Minimum));
     plot.paths = trajectories(paths(rosen_grad, (-1.5, 2.0), 300, [1e-3, 2e-4, 0.05]));
     files.push((
-        plot.save(&out.join("rosenbrock"), &both)?[0].clone(),
+        plot.save(out.join("rosenbrock"), &both)?[0].clone(),
         "Rosenbrock",
     ));
     let t = std::time::Instant::now();
-    let gif = animate_paths(&plot, 60, &out.join("rosenbrock.gif"))?;
+    let gif = animate_paths(&plot, 60, out.join("rosenbrock.gif"))?;
     eprintln!(
         "gif: {:?} in {:.2?}",
         std::fs::metadata(&gif)?.len(),
@@ -209,10 +223,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         60,
         [0.05, 0.01, 0.05],
     ));
-    files.push((
-        saddle.save(&out.join("saddle"), &both)?[0].clone(),
-        "Saddle",
-    ));
+    files.push((saddle.save(out.join("saddle"), &both)?[0].clone(), "Saddle"));
 
     // Himmelblau with its four minima.
     let himmel = |x: f64, y: f64| (x * x + y - 11.0).powi(2) + (x + y * y - 7.0).powi(2);
@@ -241,7 +252,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     hb.paths = trajectories(paths(himmel_grad, (0.0, 0.0), 200, [0.01, 0.002, 0.1]));
     files.push((
-        hb.save(&out.join("himmelblau"), &both)?[0].clone(),
+        hb.save(out.join("himmelblau"), &both)?[0].clone(),
         "Himmelblau",
     ));
 
@@ -251,7 +262,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     let monkey = ContourPlot::new("Monkey saddle: x³ − 3xy²", grid).size(w, h);
     files.push((
-        monkey.save(&out.join("monkey"), &both)?[0].clone(),
+        monkey.save(out.join("monkey"), &both)?[0].clone(),
         "Monkey saddle",
     ));
     let rastrigin = |x: f64, y: f64| {
@@ -261,7 +272,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let grid = Grid::sample((-5.12, 5.12), (-5.12, 5.12), 300, 300, rastrigin)?;
     let r = ContourPlot::new("Rastrigin", grid).size(w, h);
     files.push((
-        r.save(&out.join("rastrigin"), &both)?[0].clone(),
+        r.save(out.join("rastrigin"), &both)?[0].clone(),
         "Rastrigin",
     ));
 
@@ -279,7 +290,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             MarkerKind::Minimum,
         ));
     files.push((
-        surface.save(&out.join("surface"), &both)?[0].clone(),
+        surface.save(out.join("surface"), &both)?[0].clone(),
         "2-D slice",
     ));
 
@@ -317,7 +328,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .section(section)
         .section(svg_section);
-    report.write(&out.join("report.html"))?;
+    report.write(out.join("report.html"))?;
     eprintln!("wrote {}", Path::new(&out).join("report.html").display());
     Ok(())
 }

@@ -23,7 +23,12 @@ const TRANSPARENT: u8 = 255;
 ///
 /// The background is drawn once; each frame stores only the pixels that
 /// changed, in one shared 255-colour palette, which keeps files small.
-pub fn animate_paths(plot: &ContourPlot, frames: usize, path: &Path) -> Result<PathBuf, PlotError> {
+pub fn animate_paths(
+    plot: &ContourPlot,
+    frames: usize,
+    path: impl AsRef<Path>,
+) -> Result<PathBuf, PlotError> {
+    let path = path.as_ref();
     if frames == 0 || frames > MAX_FRAMES {
         return Err(PlotError::InvalidFrames {
             frames,

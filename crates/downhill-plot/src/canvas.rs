@@ -504,6 +504,7 @@ pub(crate) fn xml_escape(s: &str) -> String {
             '\'' => out.push_str("&#39;"),
             // Characters XML 1.0 forbids are dropped rather than producing an invalid file.
             c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            '\u{7f}'..='\u{9f}' => {}
             c => out.push(c),
         }
     }

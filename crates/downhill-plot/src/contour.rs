@@ -186,8 +186,12 @@ impl ContourPlot {
 
     /// Writes `path_stem.png` and/or `path_stem.svg` atomically and returns
     /// the paths written.
-    pub fn save(&self, path_stem: &Path, formats: &[Format]) -> Result<Vec<PathBuf>, PlotError> {
-        crate::save_formats(path_stem, formats, |f| self.render(f))
+    pub fn save(
+        &self,
+        path_stem: impl AsRef<Path>,
+        formats: &[Format],
+    ) -> Result<Vec<PathBuf>, PlotError> {
+        crate::save_formats(path_stem.as_ref(), formats, |f| self.render(f))
     }
 
     /// The plot encoded in `format`.

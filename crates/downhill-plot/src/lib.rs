@@ -34,7 +34,7 @@
 //!     .y_label("loss")
 //!     .series(Series::from_values("adam", &adam))
 //!     .series(Series::from_values("sgd", &sgd));
-//! let files = curves.save(&dir.join("loss"), &[Format::Png, Format::Svg])?;
+//! let files = curves.save(dir.join("loss"), &[Format::Png, Format::Svg])?;
 //! assert_eq!(files.len(), 2);
 //!
 //! // A path over the Rosenbrock function.
@@ -47,7 +47,7 @@
 //! let contour = ContourPlot::new("Rosenbrock", grid)
 //!     .path(Trajectory::new("adam", path))
 //!     .marker(Marker::new((1.0, 1.0), "minimum", MarkerKind::Minimum));
-//! let pictures = contour.save(&dir.join("rosenbrock"), &[Format::Png])?;
+//! let pictures = contour.save(dir.join("rosenbrock"), &[Format::Png])?;
 //!
 //! // A report that ties them together.
 //! let report = downhill_plot::Report::new("Run summary").section(
@@ -56,7 +56,7 @@
 //!         .image_file(&files[1], "Training loss")
 //!         .image_file(&pictures[0], "Paths on Rosenbrock"),
 //! );
-//! report.write(&dir.join("report.html"))?;
+//! report.write(dir.join("report.html"))?;
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -196,8 +196,12 @@ impl LineChart {
     /// Writes the chart as `path_stem.png` and/or `path_stem.svg` (the
     /// extension is appended, so `out/loss` gives `out/loss.png`) and returns
     /// the paths written. Each file is written atomically.
-    pub fn save(&self, path_stem: &Path, formats: &[Format]) -> Result<Vec<PathBuf>, PlotError> {
-        crate::save_formats(path_stem, formats, |f| self.render(f))
+    pub fn save(
+        &self,
+        path_stem: impl AsRef<Path>,
+        formats: &[Format],
+    ) -> Result<Vec<PathBuf>, PlotError> {
+        crate::save_formats(path_stem.as_ref(), formats, |f| self.render(f))
     }
 
     /// The chart encoded in `format`.

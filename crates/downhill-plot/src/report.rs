@@ -223,9 +223,9 @@ impl Report {
     }
 
     /// Renders and writes the report to `path` atomically.
-    pub fn write(&self, path: &Path) -> Result<(), PlotError> {
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), PlotError> {
         let html = self.render()?;
-        fsio::write_atomic(path, html.as_bytes())
+        fsio::write_atomic(path.as_ref(), html.as_bytes())
     }
 
     /// The report as one HTML document; image files are read now.

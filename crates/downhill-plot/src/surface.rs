@@ -117,8 +117,12 @@ impl SurfaceChart {
 
     /// Writes `path_stem.png` and/or `path_stem.svg` atomically and returns
     /// the paths written.
-    pub fn save(&self, path_stem: &Path, formats: &[Format]) -> Result<Vec<PathBuf>, PlotError> {
-        crate::save_formats(path_stem, formats, |f| self.render(f))
+    pub fn save(
+        &self,
+        path_stem: impl AsRef<Path>,
+        formats: &[Format],
+    ) -> Result<Vec<PathBuf>, PlotError> {
+        crate::save_formats(path_stem.as_ref(), formats, |f| self.render(f))
     }
 
     /// The chart encoded in `format`.

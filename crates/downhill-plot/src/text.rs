@@ -63,12 +63,22 @@ impl Anchor {
     }
 }
 
+/// Control characters (newlines, tabs) in labels become spaces: every label
+/// is one line, and the font has no glyph for them.
+fn visible(c: char) -> char {
+    if c.is_control() {
+        ' '
+    } else {
+        c
+    }
+}
+
 /// Width in pixels of `s` at `size` pixels per em, including kerning.
 pub(crate) fn width(s: &str, size: f32) -> f32 {
     let f = font().as_scaled(PxScale::from(size));
     let mut w = 0.0;
     let mut prev: Option<GlyphId> = None;
-    for c in s.chars() {
+    for c in s.chars().map(visible) {
         let id = f.glyph_id(c);
         if let Some(p) = prev {
             w += f.kern(p, id);
@@ -127,7 +137,7 @@ pub(crate) fn rasterize(s: &str, size: f32, x_frac: f32) -> Coverage {
     let mut data = vec![0.0f32; w * h];
     let mut pen = x_frac + 1.0;
     let mut prev: Option<GlyphId> = None;
-    for c in s.chars() {
+    for c in s.chars().map(visible) {
         let id = f.glyph_id(c);
         if let Some(p) = prev {
             pen += f.kern(p, id);
@@ -165,6 +175,14 @@ mod tests {
         for c in "Loss αβ 10⁻³ × … −".chars() {
             assert_ne!(f.glyph_id(c).0, 0, "missing glyph for {c:?}");
         }
+    }
+
+    #[test]
+    fn control_characters_measure_as_spaces() {
+        assert_eq!(width("a\nb", 12.0), width("a b", 12.0));
+        let with_newline = rasterize("a\nb", 12.0, 0.0);
+        let with_space = rasterize("a b", 12.0, 0.0);
+        assert_eq!(with_newline.data, with_space.data);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn save_writes_each_format_atomically() {
     let dir = scratch("save");
     let paths = loss_chart()
         .save(
-            &dir.join("loss.train"),
+            dir.join("loss.train"),
             &[Format::Png, Format::Svg, Format::Png],
         )
         .unwrap();
@@ -110,7 +110,7 @@ fn save_writes_each_format_atomically() {
     decode_png(&std::fs::read(&paths[0]).unwrap());
     svg_texts(&std::fs::read(&paths[1]).unwrap());
     assert!(matches!(
-        loss_chart().save(&dir.join("x"), &[]),
+        loss_chart().save(dir.join("x"), &[]),
         Err(PlotError::NoFormats)
     ));
     let missing = dir.join("no/such/dir/loss");
@@ -410,7 +410,7 @@ fn decode_gif(path: &std::path::Path) -> (u16, u16, Vec<Vec<u8>>) {
 fn gif_has_the_requested_frames() {
     let dir = scratch("gif");
     let plot = rosenbrock_plot().size(400, 300);
-    let path = animate_paths(&plot, 12, &dir.join("paths.gif")).unwrap();
+    let path = animate_paths(&plot, 12, dir.join("paths.gif")).unwrap();
     assert_eq!(listing(&dir), vec!["paths.gif"]);
     let (w, h, frames) = decode_gif(&path);
     assert_eq!((w, h), (400, 300));
@@ -430,17 +430,17 @@ fn gif_has_the_requested_frames() {
         "palette frames with deltas stay small: {size} bytes"
     );
 
-    let one = animate_paths(&plot, 1, &dir.join("one.gif")).unwrap();
+    let one = animate_paths(&plot, 1, dir.join("one.gif")).unwrap();
     assert_eq!(decode_gif(&one).2.len(), 1);
     let no_paths = ContourPlot::new("still", plot.grid.clone()).size(300, 300);
     assert_eq!(
-        decode_gif(&animate_paths(&no_paths, 3, &dir.join("still.gif")).unwrap())
+        decode_gif(&animate_paths(&no_paths, 3, dir.join("still.gif")).unwrap())
             .2
             .len(),
         3
     );
     for bad in [0, 100_000] {
-        let e = animate_paths(&plot, bad, &dir.join("bad.gif")).unwrap_err();
+        let e = animate_paths(&plot, bad, dir.join("bad.gif")).unwrap_err();
         assert!(matches!(e, PlotError::InvalidFrames { .. }), "{e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -13,7 +13,7 @@ fn build_report(dir: &Path) -> Report {
         .series(Series::from_values("adam", &[0.5, 0.7, 0.8, 0.84]))
         .series(Series::from_values("sgd", &[0.4, 0.6, 0.7, 0.75]));
     let files = chart
-        .save(&dir.join("accuracy"), &[Format::Png, Format::Svg])
+        .save(dir.join("accuracy"), &[Format::Png, Format::Svg])
         .unwrap();
     let grid = Grid::sample((-2.0, 2.0), (-2.0, 2.0), 60, 60, |x, y| x * x - y * y).unwrap();
     let saddle_svg = String::from_utf8(
