@@ -445,7 +445,7 @@ impl<'a> Scene<'a> {
             });
         }
         let max_label = 0.3 * spec.width as f32;
-        let mut legend = Legend::new(entries.clone(), &f.m, max_label);
+        let mut legend = Legend::new(entries.clone(), &f.m, max_label, f.plot.h());
         let mut legend_at = None;
         if !legend.is_empty() {
             // Beside the plot when that costs (almost) no plot area, as it
@@ -474,7 +474,7 @@ impl<'a> Scene<'a> {
             }
             if legend_at.is_none() {
                 f = outside;
-                legend = Legend::new(entries, &f.m, max_label);
+                legend = Legend::new(entries, &f.m, max_label, f.plot.h());
                 // Right of the colour bar and its labels, inside the picture.
                 let x0 = (f.plot.x1 + bar_reserve + 14.0 * m.s)
                     .min(spec.width as f32 - m.margin - legend.w);
@@ -591,12 +591,12 @@ impl<'a> Scene<'a> {
         c.push_clip(p.x0, p.y0, p.w(), p.h());
         let halo = Stroke::solid(color::WHITE, 4.5 * s).alpha(0.75);
         for run in runs.iter().flatten() {
-            c.polyline(run, &halo);
+            c.polyline(&frame::thin(run, 0.5), &halo);
         }
         for (art, path_runs) in self.paths.iter().zip(&runs) {
             let line = Stroke::solid(art.color, 1.8 * s);
             for run in path_runs {
-                c.polyline(run, &line);
+                c.polyline(&frame::thin(run, 0.5), &line);
             }
         }
         for (art, pts) in self.paths.iter().zip(&shown) {

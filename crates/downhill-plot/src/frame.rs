@@ -355,8 +355,10 @@ pub(crate) enum Swatch {
         dot: bool,
         line: bool,
     },
-    /// A marker drawn by a callback-free enum (see [`draw_symbol`]).
+    /// A point symbol (see [`draw_symbol`]).
     Symbol(Symbol, Rgb),
+    /// Nothing (a summary row).
+    Blank,
 }
 
 /// Point symbols used on contour plots and in legends.
@@ -451,12 +453,24 @@ pub(crate) struct Legend {
 }
 
 impl Legend {
-    /// Measures `entries`, cutting labels longer than `max_label_w`.
-    pub(crate) fn new(entries: Vec<Entry>, m: &Metrics, max_label_w: f32) -> Legend {
+    /// Measures `entries`, cutting labels longer than `max_label_w`; rows
+    /// beyond `max_h` pixels are summed up as "… and N more".
+    pub(crate) fn new(entries: Vec<Entry>, m: &Metrics, max_label_w: f32, max_h: f32) -> Legend {
         let size = m.legend;
         let pad = 8.0 * m.s;
         let swatch_w = 28.0 * m.s;
         let row = 1.45 * size;
+        let mut entries = entries;
+        let max_rows =
+            (((max_h - 2.0 * pad + row - text::line_height(size)) / row).floor() as usize).max(1);
+        if entries.len() > max_rows {
+            let hidden = entries.len() - (max_rows - 1);
+            entries.truncate(max_rows - 1);
+            entries.push(Entry {
+                label: format!("… and {hidden} more"),
+                swatch: Swatch::Blank,
+            });
+        }
         let entries: Vec<Entry> = entries
             .into_iter()
             .map(|e| Entry {
@@ -529,6 +543,7 @@ impl Legend {
                     }
                 }
                 Swatch::Symbol(sym, color) => draw_symbol(c, *sym, mid, 0.42 * self.size, *color),
+                Swatch::Blank => {}
             }
             c.text(sx + self.swatch_w + 6.0 * self.scale, cy, &e.label, &style);
         }

@@ -17,6 +17,13 @@
 //! that passes optimisers in the same order gets the same colours in every
 //! chart. Every file is written atomically (temporary file, then rename).
 //! Text uses the embedded DejaVu Sans font; no system font library is needed.
+//! Bad input never panics: non-finite points are left out, impossible
+//! settings come back as a [`PlotError`] that says what was expected.
+//!
+//! To look at every picture type: `cargo run -p downhill-plot --release
+//! --example gallery -- OUT_DIR [WIDTH HEIGHT]`. To check a report in a real
+//! browser: `crates/downhill-plot/scripts/check-report-in-chromium.sh
+//! REPORT.html OUT.png` (headless Chromium, no network).
 //!
 //! # Example
 //!

@@ -285,7 +285,7 @@ impl LineChart {
                 },
             })
             .collect();
-        Legend::new(entries, &f.m, 0.35 * f.width)
+        Legend::new(entries, &f.m, 0.35 * f.width, f.plot.h())
     }
 
     fn draw(&self, c: &mut dyn Canvas) -> Result<(), PlotError> {
@@ -337,7 +337,8 @@ impl LineChart {
                             line.clone()
                         };
                         if run.len() >= 2 {
-                            c.polyline(run, &st);
+                            // Sub-pixel detail is invisible and only bloats SVG files.
+                            c.polyline(&frame::thin(run, 0.5), &st);
                         }
                         // A lone point has no line to show it: give it a dot.
                         if run.len() == 1 || s.style == LineStyle::LineMarkers {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// Where a report image comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
-    /// A `.png` or `.svg` file, read when the report is rendered.
+    /// A `.png` or `.svg` file, read when the report is rendered. SVG is
+    /// inlined as it is, so only use SVG files you trust (such as this
+    /// crate's own).
     File(PathBuf),
     /// PNG bytes.
     Png(Vec<u8>),

@@ -182,6 +182,33 @@ fn line_chart_edge_cases_render() {
 }
 
 #[test]
+fn many_series_keep_the_legend_inside_the_picture() {
+    let mut chart = LineChart::new("sixty runs");
+    for k in 0..60 {
+        let v: Vec<f64> = (0..20).map(|t| (k + t) as f64).collect();
+        chart = chart.series(Series::from_values(format!("run {k}"), &v));
+    }
+    let svg = String::from_utf8(chart.render(Format::Svg).unwrap()).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let mut rows = 0;
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+        let y: f64 = n.attribute("y").unwrap().parse().unwrap();
+        assert!(
+            (0.0..=800.0).contains(&x) && (0.0..=600.0).contains(&y),
+            "{:?} at {x},{y}",
+            n.text()
+        );
+        if n.text().is_some_and(|t| t.starts_with("run ")) {
+            rows += 1;
+        }
+    }
+    assert!(rows > 10 && rows < 60, "{rows} legend rows");
+    assert!(svg.contains(&format!("… and {} more", 60 - rows)));
+    decode_png(&chart.render(Format::Png).unwrap());
+}
+
+#[test]
 fn bad_chart_settings_are_errors() {
     let bad_range = loss_chart().y_range(1.0, 1.0);
     assert!(matches!(
