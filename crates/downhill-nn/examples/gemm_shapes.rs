@@ -43,6 +43,15 @@ fn main() {
         ("c1 fwd 16smp [C,M]", 32, 25, 16 * 784, Op::N, Op::T),
         ("c1 dW 16smp [C,K]", 32, 16 * 784, 25, Op::T, Op::N),
         ("c1 dW 16smp [K,C]", 25, 16 * 784, 32, Op::T, Op::N),
+        // The MLP with activations stored feature-major ([features, batch]).
+        ("mlp fc2 fwd Wᵀ·Xᵀ", 1000, 1000, 128, Op::T, Op::N),
+        ("mlp fc2 dW dYᵀ·X", 1000, 128, 1000, Op::N, Op::T),
+        ("mlp fc2 dX W·dYᵀ", 1000, 1000, 128, Op::N, Op::N),
+        ("mlp fc1 fwd Wᵀ·(X)ᵀ", 1000, 784, 128, Op::T, Op::T),
+        ("mlp fc1 dW (X)ᵀ·dY", 784, 128, 1000, Op::T, Op::T),
+        ("mlp out fwd Wᵀ·Xᵀ", 10, 1000, 128, Op::T, Op::N),
+        ("mlp out dX W·dYᵀ", 1000, 10, 128, Op::N, Op::N),
+        ("mlp out dW Xᵀ·dY", 1000, 128, 10, Op::N, Op::T),
     ];
     println!("threads {}", rayon::current_num_threads());
     for &(name, m, k, n, ta, tb) in shapes {

@@ -51,69 +51,68 @@ pub(crate) fn activate_backward<T: Real>(act: Activation, y: &[T], dy: &mut [T])
     }
 }
 
-/// `out[r, :] = act(out[r, :] + bias)` for every row, in parallel over row blocks.
-pub(crate) fn bias_act<T: Real>(out: &mut [T], bias: &[T], act: Activation) {
-    let n = bias.len();
-    let rows_per = (PAR_ELEMS / n).max(1);
-    out.par_chunks_mut(rows_per * n).for_each(|block| {
-        with_simd(
-            #[inline(always)]
-            || {
-                for row in block.chunks_exact_mut(n) {
-                    for (o, &b) in row.iter_mut().zip(bias) {
-                        *o = *o + b;
-                    }
-                    activate(act, row);
-                }
-            },
-        )
-    });
-}
-
-/// `dz = dy ⊙ act'(y)` in place over rows of width `db.len()`, and `db = Σ_rows dz`.
-///
-/// Blocks of rows are reduced into `partial` (one row per block) in parallel and
-/// then summed in block order, so the result does not depend on the thread count.
-pub(crate) fn act_backward_bias<T: Real>(
-    act: Activation,
-    y: &[T],
-    dy: &mut [T],
-    db: &mut [T],
-    partial: &mut [T],
-) {
-    let n = db.len();
-    let rows = dy.len() / n;
-    let rows_per = (PAR_ELEMS / n).max(1);
-    let blocks = rows.div_ceil(rows_per);
-    let partial = &mut partial[..blocks * n];
-    dy.par_chunks_mut(rows_per * n)
-        .zip(y.par_chunks(rows_per * n))
-        .zip(partial.par_chunks_mut(n))
-        .for_each(|((dblock, yblock), acc)| {
+/// Feature-major epilogue: `out[j, :] = act(out[j, :] + bias[j])`, where row `j`
+/// holds feature `j` for each of `cols` samples. Parallel over blocks of rows.
+pub(crate) fn bias_act_fm<T: Real>(out: &mut [T], bias: &[T], cols: usize, act: Activation) {
+    let rows_per = (PAR_ELEMS / cols).max(1);
+    out.par_chunks_mut(rows_per * cols)
+        .zip(bias.par_chunks(rows_per))
+        .for_each(|(block, bs)| {
             with_simd(
                 #[inline(always)]
                 || {
-                    acc.fill(T::zero());
-                    for (drow, yrow) in dblock.chunks_exact_mut(n).zip(yblock.chunks_exact(n)) {
-                        activate_backward(act, yrow, drow);
-                        for (a, &d) in acc.iter_mut().zip(drow.iter()) {
-                            *a = *a + d;
+                    for (row, &b) in block.chunks_exact_mut(cols).zip(bs) {
+                        for o in row.iter_mut() {
+                            *o = *o + b;
                         }
+                        activate(act, row);
                     }
                 },
             )
         });
-    db.fill(T::zero());
-    for acc in partial.chunks_exact(n) {
-        for (d, &a) in db.iter_mut().zip(acc) {
-            *d = *d + a;
-        }
-    }
 }
 
-/// Number of partial-sum rows [`act_backward_bias`] needs for `rows × n`.
-pub(crate) fn bias_partials(rows: usize, n: usize) -> usize {
-    rows.div_ceil((PAR_ELEMS / n).max(1)) * n
+/// Feature-major `dz = dy ⊙ act'(y)` in place, and `db[j] = Σ_r dz[j, r]`. Each
+/// feature's sum is taken by one task in sample order, so the result does not
+/// depend on the thread count.
+pub(crate) fn act_backward_bias_fm<T: Real>(
+    act: Activation,
+    y: &[T],
+    dy: &mut [T],
+    db: &mut [T],
+    cols: usize,
+) {
+    let rows_per = (PAR_ELEMS / cols).max(1);
+    dy.par_chunks_mut(rows_per * cols)
+        .zip(y.par_chunks(rows_per * cols))
+        .zip(db.par_chunks_mut(rows_per))
+        .for_each(|((dblock, yblock), dbs)| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    let rows = dblock.chunks_exact_mut(cols).zip(yblock.chunks_exact(cols));
+                    for ((drow, yrow), d) in rows.zip(dbs.iter_mut()) {
+                        activate_backward(act, yrow, drow);
+                        *d = drow.iter().fold(T::zero(), |a, &v| a + v);
+                    }
+                },
+            )
+        });
+}
+
+/// `dst = srcᵀ` for a row-major `rows × cols` matrix `src`.
+pub(crate) fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    // Tiles keep both the reads and the writes within a few cache lines.
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
 }
 
 /// A CSR batch: row `r`'s entries are `indices/values[indptr[r]..indptr[r + 1]]`.

@@ -60,6 +60,11 @@
 //!   output block per thread, each computed by the single-threaded AVX-512 kernel
 //!   (chosen at run time; AVX2 or scalar elsewhere). The `gemm_shapes` example
 //!   measures the engine's shapes.
+//! - Dense layers keep activations feature-major (`[features, batch]`): with a
+//!   batch of 128 the products `Wᵀ·Xᵀ` and `W·dZᵀ` ran 20–40% faster than
+//!   `X·W` and `dZ·Wᵀ` in `gemm_shapes`, and the bias becomes a per-row constant.
+//!   The network input and convolution maps stay sample-major and are read
+//!   through strides; the loss transposes the (small) output once.
 //! - A convolution, its ReLU and the max-pool after it run as one fused step, a
 //!   chunk of samples at a time per thread: the chunk's im2col matrix (≈1 MiB) and
 //!   unpooled map stay in L2, the unpooled map is never stored, and the backward
