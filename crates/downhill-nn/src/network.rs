@@ -701,19 +701,14 @@ impl<T: Real> Network<T> {
             layer.out.resize(rows * layer.out_len, T::zero());
             let aux = layer.aux_len();
             layer.aux.resize(rows * aux, T::zero());
-            if let Op::ConvPool { .. } = layer.op {
-                layer.arg.resize(rows * layer.out_len, 0);
-            }
             gmax = gmax.max(layer.out_len);
-            match &layer.op {
-                Op::ConvPool { g, chunk, .. } => {
-                    let chunks = rows.div_ceil(*chunk);
-                    col = col.max((*chunk).min(rows) * g.positions() * g.k());
-                    z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
-                    dw_part = dw_part.max(chunks * g.k() * g.c_out);
-                    db_part = db_part.max(chunks * g.c_out);
-                }
-                _ => {}
+            if let Op::ConvPool { g, chunk, .. } = &layer.op {
+                layer.arg.resize(rows * layer.out_len, 0);
+                let chunks = rows.div_ceil(*chunk);
+                col = col.max((*chunk).min(rows) * g.positions() * g.k());
+                z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
+                dw_part = dw_part.max(chunks * g.k() * g.c_out);
+                db_part = db_part.max(chunks * g.c_out);
             }
         }
         for g in &mut self.gbuf {
