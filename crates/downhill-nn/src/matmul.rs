@@ -14,7 +14,7 @@
 //! Debian's OpenBLAS 0.3.21 ~12 GFLOP/s as shipped (it does not recognise the CPU
 //! and falls back to generic kernels) and on par with gemm when forced to its
 //! SkylakeX kernels (`OPENBLAS_CORETYPE=SKYLAKEX`). So there is no system-library
-//! backend; another one would slot in behind [`gemm`] alone.
+//! backend; another one would slot in behind [`gemm()`] alone.
 //!
 //! gemm's own threading scaled poorly for these shapes; splitting the output into
 //! one block per thread, each run single-threaded, measured 1.4–2× faster.
