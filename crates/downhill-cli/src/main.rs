@@ -1,1 +1,84 @@
-fn main() {}
+//! `downhill`: train, compare and look at the optimisers that train neural
+//! networks. A thin layer over the library crates: parse, validate, run.
+
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Optimisers for neural networks: train with any of them, compare them on
+/// your data, and see how they move on test functions.
+#[derive(Parser, Debug)]
+#[command(name = "downhill", version, about, long_about = None, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model on a data set with one optimiser.
+    Train(Box<train::TrainArgs>),
+    /// List the optimisers with their hyper-parameters and defaults.
+    Optimizers,
+    /// List the learning-rate schedules with their hyper-parameters.
+    Schedules,
+}
+
+/// A user error: printed as one line, exit status 2.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl<E: std::fmt::Display> From<E> for UserError {
+    fn from(e: E) -> Self {
+        UserError(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train::run(*args),
+        Command::Optimizers => list_optimizers(),
+        Command::Schedules => list_schedules(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(UserError(msg)) => {
+            // One line: the first line of the message, with any detail after it.
+            eprintln!("error: {}", msg.trim_end());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_hyper(infos: &[downhill::hyper::HyperInfo]) {
+    for h in infos {
+        println!("    {:<28} {:<14} {}", h.name, h.default.to_string(), h.doc);
+    }
+}
+
+fn list_optimizers() -> Result<(), UserError> {
+    for name in downhill::optim::OPTIMIZERS {
+        println!("{name}");
+        print_hyper(&downhill::optim::describe(name)?);
+    }
+    println!("lbfgs");
+    use downhill::hyper::Hyper;
+    print_hyper(&downhill::lbfgs::LbfgsConfig::describe());
+    Ok(())
+}
+
+fn list_schedules() -> Result<(), UserError> {
+    for name in downhill::schedule::SCHEDULES {
+        println!("{name}");
+        match *name {
+            "constant" => println!("    (the optimizer's learning rate, unchanged)"),
+            "sequentiallr" => {
+                println!("    sequentiallr(SCHEDULE,SCHEDULE,...,milestones=M1,M2,...)")
+            }
+            _ => print_hyper(&downhill::schedule::describe(name)?),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! `downhill train`.
+
+use crate::UserError;
+use clap::Args;
+use downhill::hyper::HyperValue;
+use downhill_train::{Console, Observer, OnDivergence, ScheduleUnit, Silent, TrainConfig, Trainer};
+use std::path::PathBuf;
+
+/// Train a model on a data set with one optimiser.
+///
+/// Every setting can also come from a TOML file (`--config`), whose keys are
+/// the flag names with underscores (`batch_size = 64`); flags override it.
+/// Each epoch prints the training loss and accuracy, the test loss and
+/// accuracy, the learning rate, the time and the throughput. With `--out`,
+/// the run writes metrics.jsonl (one JSON object per epoch), steps.csv (the
+/// loss of every step), summary.json, init.safetensors (the initial weights)
+/// and checkpoints/ (resumable with --resume; the newest kept).
+#[derive(Args, Debug, Default)]
+#[command(after_help = "Examples:
+  downhill train --data builtin:fashion-mnist-small --model logreg --optimizer adam --epochs 5
+  downhill train --data idx:/usr/share/datasets/fashion-mnist --model mlp:1000,1000 \\
+                 --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --out runs/mlp
+  downhill train --resume runs/mlp --epochs 20
+  downhill train --config run.toml")]
+pub struct TrainArgs {
+    /// TOML file with settings (keys: data, model, optimizer, epochs, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data: idx:DIR, cifar10:DIR, imdb:DIR, libsvm:TRAIN[,TEST], builtin:NAME.
+    /// [default: builtin:fashion-mnist-small]
+    #[arg(long, value_name = "SPEC")]
+    data: Option<String>,
+    /// Model: logreg, logreg:binary, mlp:H1,H2[:tanh|sigmoid], cnn (c64-c64-c128-1000),
+    /// cnn:C1,C2,C3 [default: logreg]
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
+    /// Optimizer: name or name(key=value,...), e.g. adam, sgd(lr=0.05,momentum=0.9),
+    /// lbfgs(line_search_fn=strong_wolfe). See `downhill optimizers`. [default: adam]
+    #[arg(long, value_name = "SPEC")]
+    optimizer: Option<String>,
+    /// Learning rate (overrides the optimizer spec's).
+    #[arg(long, value_name = "F")]
+    lr: Option<String>,
+    /// Momentum factor (sgd, rmsprop).
+    #[arg(long, value_name = "F")]
+    momentum: Option<String>,
+    /// Dampening of momentum (sgd).
+    #[arg(long, value_name = "F")]
+    dampening: Option<String>,
+    /// Nesterov momentum (sgd).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    nesterov: Option<String>,
+    /// Weight decay (L2 or decoupled, per optimizer).
+    #[arg(long, value_name = "F")]
+    weight_decay: Option<String>,
+    /// Decoupled weight decay (adam, nadam, radam).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    decoupled_weight_decay: Option<String>,
+    /// Moment decay rates, e.g. 0.9,0.999 (adam family).
+    #[arg(long, value_name = "B1,B2")]
+    betas: Option<String>,
+    /// Term added to denominators.
+    #[arg(long, value_name = "F")]
+    eps: Option<String>,
+    /// AMSGrad variant (adam, adamw).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    amsgrad: Option<String>,
+    /// Maximize the objective.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    maximize: Option<String>,
+    /// Smoothing constant (rmsprop).
+    #[arg(long, value_name = "F")]
+    alpha: Option<String>,
+    /// Centered variant (rmsprop).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    centered: Option<String>,
+    /// Decay of running averages (adadelta).
+    #[arg(long, value_name = "F")]
+    rho: Option<String>,
+    /// Learning-rate decay (adagrad).
+    #[arg(long, value_name = "F")]
+    lr_decay: Option<String>,
+    /// Initial accumulator value (adagrad).
+    #[arg(long, value_name = "F")]
+    initial_accumulator_value: Option<String>,
+    /// Momentum decay (nadam).
+    #[arg(long, value_name = "F")]
+    momentum_decay: Option<String>,
+    /// Iterations per epoch (lbfgs).
+    #[arg(long, value_name = "N")]
+    max_iter: Option<String>,
+    /// History size (lbfgs).
+    #[arg(long, value_name = "N")]
+    history_size: Option<String>,
+    /// Line search: strong_wolfe or backtracking (lbfgs).
+    #[arg(long, value_name = "NAME")]
+    line_search_fn: Option<String>,
+    /// Learning-rate schedule, e.g. cosineannealinglr(T_max=20), steplr(step_size=5,gamma=0.5),
+    /// reducelronplateau(patience=2), inversesqrtlr. See `downhill schedules`.
+    #[arg(long, value_name = "SPEC")]
+    schedule: Option<String>,
+    /// Advance the schedule every epoch or every step. [default: epoch]
+    #[arg(long, value_name = "UNIT", value_parser = ["epoch", "step"])]
+    schedule_unit: Option<String>,
+    /// Examples per step; 0 = the whole training set (batch gradient descent),
+    /// 1 = stochastic gradient descent. [default: 128]
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Passes over the training data. [default: 10]
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Seed for initialisation, shuffling, dropout and the validation split. [default: 0]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// L2 penalty λ/2·‖W‖² on weights, inside the loss. [default: 0]
+    #[arg(long, value_name = "F")]
+    l2: Option<f64>,
+    /// Clip the gradient's global 2-norm to this.
+    #[arg(long, value_name = "F")]
+    clip_norm: Option<f64>,
+    /// Clip every gradient element to ±this.
+    #[arg(long, value_name = "F")]
+    clip_value: Option<f64>,
+    /// Hold out this fraction of the training data for validation.
+    #[arg(long, value_name = "F")]
+    valid_fraction: Option<f64>,
+    /// Feature scaling: auto, none, scale01, standardise. [default: auto]
+    #[arg(long, value_name = "MODE")]
+    normalise: Option<String>,
+    /// Use only the first N training examples.
+    #[arg(long, value_name = "N")]
+    limit_train: Option<usize>,
+    /// Use only the first N test examples.
+    #[arg(long, value_name = "N")]
+    limit_test: Option<usize>,
+    /// Vocabulary size for imdb: data. [default: 10000]
+    #[arg(long, value_name = "N")]
+    vocab_size: Option<usize>,
+    /// Bag-of-words values for imdb: data: binary, counts, tfidf. [default: binary]
+    #[arg(long, value_name = "MODE")]
+    bag_of_words: Option<String>,
+    /// Folder for metrics, summary and checkpoints (must not hold a run already).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its newest valid checkpoint (with its saved
+    /// settings; only --epochs may change).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// Also checkpoint every N steps (always at the end of each epoch).
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<u64>,
+    /// Checkpoints to keep. [default: 3]
+    #[arg(long, value_name = "N")]
+    keep_checkpoints: Option<usize>,
+    /// On a NaN or infinite loss: stop, or back off (restore the last epoch, halve the rate).
+    /// [default: stop]
+    #[arg(long, value_name = "WHAT", value_parser = ["stop", "backoff"])]
+    on_divergence: Option<String>,
+    /// Worker threads. [default: all cores]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    /// The hyper-parameter flags that were given, by torch name.
+    fn hyper_flags(&self) -> Vec<(&'static str, &str)> {
+        let flags: [(&'static str, &Option<String>); 20] = [
+            ("lr", &self.lr),
+            ("momentum", &self.momentum),
+            ("dampening", &self.dampening),
+            ("nesterov", &self.nesterov),
+            ("weight_decay", &self.weight_decay),
+            ("decoupled_weight_decay", &self.decoupled_weight_decay),
+            ("betas", &self.betas),
+            ("eps", &self.eps),
+            ("amsgrad", &self.amsgrad),
+            ("maximize", &self.maximize),
+            ("alpha", &self.alpha),
+            ("centered", &self.centered),
+            ("rho", &self.rho),
+            ("lr_decay", &self.lr_decay),
+            ("initial_accumulator_value", &self.initial_accumulator_value),
+            ("momentum_decay", &self.momentum_decay),
+            ("max_iter", &self.max_iter),
+            ("history_size", &self.history_size),
+            ("line_search_fn", &self.line_search_fn),
+            ("maximize", &None),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+            .collect()
+    }
+
+    /// The settings: the config file (if any), then the flags over it.
+    pub fn config(&self) -> Result<TrainConfig, UserError> {
+        let mut c = match &self.config {
+            Some(path) => TrainConfig::from_toml_file(path)?,
+            None => TrainConfig::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
+        }
+        macro_rules! set_opt {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = Some(v.clone()); } )* };
+        }
+        set!(
+            data,
+            model,
+            optimizer,
+            batch_size,
+            epochs,
+            seed,
+            l2,
+            normalise,
+            vocab_size,
+            bag_of_words,
+            keep_checkpoints
+        );
+        set_opt!(
+            schedule,
+            clip_norm,
+            clip_value,
+            valid_fraction,
+            limit_train,
+            limit_test,
+            checkpoint_every,
+            threads
+        );
+        if let Some(u) = &self.schedule_unit {
+            c.schedule_unit = if u == "step" {
+                ScheduleUnit::Step
+            } else {
+                ScheduleUnit::Epoch
+            };
+        }
+        if let Some(d) = &self.on_divergence {
+            c.on_divergence = if d == "backoff" {
+                OnDivergence::Backoff
+            } else {
+                OnDivergence::Stop
+            };
+        }
+        let flags = self.hyper_flags();
+        if !flags.is_empty() {
+            let mut spec = c.optimizer_spec()?;
+            for (k, v) in flags {
+                spec.hyper.insert(k.to_string(), HyperValue::parse(v));
+            }
+            c.optimizer = spec.to_string();
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<(), UserError> {
+    let mut console = Console::new("");
+    let mut silent = Silent;
+    let obs: &mut dyn Observer = if args.quiet {
+        &mut silent
+    } else {
+        &mut console
+    };
+    let mut trainer = match &args.resume {
+        Some(dir) => {
+            let given: Vec<&str> = args.hyper_flags().iter().map(|(k, _)| *k).collect();
+            if args.config.is_some()
+                || args.data.is_some()
+                || args.model.is_some()
+                || args.optimizer.is_some()
+                || !given.is_empty()
+            {
+                return Err(UserError(format!(
+                    "--resume continues {} with its saved settings; only --epochs may be given",
+                    dir.display()
+                )));
+            }
+            let (t, warnings) = Trainer::resume(dir.clone(), args.epochs)?;
+            for w in warnings {
+                obs.message(&w);
+            }
+            t
+        }
+        None => Trainer::new(args.config()?, args.out.clone())?,
+    };
+    trainer.run(obs)?;
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! Checkpoints: everything needed to continue a run bit-identically, written
+//! so that a crash at any moment leaves the previous checkpoint intact.
+//!
+//! # Layout (`downhill-checkpoint/1`)
+//!
+//! ```text
+//! OUT/checkpoints/step-000000001234/
+//!     model.safetensors       the parameters, one tensor per name and shape
+//!                             (PyTorch can read it: safetensors.torch.load_file)
+//!     optimizer.json          optimiser hyper-parameters and counters
+//!     optimizer.safetensors   optimiser buffers (downhill-optimizer-state/1)
+//!     trainer.json            position (epoch, batch, step), RNG state,
+//!                             schedule state, epoch history, settings
+//!     MANIFEST.json           format, and the length and SHA-256 of each file
+//! ```
+//!
+//! A checkpoint is assembled in a temporary folder beside the others; each file
+//! is flushed to disk, the manifest is written last, the folder is renamed into
+//! place and the parent folder is synced. A folder without a valid manifest, or
+//! whose files do not match it, is not a checkpoint: [`latest`] skips it (and
+//! says so) and falls back to the previous one. The newest `keep` checkpoints
+//! are kept.
+
+use crate::config::TrainConfig;
+use crate::metrics::{DataInfo, EpochRecord, EpochTotals};
+use downhill::schedule::Scheduler;
+use downhill::state::SavedState;
+use downhill_nn::TensorInfo;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The format tag of `MANIFEST.json` and `trainer.json`.
+pub const CHECKPOINT_FORMAT: &str = "downhill-checkpoint/1";
+/// The format tag in `model.safetensors` metadata.
+pub const MODEL_FORMAT: &str = "downhill-model/1";
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file system error, with the path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Contents that do not check out.
+    #[error("{path}: {why}")]
+    Corrupt {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// No usable checkpoint in a folder.
+    #[error("{path}: no usable checkpoint{details}")]
+    NotFound {
+        /// The run folder.
+        path: PathBuf,
+        /// What was found instead.
+        details: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, why: impl Into<String>) -> CheckpointError {
+    CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// The trainer's side of a checkpoint (`trainer.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// The run's settings.
+    pub config: TrainConfig,
+    /// The data it was trained on.
+    pub data: DataInfo,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches completed within the current epoch.
+    pub batch: usize,
+    /// Steps taken.
+    pub step: u64,
+    /// The dropout RNG.
+    pub rng: [u64; 4],
+    /// The learning-rate schedule, if any.
+    pub scheduler: Option<Scheduler>,
+    /// Totals of the current, unfinished epoch.
+    pub totals: EpochTotals,
+    /// Records of the completed epochs.
+    pub history: Vec<EpochRecord>,
+    /// Training loss after every step, as (step, loss).
+    pub step_losses: Vec<(u64, f64)>,
+    /// Divergence back-offs so far.
+    pub backoffs: u32,
+    /// Wall-clock seconds so far.
+    pub elapsed_seconds: f64,
+}
+
+/// A whole checkpoint in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Model parameters, flat, in tensor order.
+    pub params: Vec<f32>,
+    /// Optimiser state.
+    pub optimizer: SavedState,
+    /// Trainer state.
+    pub trainer: TrainerState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    step: u64,
+    files: BTreeMap<String, FileEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileEntry {
+    bytes: u64,
+    sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Serialises parameters as named tensors (safetensors, f32).
+pub fn model_bytes(params: &[f32], tensors: &[TensorInfo], model: &str) -> Result<Vec<u8>, String> {
+    let raw: &[u8] = bytes_of(params);
+    let views = tensors
+        .iter()
+        .map(|t| {
+            let b = &raw[t.offset * 4..(t.offset + t.len) * 4];
+            TensorView::new(Dtype::F32, t.shape.clone(), b)
+                .map(|v| (t.name.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let meta: std::collections::HashMap<String, String> = [
+        ("format".to_string(), MODEL_FORMAT.to_string()),
+        ("model".to_string(), model.to_string()),
+        (
+            "layout".to_string(),
+            "dense weights [in, out]; conv weights [kh, kw, in, out]".to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    safetensors::serialize(views, &Some(meta)).map_err(|e| e.to_string())
+}
+
+fn bytes_of(xs: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the
+    // length is the exact byte size. Safetensors is little-endian, as is x86.
+    #[cfg(target_endian = "little")]
+    unsafe {
+        std::slice::from_raw_parts(xs.as_ptr().cast::<u8>(), std::mem::size_of_val(xs))
+    }
+}
+
+/// Reads parameters written by [`model_bytes`], checking names and shapes
+/// against `tensors`.
+pub fn read_model(
+    bytes: &[u8],
+    tensors: &[TensorInfo],
+    origin: &Path,
+) -> Result<Vec<f32>, CheckpointError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(origin, e.to_string()))?;
+    let total: usize = tensors.iter().map(|t| t.len).sum();
+    let mut params = vec![0.0f32; total];
+    for t in tensors {
+        let v = st
+            .tensor(&t.name)
+            .map_err(|_| corrupt(origin, format!("tensor `{}` is missing", t.name)))?;
+        if v.dtype() != Dtype::F32 || v.shape() != t.shape.as_slice() {
+            return Err(corrupt(
+                origin,
+                format!(
+                    "tensor `{}` is {:?} {:?}, expected F32 {:?}",
+                    t.name,
+                    v.dtype(),
+                    v.shape(),
+                    t.shape
+                ),
+            ));
+        }
+        for (p, b) in params[t.range()].iter_mut().zip(v.data().chunks_exact(4)) {
+            *p = f32::from_le_bytes(b.try_into().expect("4 bytes"));
+        }
+    }
+    if st.len() != tensors.len() {
+        return Err(corrupt(
+            origin,
+            format!("{} tensors, expected {}", st.len(), tensors.len()),
+        ));
+    }
+    Ok(params)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let mut f = std::fs::File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+fn sync_dir(path: &Path) {
+    // Directory fsync makes a rename durable; where the platform refuses it
+    // there is nothing better to do.
+    if let Ok(d) = std::fs::File::open(path) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The checkpoints folder of a run.
+pub fn checkpoints_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// Writes a checkpoint of `step` under `out` and deletes all but the newest
+/// `keep`. Returns its folder.
+pub fn write(
+    out: &Path,
+    params: &[f32],
+    tensors: &[TensorInfo],
+    optimizer: &SavedState,
+    trainer: &TrainerState,
+    keep: usize,
+) -> Result<PathBuf, CheckpointError> {
+    let root = checkpoints_dir(out);
+    std::fs::create_dir_all(&root).map_err(io(&root))?;
+    let name = format!("step-{:012}", trainer.step);
+    let fin = root.join(&name);
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "model.safetensors",
+            model_bytes(params, tensors, &trainer.config.model).map_err(|e| corrupt(&tmp, e))?,
+        ),
+        ("optimizer.json", optimizer.manifest_json().into_bytes()),
+        (
+            "optimizer.safetensors",
+            optimizer
+                .tensors_bytes()
+                .map_err(|e| corrupt(&tmp, e.to_string()))?,
+        ),
+        (
+            "trainer.json",
+            serde_json::to_vec_pretty(trainer).map_err(|e| corrupt(&tmp, e.to_string()))?,
+        ),
+    ];
+    let mut manifest = Manifest {
+        format: CHECKPOINT_FORMAT.into(),
+        step: trainer.step,
+        files: BTreeMap::new(),
+    };
+    for (file, bytes) in &files {
+        write_synced(&tmp.join(file), bytes)?;
+        manifest.files.insert(
+            file.to_string(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            },
+        );
+    }
+    let mbytes = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(&tmp, e.to_string()))?;
+    write_synced(&tmp.join("MANIFEST.json"), &mbytes)?;
+    sync_dir(&tmp);
+    if fin.exists() {
+        // Same step written again (e.g. after a resume): replace it.
+        std::fs::remove_dir_all(&fin).map_err(io(&fin))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
+    sync_dir(&root);
+    prune(&root, keep)?;
+    Ok(fin)
+}
+
+/// Checkpoint folders, newest first.
+fn list(root: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("step-"))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(CheckpointError::Io {
+                path: root.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    dirs.sort();
+    dirs.reverse();
+    Ok(dirs)
+}
+
+fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
+    for old in list(root)?.into_iter().skip(keep) {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    // Leftovers of writes interrupted by a crash.
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let n = e.file_name();
+            if n.to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and verifies one checkpoint folder.
+pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, CheckpointError> {
+    let mpath = dir.join("MANIFEST.json");
+    let mtext = std::fs::read(&mpath).map_err(io(&mpath))?;
+    let manifest: Manifest = serde_json::from_slice(&mtext)
+        .map_err(|e| corrupt(&mpath, format!("not a checkpoint manifest: {e}")))?;
+    if manifest.format != CHECKPOINT_FORMAT {
+        return Err(corrupt(
+            &mpath,
+            format!(
+                "format `{}`, expected `{CHECKPOINT_FORMAT}`",
+                manifest.format
+            ),
+        ));
+    }
+    let mut contents = BTreeMap::new();
+    for name in [
+        "model.safetensors",
+        "optimizer.json",
+        "optimizer.safetensors",
+        "trainer.json",
+    ] {
+        let path = dir.join(name);
+        let entry = manifest
+            .files
+            .get(name)
+            .ok_or_else(|| corrupt(&mpath, format!("does not list {name}")))?;
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if bytes.len() as u64 != entry.bytes {
+            return Err(corrupt(
+                &path,
+                format!(
+                    "{} bytes, the manifest says {} (truncated?)",
+                    bytes.len(),
+                    entry.bytes
+                ),
+            ));
+        }
+        if sha256_hex(&bytes) != entry.sha256 {
+            return Err(corrupt(&path, "checksum mismatch: the file is corrupted"));
+        }
+        contents.insert(name, bytes);
+    }
+    let tpath = dir.join("trainer.json");
+    let trainer: TrainerState = serde_json::from_slice(&contents["trainer.json"])
+        .map_err(|e| corrupt(&tpath, e.to_string()))?;
+    if trainer.format != CHECKPOINT_FORMAT {
+        return Err(corrupt(
+            &tpath,
+            format!(
+                "format `{}`, expected `{CHECKPOINT_FORMAT}`",
+                trainer.format
+            ),
+        ));
+    }
+    let ojson = std::str::from_utf8(&contents["optimizer.json"])
+        .map_err(|_| corrupt(dir, "optimizer.json is not UTF-8"))?;
+    let optimizer = SavedState::from_parts(ojson, &contents["optimizer.safetensors"])
+        .map_err(|e| corrupt(dir, e.to_string()))?;
+    let params = if tensors.is_empty() {
+        Vec::new()
+    } else {
+        read_model(
+            &contents["model.safetensors"],
+            tensors,
+            &dir.join("model.safetensors"),
+        )?
+    };
+    Ok(Checkpoint {
+        params,
+        optimizer,
+        trainer,
+    })
+}
+
+/// Reads only `trainer.json` of the newest valid checkpoint (to learn a run's
+/// settings before building its model).
+pub fn latest_trainer_state(
+    out: &Path,
+) -> Result<(PathBuf, TrainerState, Vec<String>), CheckpointError> {
+    let (dir, ckpt, warnings) = latest(out, &[])?;
+    Ok((dir, ckpt.trainer, warnings))
+}
+
+/// The newest checkpoint under `out` that verifies, with a warning for each
+/// newer one that did not.
+pub fn latest(
+    out: &Path,
+    tensors: &[TensorInfo],
+) -> Result<(PathBuf, Checkpoint, Vec<String>), CheckpointError> {
+    let root = checkpoints_dir(out);
+    let mut warnings = Vec::new();
+    for dir in list(&root)? {
+        match read(&dir, tensors) {
+            Ok(c) => return Ok((dir, c, warnings)),
+            Err(e) => warnings.push(format!("skipping unusable checkpoint: {e}")),
+        }
+    }
+    let details = if warnings.is_empty() {
+        format!(" (no {}/step-* folders)", root.display())
+    } else {
+        format!(":\n  {}", warnings.join("\n  "))
+    };
+    Err(CheckpointError::NotFound {
+        path: out.to_path_buf(),
+        details,
+    })
+}

@@ -1,0 +1,384 @@
+//! A training run's settings: what `downhill train` takes as flags or as a
+//! TOML file, with one definition of each name and default.
+
+use downhill::optim::OptimizerSpec;
+use downhill::schedule::Schedule;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// When a learning-rate schedule advances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleUnit {
+    /// After every epoch (torch's usual).
+    #[default]
+    Epoch,
+    /// After every optimiser step.
+    Step,
+}
+
+/// What to do when the loss or the gradient becomes NaN or infinite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDivergence {
+    /// Stop with an error naming the step, the optimiser and the rate; the last
+    /// good checkpoint stays.
+    #[default]
+    Stop,
+    /// Go back to the last good state (the end of the previous epoch), halve
+    /// the learning rate and continue; at most [`MAX_BACKOFFS`] times.
+    Backoff,
+}
+
+/// The most halvings `OnDivergence::Backoff` makes before giving up.
+pub const MAX_BACKOFFS: u32 = 4;
+
+/// Every setting of a training run. Field names are the TOML keys; each is
+/// also a `downhill train` flag (`batch_size` ↔ `--batch-size`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Data spec: `idx:DIR`, `cifar10:DIR`, `imdb:DIR`, `libsvm:TRAIN[,TEST]`, `builtin:NAME`.
+    pub data: String,
+    /// Model spec: `logreg`, `mlp:1000,1000`, `cnn`, `cnn:32,32,64`, ... (see downhill-nn).
+    pub model: String,
+    /// Optimizer spec: `adam`, `sgd(lr=0.05,momentum=0.9,nesterov=true)`, `lbfgs(...)`.
+    pub optimizer: String,
+    /// Learning-rate schedule spec, e.g. `cosineannealinglr(T_max=20)`; none by default.
+    pub schedule: Option<String>,
+    /// Whether the schedule advances per `epoch` or per `step`.
+    pub schedule_unit: ScheduleUnit,
+    /// Examples per step; 0 means the whole training set (batch gradient descent).
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Seed of initialisation, shuffling, dropout and the validation split.
+    pub seed: u64,
+    /// L2 penalty λ/2·‖W‖² on weights (not biases), inside the loss.
+    pub l2: f64,
+    /// Clip the gradient's global 2-norm to this (torch's clip_grad_norm_).
+    pub clip_norm: Option<f64>,
+    /// Clip each gradient element to ±this (torch's clip_grad_value_).
+    pub clip_value: Option<f64>,
+    /// Fraction of the training data held out for validation (0 < f < 1).
+    pub valid_fraction: Option<f64>,
+    /// Feature scaling: `auto` (images to [0,1]), `none`, `scale01`, `standardise`.
+    pub normalise: String,
+    /// Use only the first N training examples.
+    pub limit_train: Option<usize>,
+    /// Use only the first N test examples.
+    pub limit_test: Option<usize>,
+    /// Bag-of-words vocabulary size for `imdb:` data.
+    pub vocab_size: usize,
+    /// Bag-of-words values for `imdb:` data: `binary`, `counts` or `tfidf`.
+    pub bag_of_words: String,
+    /// Write a checkpoint every N steps as well as at every epoch's end.
+    pub checkpoint_every: Option<u64>,
+    /// Checkpoints kept (older ones are deleted).
+    pub keep_checkpoints: usize,
+    /// Reaction to a NaN or infinite loss or gradient.
+    pub on_divergence: OnDivergence,
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Examples per chunk when evaluating or computing a full-batch gradient.
+    pub eval_batch: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            data: "builtin:fashion-mnist-small".into(),
+            model: "logreg".into(),
+            optimizer: "adam".into(),
+            schedule: None,
+            schedule_unit: ScheduleUnit::Epoch,
+            batch_size: 128,
+            epochs: 10,
+            seed: 0,
+            l2: 0.0,
+            clip_norm: None,
+            clip_value: None,
+            valid_fraction: None,
+            normalise: "auto".into(),
+            limit_train: None,
+            limit_test: None,
+            vocab_size: 10_000,
+            bag_of_words: "binary".into(),
+            checkpoint_every: None,
+            keep_checkpoints: 3,
+            on_divergence: OnDivergence::Stop,
+            threads: None,
+            eval_batch: 1000,
+        }
+    }
+}
+
+/// A setting with a bad value; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl TrainConfig {
+    /// Reads a TOML file whose keys are the field names.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses TOML text whose keys are the field names.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.message().to_string()))
+    }
+
+    /// The settings as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serialises")
+    }
+
+    /// The optimiser spec, parsed.
+    pub fn optimizer_spec(&self) -> Result<OptimizerSpec, ConfigError> {
+        self.optimizer
+            .parse()
+            .map_err(|e: downhill::Error| ConfigError(format!("--optimizer: {e}")))
+    }
+
+    /// The schedule, parsed.
+    pub fn schedule_spec(&self) -> Result<Option<Schedule>, ConfigError> {
+        self.schedule
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: downhill::Error| ConfigError(format!("--schedule: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Checks every setting that can be checked without data, so a bad flag
+    /// is reported before anything is loaded.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, value: &dyn std::fmt::Display, expected: &str| {
+            Err(ConfigError(format!(
+                "--{}: {value} is invalid: expected {expected}",
+                name.replace('_', "-")
+            )))
+        };
+        let spec = self.optimizer_spec()?;
+        if spec.name != "lbfgs" {
+            spec.validate()
+                .map_err(|e| ConfigError(format!("--optimizer: {e}")))?;
+        } else {
+            crate::method::lbfgs_config(&spec)
+                .map_err(|e| ConfigError(format!("--optimizer: {e}")))?;
+        }
+        self.schedule_spec()?;
+        self.model
+            .parse::<downhill_nn::ModelSpec>()
+            .map_err(|e| ConfigError(format!("--model: {e}")))?;
+        downhill_data::Spec::parse(&self.data).map_err(|e| ConfigError(format!("--data: {e}")))?;
+        if self.epochs == 0 {
+            return bad("epochs", &self.epochs, "at least 1");
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return bad("l2", &self.l2, "a finite number >= 0");
+        }
+        for (name, v) in [
+            ("clip_norm", self.clip_norm),
+            ("clip_value", self.clip_value),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return bad(name, &v, "a finite number > 0");
+                }
+            }
+        }
+        if let Some(f) = self.valid_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return bad("valid_fraction", &f, "a number in (0, 1)");
+            }
+        }
+        self.normalise()?;
+        self.bag_of_words()?;
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints", &0, "at least 1");
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every", &0, "at least 1");
+        }
+        if self.threads == Some(0) {
+            return bad("threads", &0, "at least 1");
+        }
+        if self.eval_batch == 0 {
+            return bad("eval_batch", &0, "at least 1");
+        }
+        if self.vocab_size == 0 {
+            return bad("vocab_size", &0, "at least 1");
+        }
+        if matches!(self.limit_train, Some(0)) {
+            return bad("limit_train", &0, "at least 1");
+        }
+        Ok(())
+    }
+
+    /// The normalisation setting, parsed.
+    pub fn normalise(&self) -> Result<downhill_data::Normalise, ConfigError> {
+        use downhill_data::Normalise;
+        Ok(match self.normalise.as_str() {
+            "auto" => Normalise::Auto,
+            "none" => Normalise::None,
+            "scale01" => Normalise::Scale01,
+            "standardise" | "standardize" => Normalise::Standardise,
+            other => {
+                return Err(ConfigError(format!(
+                    "--normalise: `{other}` is invalid: expected auto, none, scale01 or standardise"
+                )))
+            }
+        })
+    }
+
+    /// The bag-of-words setting, parsed.
+    pub fn bag_of_words(&self) -> Result<downhill_data::BagOfWords, ConfigError> {
+        use downhill_data::BagOfWords;
+        Ok(match self.bag_of_words.as_str() {
+            "binary" => BagOfWords::Binary,
+            "counts" => BagOfWords::Counts,
+            "tfidf" | "tf-idf" => BagOfWords::TfIdf,
+            other => {
+                return Err(ConfigError(format!(
+                    "--bag-of-words: `{other}` is invalid: expected binary, counts or tfidf"
+                )))
+            }
+        })
+    }
+
+    /// Data loading options derived from these settings.
+    pub fn load_options(&self) -> Result<downhill_data::LoadOptions, ConfigError> {
+        Ok(downhill_data::LoadOptions {
+            normalise: self.normalise()?,
+            valid: self.valid_fraction.map(downhill_data::ValidSplit::Fraction),
+            seed: self.seed,
+            limit_train: self.limit_train,
+            limit_test: self.limit_test,
+            vocab_size: self.vocab_size,
+            bag_of_words: self.bag_of_words()?,
+            ..downhill_data::LoadOptions::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_unknown_keys() {
+        let c = TrainConfig {
+            optimizer: "sgd(lr=0.1,momentum=0.9)".into(),
+            clip_norm: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(TrainConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let e = TrainConfig::from_toml("epochz = 3").unwrap_err();
+        assert!(e.0.contains("epochz"), "{e}");
+        let c = TrainConfig::from_toml("model = \"mlp:100\"\nepochs = 2\nschedule_unit = \"step\"")
+            .unwrap();
+        assert_eq!(
+            (c.model.as_str(), c.epochs, c.schedule_unit),
+            ("mlp:100", 2, ScheduleUnit::Step)
+        );
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let cases = [
+            (
+                TrainConfig {
+                    optimizer: "adam(lr=-1)".into(),
+                    ..Default::default()
+                },
+                "--optimizer",
+            ),
+            (
+                TrainConfig {
+                    optimizer: "adamm".into(),
+                    ..Default::default()
+                },
+                "unknown optimizer",
+            ),
+            (
+                TrainConfig {
+                    schedule: Some("steplr(step_size=0)".into()),
+                    ..Default::default()
+                },
+                "--schedule",
+            ),
+            (
+                TrainConfig {
+                    model: "mlp:abc".into(),
+                    ..Default::default()
+                },
+                "--model",
+            ),
+            (
+                TrainConfig {
+                    data: "nope:x".into(),
+                    ..Default::default()
+                },
+                "--data",
+            ),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..Default::default()
+                },
+                "--epochs",
+            ),
+            (
+                TrainConfig {
+                    l2: -1.0,
+                    ..Default::default()
+                },
+                "--l2",
+            ),
+            (
+                TrainConfig {
+                    clip_norm: Some(0.0),
+                    ..Default::default()
+                },
+                "--clip-norm",
+            ),
+            (
+                TrainConfig {
+                    valid_fraction: Some(1.0),
+                    ..Default::default()
+                },
+                "--valid-fraction",
+            ),
+            (
+                TrainConfig {
+                    normalise: "zscore".into(),
+                    ..Default::default()
+                },
+                "--normalise",
+            ),
+            (
+                TrainConfig {
+                    optimizer: "lbfgs(history_size=0)".into(),
+                    ..Default::default()
+                },
+                "history_size",
+            ),
+        ];
+        for (c, want) in cases {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{e} should mention {want}");
+        }
+        TrainConfig::default().validate().unwrap();
+        TrainConfig {
+            optimizer: "lbfgs(line_search_fn=strong_wolfe)".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
+}

@@ -1,0 +1,154 @@
+//! What a run records: one line per epoch in `metrics.jsonl`, the training
+//! loss of every step in `steps.csv`, and `summary.json` at the end.
+
+use serde::{Deserialize, Serialize};
+
+/// One epoch's numbers: a line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epochs completed (1 for the first).
+    pub epoch: usize,
+    /// Optimiser steps taken so far.
+    pub step: u64,
+    /// Mean training loss over the epoch's batches, measured as they were
+    /// trained (with dropout), plus the L2 penalty.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch's batches.
+    pub train_accuracy: f64,
+    /// Validation loss after the epoch (when a validation split exists).
+    pub valid_loss: Option<f64>,
+    /// Validation accuracy after the epoch.
+    pub valid_accuracy: Option<f64>,
+    /// Test loss after the epoch (when the data has a test split).
+    pub test_loss: Option<f64>,
+    /// Test accuracy after the epoch.
+    pub test_accuracy: Option<f64>,
+    /// Learning rate used in the epoch's last step (first group).
+    pub lr: f64,
+    /// Wall-clock seconds of the epoch, training and evaluation.
+    pub seconds: f64,
+    /// Training examples per second of training time (evaluation excluded).
+    pub samples_per_sec: f64,
+    /// Mean global gradient 2-norm over the epoch's steps (before clipping).
+    pub grad_norm: f64,
+}
+
+/// Running totals within an epoch; part of a checkpoint, so that an epoch
+/// interrupted and resumed reports the same numbers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochTotals {
+    /// Sum of per-example losses.
+    pub loss_sum: f64,
+    /// Sum of batch penalties weighted by batch size.
+    pub penalty_sum: f64,
+    /// Correct predictions.
+    pub correct: u64,
+    /// Examples seen.
+    pub count: u64,
+    /// Sum of gradient norms.
+    pub grad_norm_sum: f64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Training seconds so far in this epoch (over resumptions).
+    pub train_seconds: f64,
+}
+
+impl EpochTotals {
+    /// Mean loss including the penalty.
+    pub fn loss(&self) -> f64 {
+        (self.loss_sum + self.penalty_sum) / self.count.max(1) as f64
+    }
+
+    /// Accuracy.
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.count.max(1) as f64
+    }
+}
+
+/// Facts about the data a run used, recorded in the summary and checked on resume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The spec.
+    pub spec: String,
+    /// Training examples.
+    pub train: usize,
+    /// Validation examples.
+    pub valid: usize,
+    /// Test examples.
+    pub test: usize,
+    /// Features per example.
+    pub dim: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Whether features are sparse.
+    pub sparse: bool,
+}
+
+/// How a run ended badly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// Epoch (1-based) in which it happened.
+    pub epoch: usize,
+    /// Step at which it happened (1-based).
+    pub step: u64,
+    /// What was non-finite.
+    pub what: String,
+    /// Optimiser name.
+    pub optimizer: String,
+    /// Learning rate at the time.
+    pub lr: f64,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged at step {} (epoch {}): {} with {} at lr {}",
+            self.step, self.epoch, self.what, self.optimizer, self.lr
+        )
+    }
+}
+
+/// `summary.json`: the run at a glance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The optimiser spec.
+    pub optimizer: String,
+    /// The model spec.
+    pub model: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// The data.
+    pub data: DataInfo,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Steps taken.
+    pub steps: u64,
+    /// Total wall-clock seconds (over resumptions).
+    pub seconds: f64,
+    /// The last epoch's record.
+    pub last: Option<EpochRecord>,
+    /// Lowest mean training loss of any epoch.
+    pub best_train_loss: Option<f64>,
+    /// Highest test accuracy of any epoch, and that epoch.
+    pub best_test_accuracy: Option<(f64, usize)>,
+    /// Times the learning rate was halved after a divergence.
+    pub backoffs: u32,
+    /// Set when the run stopped on a divergence.
+    pub diverged: Option<Divergence>,
+}
+
+/// The best values over a run's epochs: (lowest training loss, (highest test
+/// accuracy, its epoch)).
+pub fn best_of(history: &[EpochRecord]) -> (Option<f64>, Option<(f64, usize)>) {
+    let best_train_loss = history
+        .iter()
+        .map(|r| r.train_loss)
+        .filter(|x| x.is_finite())
+        .reduce(f64::min);
+    let best_test_accuracy = history
+        .iter()
+        .filter_map(|r| r.test_accuracy.map(|a| (a, r.epoch)))
+        .reduce(|a, b| if b.0 > a.0 { b } else { a });
+    (best_train_loss, best_test_accuracy)
+}

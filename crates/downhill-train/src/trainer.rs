@@ -1,0 +1,752 @@
+//! The training loop.
+
+use crate::batch::Batcher;
+use crate::checkpoint::{self, CheckpointError, TrainerState, CHECKPOINT_FORMAT};
+use crate::config::{OnDivergence, ScheduleUnit, TrainConfig, MAX_BACKOFFS};
+use crate::method::Method;
+use crate::metrics::{best_of, DataInfo, Divergence, EpochRecord, EpochTotals, Summary};
+use crate::progress::{Observer, RunInfo};
+use downhill::clip::{clip_grad_norm_flat, clip_grad_value, grad_norm, Norm};
+use downhill::schedule::Scheduler;
+use downhill::state::{write_atomic, SavedState};
+use downhill::Rng;
+use downhill_data::{DataSplit, Dataset, Features};
+use downhill_nn::{InputShape, ModelSpec, Network};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A bad setting.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] downhill_data::DataError),
+    /// The model could not be built or run.
+    #[error(transparent)]
+    Model(#[from] downhill_nn::NnError),
+    /// The optimiser or schedule refused.
+    #[error(transparent)]
+    Optim(#[from] downhill::Error),
+    /// A checkpoint problem.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Writing outputs failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The loss or gradient became non-finite.
+    #[error("{0}; the last good checkpoint is kept")]
+    Diverged(Divergence),
+    /// Something about the request that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Everything to restore after a divergence: the state at the end of the last
+/// good epoch.
+struct Snapshot {
+    params: Vec<f32>,
+    optimizer: SavedState,
+    state: TrainerState,
+}
+
+/// A training run: data, model, optimiser, schedule and position.
+pub struct Trainer {
+    cfg: TrainConfig,
+    data: DataSplit,
+    info: DataInfo,
+    net: Network<f32>,
+    method: Method,
+    sched: Option<Scheduler>,
+    rng: Rng,
+    epoch: usize,
+    batch: usize,
+    step: u64,
+    totals: EpochTotals,
+    history: Vec<EpochRecord>,
+    step_losses: Vec<(u64, f64)>,
+    backoffs: u32,
+    elapsed: f64,
+    out: Option<PathBuf>,
+    batcher: Batcher,
+    acc: Vec<f32>,
+    pool: rayon::ThreadPool,
+    last_good: Option<Snapshot>,
+    diverged: Option<Divergence>,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("config", &self.cfg)
+            .field("epoch", &self.epoch)
+            .field("step", &self.step)
+            .finish()
+    }
+}
+
+/// The input shape a data set presents to a network.
+fn input_shape(d: &Dataset) -> InputShape {
+    match d.image() {
+        Some(s) => InputShape::Image {
+            channels: s.channels,
+            height: s.height,
+            width: s.width,
+        },
+        None => InputShape::Flat(d.dim()),
+    }
+}
+
+/// The order of the training examples in epoch `epoch`: a permutation that
+/// depends only on the seed and the epoch, so a run resumed mid-epoch visits
+/// the rest of the epoch in the same order.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(seed ^ 0x5348_5546_464c_4521)
+        .fork(epoch as u64)
+        .shuffle(&mut order);
+    order
+}
+
+impl Trainer {
+    /// Loads the data, builds the model from the seed and prepares the
+    /// optimiser. With `out`, the run's files go there; the folder must not
+    /// already hold a run (resume one with [`Trainer::resume`]).
+    pub fn new(cfg: TrainConfig, out: Option<PathBuf>) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        refuse_existing_run(out.as_deref())?;
+        let data = downhill_data::load(&cfg.data, &cfg.load_options()?)?;
+        Self::with_data(cfg, data, out)
+    }
+
+    /// Like [`Trainer::new`] with data already in memory (so that several
+    /// optimisers can be compared on the same data without loading it again).
+    pub fn with_data(
+        cfg: TrainConfig,
+        data: DataSplit,
+        out: Option<PathBuf>,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        refuse_existing_run(out.as_deref())?;
+        let t = Self::build(cfg, data, out)?;
+        if let Some(out) = &t.out {
+            std::fs::create_dir_all(out).map_err(io_err(out))?;
+            t.write_file("config.toml", t.cfg.to_toml().as_bytes())?;
+            let init = checkpoint::model_bytes(t.net.params(), t.net.tensors(), &t.cfg.model)
+                .map_err(TrainError::Invalid)?;
+            t.write_file("init.safetensors", &init)?;
+            t.write_file("metrics.jsonl", b"")?;
+        }
+        Ok(t)
+    }
+
+    fn build(cfg: TrainConfig, data: DataSplit, out: Option<PathBuf>) -> Result<Self, TrainError> {
+        let threads = cfg
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| TrainError::Invalid(format!("cannot start {threads} threads: {e}")))?;
+        if data.train.is_empty() {
+            return Err(TrainError::Invalid(format!(
+                "{}: the training split is empty",
+                cfg.data
+            )));
+        }
+        let info = DataInfo {
+            spec: cfg.data.clone(),
+            train: data.train.len(),
+            valid: data.valid.as_ref().map_or(0, |d| d.len()),
+            test: data.test.as_ref().map_or(0, |d| d.len()),
+            dim: data.train.dim(),
+            classes: data.train.classes(),
+            sparse: matches!(data.train.features(), Features::Sparse(_)),
+        };
+        let mut spec: ModelSpec = cfg.model.parse()?;
+        if cfg.l2 > 0.0 {
+            spec.l2 = cfg.l2;
+        }
+        let net = Network::<f32>::new(&spec, input_shape(&data.train), info.classes, cfg.seed)?;
+        let sizes: Vec<usize> = net.tensors().iter().map(|t| t.len).collect();
+        let ospec = cfg.optimizer_spec()?;
+        let mut method = Method::new(&ospec, &sizes)?;
+        let sched =
+            match (cfg.schedule_spec()?, method.optimizer()) {
+                (None, _) => None,
+                (Some(s), Some(opt)) => Some(Scheduler::new(s, opt)?),
+                (Some(_), None) => return Err(TrainError::Invalid(
+                    "--schedule applies to step-wise optimizers; lbfgs sets its own step lengths"
+                        .into(),
+                )),
+            };
+        if matches!(method, Method::Lbfgs(_)) && spec_has_dropout(&spec) {
+            return Err(TrainError::Invalid(
+                "lbfgs needs a deterministic objective for its line search: use a model without dropout".into(),
+            ));
+        }
+        Ok(Trainer {
+            rng: Rng::new(cfg.seed ^ 0x4452_4f50_4f55_5421),
+            cfg,
+            data,
+            info,
+            net,
+            method,
+            sched,
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            totals: EpochTotals::default(),
+            history: Vec::new(),
+            step_losses: Vec::new(),
+            backoffs: 0,
+            elapsed: 0.0,
+            out,
+            batcher: Batcher::default(),
+            acc: Vec::new(),
+            pool,
+            last_good: None,
+            diverged: None,
+        })
+    }
+
+    /// Continues the run in `out` from its newest valid checkpoint, with its
+    /// saved settings; `epochs` may raise the number of epochs. The result is
+    /// bit-identical to a run that was never interrupted. Messages about
+    /// skipped (corrupt) checkpoints are returned for the user.
+    pub fn resume(out: PathBuf, epochs: Option<usize>) -> Result<(Self, Vec<String>), TrainError> {
+        let (_, state, _) = checkpoint::latest_trainer_state(&out)?;
+        let mut cfg = state.config.clone();
+        if let Some(e) = epochs {
+            cfg.epochs = e;
+        }
+        cfg.validate()?;
+        let data = downhill_data::load(&cfg.data, &cfg.load_options()?)?;
+        let mut t = Self::build(cfg, data, Some(out.clone()))?;
+        let (dir, ckpt, warnings) = checkpoint::latest(&out, t.net.tensors())?;
+        if ckpt.trainer.data != t.info {
+            return Err(TrainError::Invalid(format!(
+                "{}: the data differs from the run's (saved {:?}, now {:?})",
+                dir.display(),
+                ckpt.trainer.data,
+                t.info
+            )));
+        }
+        t.restore(&ckpt.params, &ckpt.optimizer, &ckpt.trainer)?;
+        t.rewrite_metrics()?;
+        Ok((t, warnings))
+    }
+
+    fn restore(
+        &mut self,
+        params: &[f32],
+        optimizer: &SavedState,
+        s: &TrainerState,
+    ) -> Result<(), TrainError> {
+        self.net.params_mut().copy_from_slice(params);
+        match &mut self.method {
+            Method::Step(o) => o.load_state(optimizer)?,
+            Method::Lbfgs(l) => l.load_state(optimizer)?,
+        }
+        self.sched = s.scheduler.clone();
+        self.rng = Rng::from_state(s.rng)
+            .ok_or_else(|| TrainError::Invalid("checkpoint: invalid RNG state".into()))?;
+        self.epoch = s.epoch;
+        self.batch = s.batch;
+        self.step = s.step;
+        self.totals = s.totals.clone();
+        self.history = s.history.clone();
+        self.step_losses = s.step_losses.clone();
+        self.backoffs = s.backoffs;
+        self.elapsed = s.elapsed_seconds;
+        Ok(())
+    }
+
+    fn state(&self) -> TrainerState {
+        TrainerState {
+            format: CHECKPOINT_FORMAT.into(),
+            config: self.cfg.clone(),
+            data: self.info.clone(),
+            epoch: self.epoch,
+            batch: self.batch,
+            step: self.step,
+            rng: self.rng.state(),
+            scheduler: self.sched.clone(),
+            totals: self.totals.clone(),
+            history: self.history.clone(),
+            step_losses: self.step_losses.clone(),
+            backoffs: self.backoffs,
+            elapsed_seconds: self.elapsed,
+        }
+    }
+
+    fn optimizer_state(&self) -> Result<SavedState, TrainError> {
+        Ok(match &self.method {
+            Method::Step(o) => o.save_state()?,
+            Method::Lbfgs(l) => l.save_state(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The model.
+    pub fn network(&self) -> &Network<f32> {
+        &self.net
+    }
+
+    /// The data.
+    pub fn data(&self) -> &DataSplit {
+        &self.data
+    }
+
+    /// Facts about the data.
+    pub fn data_info(&self) -> &DataInfo {
+        &self.info
+    }
+
+    /// Epoch records so far.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Training loss after each step so far, as (step, loss).
+    pub fn step_losses(&self) -> &[(u64, f64)] {
+        &self.step_losses
+    }
+
+    /// Steps per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        match self.method {
+            Method::Lbfgs(_) => 1,
+            Method::Step(_) => self.info.train.div_ceil(self.batch_size()),
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        if self.cfg.batch_size == 0 {
+            self.info.train
+        } else {
+            self.cfg.batch_size.min(self.info.train)
+        }
+    }
+
+    fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
+        if let Some(out) = &self.out {
+            let path = out.join(name);
+            write_atomic(&path, bytes).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    fn rewrite_metrics(&self) -> Result<(), TrainError> {
+        let mut text = String::new();
+        for r in &self.history {
+            text += &serde_json::to_string(r).expect("records serialise");
+            text.push('\n');
+        }
+        self.write_file("metrics.jsonl", text.as_bytes())?;
+        let mut csv = String::from("step,loss\n");
+        for (step, loss) in &self.step_losses {
+            csv += &format!("{step},{loss}\n");
+        }
+        self.write_file("steps.csv", csv.as_bytes())
+    }
+
+    fn checkpoint(&self) -> Result<(), TrainError> {
+        if let Some(out) = &self.out {
+            checkpoint::write(
+                out,
+                self.net.params(),
+                self.net.tensors(),
+                &self.optimizer_state()?,
+                &self.state(),
+                self.cfg.keep_checkpoints,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<(), TrainError> {
+        if self.cfg.on_divergence == OnDivergence::Backoff {
+            self.last_good = Some(Snapshot {
+                params: self.net.params().to_vec(),
+                optimizer: self.optimizer_state()?,
+                state: self.state(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs until `epochs` epochs are complete, reporting to `obs`; writes
+    /// `metrics.jsonl`, `steps.csv`, checkpoints and `summary.json` when the
+    /// run has an output folder.
+    pub fn run(&mut self, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
+        obs.start(&RunInfo {
+            optimizer: self.cfg.optimizer.clone(),
+            model: self.cfg.model.clone(),
+            parameters: self.net.params().len(),
+            data: self.info.clone(),
+            epochs: self.cfg.epochs,
+            batches: self.batches_per_epoch(),
+            start_epoch: self.epoch,
+        });
+        self.snapshot()?;
+        while self.epoch < self.cfg.epochs {
+            let pool = std::mem::replace(
+                &mut self.pool,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .expect("one thread"),
+            );
+            let result = pool.install(|| self.run_epoch(obs));
+            self.pool = pool;
+            match result {
+                Ok(()) => {}
+                Err(TrainError::Diverged(d)) => {
+                    let can_back_off = self.cfg.on_divergence == OnDivergence::Backoff
+                        && self.backoffs < MAX_BACKOFFS;
+                    match (can_back_off, self.last_good.take()) {
+                        (true, Some(snap)) => {
+                            obs.message(&format!(
+                                "{d}; restoring the end of epoch {} and halving the learning rate",
+                                snap.state.epoch
+                            ));
+                            self.restore(&snap.params, &snap.optimizer, &snap.state)?;
+                            self.backoffs = snap.state.backoffs + 1;
+                            self.halve_lr()?;
+                            self.rewrite_metrics()?;
+                            self.last_good = Some(snap);
+                            self.snapshot()?;
+                        }
+                        _ => {
+                            self.diverged = Some(d.clone());
+                            let summary = self.summary();
+                            self.write_summary(&summary)?;
+                            return Err(TrainError::Diverged(d));
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let summary = self.summary();
+        self.write_summary(&summary)?;
+        obs.finish(&summary);
+        Ok(summary)
+    }
+
+    fn halve_lr(&mut self) -> Result<(), TrainError> {
+        match (&mut self.method, &mut self.sched) {
+            (Method::Step(o), Some(s)) => s.scale(&mut **o, 0.5)?,
+            (Method::Step(o), None) => {
+                for g in 0..o.num_groups() {
+                    let lr = o.lr(g);
+                    o.set_lr(g, lr * 0.5)?;
+                }
+            }
+            (Method::Lbfgs(l), _) => {
+                let mut state = l.save_state();
+                let lr = l.config().lr * 0.5;
+                state.manifest.groups[0]
+                    .hyper
+                    .insert("lr".into(), downhill::hyper::HyperValue::Number(lr));
+                l.load_state(&state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The summary of the run so far.
+    pub fn summary(&self) -> Summary {
+        let (best_train_loss, best_test_accuracy) = best_of(&self.history);
+        Summary {
+            optimizer: self.cfg.optimizer.clone(),
+            model: self.cfg.model.clone(),
+            parameters: self.net.params().len(),
+            data: self.info.clone(),
+            epochs: self.history.len(),
+            steps: self.step,
+            seconds: self.elapsed,
+            last: self.history.last().cloned(),
+            best_train_loss,
+            best_test_accuracy,
+            backoffs: self.backoffs,
+            diverged: self.diverged.clone(),
+        }
+    }
+
+    fn write_summary(&self, s: &Summary) -> Result<(), TrainError> {
+        self.write_file(
+            "summary.json",
+            serde_json::to_string_pretty(s)
+                .expect("summary serialises")
+                .as_bytes(),
+        )
+    }
+
+    fn diverge(&self, what: String) -> TrainError {
+        TrainError::Diverged(Divergence {
+            epoch: self.epoch + 1,
+            step: self.step + 1,
+            what,
+            optimizer: self.method.name().into(),
+            lr: self.method.lr(),
+        })
+    }
+
+    fn run_epoch(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
+        let started = Instant::now();
+        match self.method {
+            Method::Step(_) => self.train_steps(obs)?,
+            Method::Lbfgs(_) => self.train_lbfgs(obs)?,
+        }
+        let train_seconds = self.totals.train_seconds;
+        let eval_started = Instant::now();
+        let chunk = self.cfg.eval_batch;
+        let mut eval = |d: &Option<Dataset>| -> Result<(Option<f64>, Option<f64>), TrainError> {
+            match d {
+                Some(d) if !d.is_empty() => {
+                    let st = self.batcher.evaluate(&mut self.net, d, chunk)?;
+                    Ok((Some(st.mean_loss()), Some(st.accuracy())))
+                }
+                _ => Ok((None, None)),
+            }
+        };
+        let (valid_loss, valid_accuracy) = eval(&self.data.valid)?;
+        let (test_loss, test_accuracy) = eval(&self.data.test)?;
+        let eval_seconds = eval_started.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: self.epoch + 1,
+            step: self.step,
+            train_loss: self.totals.loss(),
+            train_accuracy: self.totals.accuracy(),
+            valid_loss,
+            valid_accuracy,
+            test_loss,
+            test_accuracy,
+            lr: self.method.lr(),
+            seconds: train_seconds + eval_seconds,
+            samples_per_sec: self.totals.count as f64 / train_seconds.max(1e-9),
+            grad_norm: self.totals.grad_norm_sum / self.totals.steps.max(1) as f64,
+        };
+        self.elapsed += started.elapsed().as_secs_f64();
+        self.epoch += 1;
+        self.batch = 0;
+        self.totals = EpochTotals::default();
+        if let (Some(s), Method::Step(o)) = (&mut self.sched, &mut self.method) {
+            if self.cfg.schedule_unit == ScheduleUnit::Epoch {
+                let metric = record.valid_loss.unwrap_or(record.train_loss);
+                s.step(&mut **o, Some(metric))?;
+            }
+        }
+        if let Some(out) = &self.out {
+            let path = out.join("metrics.jsonl");
+            let mut line = serde_json::to_string(&record).expect("records serialise");
+            line.push('\n');
+            append(&path, line.as_bytes()).map_err(io_err(&path))?;
+            let csv = out.join("steps.csv");
+            let before = self.history.last().map_or(0, |r| r.step);
+            let mut text = if before == 0 {
+                String::from("step,loss\n")
+            } else {
+                String::new()
+            };
+            for (step, loss) in self.step_losses.iter().filter(|(s, _)| *s > before) {
+                text += &format!("{step},{loss}\n");
+            }
+            append(&csv, text.as_bytes()).map_err(io_err(&csv))?;
+        }
+        self.history.push(record.clone());
+        self.checkpoint()?;
+        self.snapshot()?;
+        obs.epoch(&record, self.cfg.epochs);
+        Ok(())
+    }
+
+    fn train_steps(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
+        let n = self.info.train;
+        let bs = self.batch_size();
+        let batches = n.div_ceil(bs);
+        let order = epoch_order(self.cfg.seed, self.epoch, n);
+        let chunk = if self.cfg.batch_size == 0 {
+            self.cfg.eval_batch
+        } else {
+            bs.max(self.cfg.eval_batch)
+        };
+        for b in self.batch..batches {
+            let t0 = Instant::now();
+            let rows = &order[b * bs..((b + 1) * bs).min(n)];
+            let st = self.batcher.gradient(
+                &mut self.net,
+                &self.data.train,
+                rows,
+                chunk,
+                &mut self.rng,
+                &mut self.acc,
+            )?;
+            let loss = st.mean_loss();
+            if !loss.is_finite() {
+                return Err(self.diverge(format!("the training loss is {loss}")));
+            }
+            let (params, grads) = self.net.params_and_grads_mut();
+            let norm = grad_norm(&[&*grads], Norm::P(2.0));
+            if !norm.is_finite() {
+                return Err(self.diverge(format!("the gradient norm is {norm}")));
+            }
+            if let Some(max) = self.cfg.clip_norm {
+                clip_grad_norm_flat(grads, max, Norm::P(2.0), false)?;
+            }
+            if let Some(v) = self.cfg.clip_value {
+                clip_grad_value(&mut [&mut *grads], v)?;
+            }
+            let Method::Step(opt) = &mut self.method else {
+                unreachable!("train_steps runs step-wise methods")
+            };
+            opt.step_flat(params, grads)?;
+            if let (Some(s), ScheduleUnit::Step) = (&mut self.sched, self.cfg.schedule_unit) {
+                s.step(&mut **opt, Some(loss))?;
+            }
+            self.step += 1;
+            self.batch = b + 1;
+            self.step_losses.push((self.step, loss));
+            let t = &mut self.totals;
+            t.loss_sum += st.loss_sum;
+            t.penalty_sum += st.penalty * st.count as f64;
+            t.correct += st.correct as u64;
+            t.count += st.count as u64;
+            t.grad_norm_sum += norm;
+            t.steps += 1;
+            t.train_seconds += t0.elapsed().as_secs_f64();
+            obs.step(self.epoch, self.batch, loss);
+            if let Some(k) = self.cfg.checkpoint_every {
+                if self.step.is_multiple_of(k) && self.batch < batches {
+                    self.checkpoint()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn train_lbfgs(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
+        let t0 = Instant::now();
+        let n = self.info.train;
+        let rows: Vec<usize> = (0..n).collect();
+        let chunk = self.cfg.eval_batch;
+        let Method::Lbfgs(lbfgs) = &mut self.method else {
+            unreachable!("train_lbfgs runs lbfgs")
+        };
+        let (net, batcher, data, rng, acc) = (
+            &mut self.net,
+            &mut self.batcher,
+            &self.data.train,
+            &mut self.rng,
+            &mut self.acc,
+        );
+        let mut x = net.params().to_vec();
+        let mut failure = None;
+        let report = lbfgs.step(&mut x, |xt, g| {
+            net.params_mut().copy_from_slice(xt);
+            match batcher.gradient(net, data, &rows, chunk, rng, acc) {
+                Ok(st) => {
+                    g.copy_from_slice(net.grads());
+                    st.mean_loss()
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    f64::NAN
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        let report = match report {
+            Ok(r) => r,
+            Err(downhill::Error::Objective(what)) => return Err(self.diverge(what)),
+            Err(e) => return Err(e.into()),
+        };
+        if report.reason == downhill::Termination::NonFinite {
+            return Err(self.diverge(format!("the full-batch loss is {}", report.loss)));
+        }
+        self.net.params_mut().copy_from_slice(&x);
+        // The loss at the accepted point, recomputed so the record matches the parameters.
+        let st = self.batcher.gradient(
+            &mut self.net,
+            &self.data.train,
+            &rows,
+            chunk,
+            &mut self.rng,
+            &mut self.acc,
+        )?;
+        let norm = grad_norm(&[self.net.grads()], Norm::P(2.0));
+        self.step += report.iterations as u64;
+        self.step_losses.push((self.step, st.mean_loss()));
+        let t = &mut self.totals;
+        t.loss_sum = st.loss_sum;
+        t.penalty_sum = st.penalty * st.count as f64;
+        t.correct = st.correct as u64;
+        t.count = st.count as u64;
+        t.grad_norm_sum = norm;
+        t.steps = 1;
+        t.train_seconds = t0.elapsed().as_secs_f64();
+        obs.message(&format!(
+            "lbfgs: {} iterations, {} evaluations, {}",
+            report.iterations, report.evaluations, report.reason
+        ));
+        Ok(())
+    }
+
+    /// Evaluation-mode loss and accuracy of the current model on a data set.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<downhill_nn::BatchStats, TrainError> {
+        let chunk = self.cfg.eval_batch;
+        let (net, batcher) = (&mut self.net, &mut self.batcher);
+        Ok(self.pool.install(|| batcher.evaluate(net, data, chunk))?)
+    }
+}
+
+/// Refuses to start a new run in a folder that holds one, so nothing of it
+/// is overwritten.
+fn refuse_existing_run(out: Option<&Path>) -> Result<(), TrainError> {
+    if let Some(out) = out {
+        if checkpoint::checkpoints_dir(out).exists() || out.join("summary.json").exists() {
+            return Err(TrainError::Invalid(format!(
+                "{} already holds a run; continue it with --resume {}, or choose another --out folder",
+                out.display(),
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn spec_has_dropout(spec: &ModelSpec) -> bool {
+    spec.input_dropout > 0.0 || spec.dropout > 0.0
+}
+
+fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
+}
