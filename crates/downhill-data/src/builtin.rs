@@ -123,7 +123,7 @@ fn u32_be(x: usize, what: &str) -> Result<[u8; 4], DataError> {
 /// A gzipped IDX images file holding `pixels` as images of `rows x cols`.
 pub fn write_idx_images(pixels: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>, DataError> {
     let image = rows * cols;
-    if image == 0 || pixels.len() % image != 0 {
+    if image == 0 || !pixels.len().is_multiple_of(image) {
         return Err(DataError::invalid(
             "IDX file",
             format!(

@@ -33,7 +33,7 @@ impl Dense {
                 dim,
             });
         }
-        if values.len() % dim != 0 {
+        if !values.len().is_multiple_of(dim) {
             return Err(DataError::invalid(
                 "dense matrix",
                 format!(
