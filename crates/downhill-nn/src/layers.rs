@@ -126,18 +126,35 @@ pub(crate) struct Csr<'a, T> {
     pub voff: usize,
 }
 
-/// Sparse-input dense forward: `out[r, :] = Σ_k v_k · W[j_k, :]` (bias added later).
-pub(crate) fn sparse_matmul<T: Real>(x: Csr<'_, T>, w: &[T], n: usize, out: &mut [T]) {
-    out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-        row.fill(T::zero());
-        for k in x.indptr[r]..x.indptr[r + 1] {
-            let j = x.indices[k] as usize;
-            let v = x.values[k - x.voff];
-            for (o, &wv) in row.iter_mut().zip(&w[j * n..(j + 1) * n]) {
-                *o = *o + v * wv;
+/// Sparse-input dense forward, feature-major: `out[j, r] = Σ_k v_k · W[i_k, j]`
+/// over sample `r`'s non-zeros (bias added later). Tasks split the output
+/// features, so no two threads write the same cache line.
+pub(crate) fn sparse_matmul_fm<T: Real>(
+    x: Csr<'_, T>,
+    w: &[T],
+    n: usize,
+    rows: usize,
+    out: &mut [T],
+) {
+    // Features per task: a few cache lines of every sample's row of W.
+    const FEATURES: usize = 64;
+    out[..n * rows]
+        .par_chunks_mut(FEATURES * rows)
+        .enumerate()
+        .for_each(|(t, block)| {
+            let j0 = t * FEATURES;
+            let nj = block.len() / rows;
+            block.fill(T::zero());
+            for r in 0..rows {
+                for k in x.indptr[r]..x.indptr[r + 1] {
+                    let i = x.indices[k] as usize;
+                    let v = x.values[k - x.voff];
+                    for (dj, &wv) in w[i * n + j0..i * n + j0 + nj].iter().enumerate() {
+                        block[dj * rows + r] = block[dj * rows + r] + v * wv;
+                    }
+                }
             }
-        }
-    });
+        });
 }
 
 /// Sparse-input weight gradient: `dW[j_k, :] += v_k · dz[r, :]` (rows must be zeroed

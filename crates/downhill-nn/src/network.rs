@@ -173,7 +173,8 @@ enum Op {
     Dropout { p: f64 },
 }
 
-/// One layer: its operation and its buffers (sized for `cap` samples).
+/// One layer: its operation and its buffers (sized for `cap` samples; `aux` for
+/// `train_cap`).
 #[derive(Debug)]
 struct Layer<T> {
     op: Op,
@@ -230,8 +231,10 @@ pub struct Network<T: Real> {
     params: Vec<T>,
     grads: Vec<T>,
     tensors: Vec<TensorInfo>,
-    /// Batch size every buffer is sized for.
+    /// Batch size the forward buffers are sized for.
     cap: usize,
+    /// Batch size the training-only buffers are sized for.
+    train_cap: usize,
     /// Input after input dropout (dense values or the batch's non-zeros).
     in_buf: Vec<T>,
     /// Ping-pong gradients with respect to activations.
@@ -480,6 +483,7 @@ impl<T: Real> Network<T> {
             grads: vec![T::zero(); bld.n_params],
             tensors: bld.tensors,
             cap: 0,
+            train_cap: 0,
             in_buf: Vec::new(),
             gbuf: [Vec::new(), Vec::new()],
             scratch: layers::ConvScratch::default(),
@@ -695,18 +699,34 @@ impl<T: Real> Network<T> {
         }
         let rows = rows.max(self.cap);
         self.cap = rows;
-        let mut gmax = 0;
-        let (mut col, mut z, mut dw_part, mut db_part) = (0, 0, 0, 0);
+        let (mut col, mut z) = (0, 0);
         for layer in self.layers.iter_mut() {
             layer.out.resize(rows * layer.out_len, T::zero());
+            if let Op::ConvPool { g, chunk, .. } = &layer.op {
+                layer.arg.resize(rows * layer.out_len, 0);
+                col = col.max((*chunk).min(rows) * g.positions() * g.k());
+                z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
+            }
+        }
+        self.scratch.reserve(col, z);
+        self.zbuf.resize(rows * self.outputs, T::zero());
+    }
+
+    /// Grows the buffers only training needs (gradients, dropout masks) to `rows`
+    /// samples, so that evaluating a large batch does not allocate them.
+    fn reserve_training(&mut self, rows: usize) {
+        if rows <= self.train_cap {
+            return;
+        }
+        self.train_cap = rows;
+        let mut gmax = 0;
+        let (mut dw_part, mut db_part) = (0, 0);
+        for layer in self.layers.iter_mut() {
             let aux = layer.aux_len();
             layer.aux.resize(rows * aux, T::zero());
             gmax = gmax.max(layer.out_len);
             if let Op::ConvPool { g, chunk, .. } = &layer.op {
-                layer.arg.resize(rows * layer.out_len, 0);
                 let chunks = rows.div_ceil(*chunk);
-                col = col.max((*chunk).min(rows) * g.positions() * g.k());
-                z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
                 dw_part = dw_part.max(chunks * g.k() * g.c_out);
                 db_part = db_part.max(chunks * g.c_out);
             }
@@ -714,10 +734,8 @@ impl<T: Real> Network<T> {
         for g in &mut self.gbuf {
             g.resize(rows * gmax, T::zero());
         }
-        self.scratch.reserve(col, z);
         self.dw_part.resize(dw_part, T::zero());
         self.db_part.resize(db_part, T::zero());
-        self.zbuf.resize(rows * self.outputs, T::zero());
         self.dzbuf.resize(rows * self.outputs, T::zero());
     }
 
@@ -793,11 +811,7 @@ impl<T: Real> Network<T> {
                             };
                             gemm(n_out, rows, n_in, wt_t, xt, out, rows, false, Par::Pool);
                         }
-                        Src::Sparse(csr) => {
-                            let tmp = &mut self.gbuf[1][..rows * n_out];
-                            layers::sparse_matmul(csr, wt, n_out, tmp);
-                            layers::transpose(tmp, rows, n_out, out);
-                        }
+                        Src::Sparse(csr) => layers::sparse_matmul_fm(csr, wt, n_out, rows, out),
                     }
                     layers::bias_act_fm(out, &params[b..b + n_out], rows, act);
                 }
@@ -976,6 +990,7 @@ impl<T: Real> Network<T> {
         rng: &mut Rng,
     ) -> Result<BatchStats, NnError> {
         let rows = self.validate(&x, Some(labels))?;
+        self.reserve_training(rows);
         self.forward(&x, rows, Some(rng));
         let stats = self.loss(labels, rows, true);
         self.backward(&x, rows);

@@ -191,8 +191,9 @@ fn sparse_input_matches_dense_and_finite_differences() {
     for (g, h) in a.grads().iter().zip(b.grads()) {
         assert!((g - h).abs() < 1e-12);
     }
-    // Rows 0, 1, 4, 7 (row 0 via indptr[0] = 2 is skipped) … only features present
-    // in the batch are touched, and all other rows of the gradient are zero.
+    // Only features present in the batch are touched (feature 0 appears only
+    // before indptr[0] = 2, outside the batch), and all other rows of the
+    // gradient are zero.
     let touched = a.touched_rows().unwrap().to_vec();
     assert_eq!(touched, vec![1, 2, 3, 4, 5, 7, 8]);
     let w = &a.tensors()[0];
@@ -203,6 +204,28 @@ fn sparse_input_matches_dense_and_finite_differences() {
             !touched.contains(&r),
             "row {r}"
         );
+    }
+    // A layer wide enough to be split over several tasks agrees too.
+    let wide: ModelSpec = "mlp:150".parse().unwrap();
+    let mut a = Network::<f64>::new(&wide, InputShape::Flat(dim), 3, 3).unwrap();
+    let mut b = Network::<f64>::new(&wide, InputShape::Flat(dim), 3, 3).unwrap();
+    let dx = Input::Dense {
+        values: &dense,
+        rows: 4,
+        dim,
+    };
+    assert_eq!(a.logits(sx).unwrap().len(), 12);
+    let (za, zb) = (
+        a.logits(sx).unwrap().to_vec(),
+        b.logits(dx).unwrap().to_vec(),
+    );
+    for (p, q) in za.iter().zip(&zb) {
+        assert!((p - q).abs() < 1e-12, "{p} vs {q}");
+    }
+    a.loss_and_grad(sx, &y, &mut Rng::new(0)).unwrap();
+    b.loss_and_grad(dx, &y, &mut Rng::new(0)).unwrap();
+    for (g, h) in a.grads().iter().zip(b.grads()) {
+        assert!((g - h).abs() < 1e-12);
     }
 }
 

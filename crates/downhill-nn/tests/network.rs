@@ -376,6 +376,16 @@ fn buffers_are_reused_correctly_across_batch_sizes_and_kinds() {
         (st, n.grads().to_vec())
     };
     let mut net = Network::<f64>::new(&s, image(1, 8, 8), 10, 1).unwrap();
+    // Evaluation of a batch larger than any training batch comes first, so the
+    // forward buffers outgrow the training ones.
+    let (xl, yl) = batch(30, 64, 5);
+    let big = Input::Dense {
+        values: &xl,
+        rows: 30,
+        dim: 64,
+    };
+    let first = net.evaluate(big, &yl).unwrap();
+    assert_eq!(first.count, 30);
     for rows in [9, 1, 4, 9, 2] {
         let st = net
             .loss_and_grad(
@@ -389,6 +399,13 @@ fn buffers_are_reused_correctly_across_batch_sizes_and_kinds() {
             )
             .unwrap();
         assert_eq!((st, net.grads().to_vec()), fresh(rows), "batch of {rows}");
+        // Evaluation results agree with a fresh network holding the same parameters.
+        let mut twin = Network::<f64>::new(&s, image(1, 8, 8), 10, 1).unwrap();
+        twin.params_mut().copy_from_slice(net.params());
+        assert_eq!(
+            net.evaluate(big, &yl).unwrap(),
+            twin.evaluate(big, &yl).unwrap()
+        );
     }
     // Sparse, dense, sparse: the row-sparse gradient is exact each time.
     let sp = spec("mlp:3");
