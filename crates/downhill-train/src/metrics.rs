@@ -99,12 +99,26 @@ pub struct Divergence {
     pub lr: f64,
 }
 
+/// A number as a person writes it: plain when moderate (`0.05`), with an
+/// exponent when very large or small (`1e30`, `2.5e-7`).
+pub fn short_number(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-4) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "training diverged at step {} (epoch {}): {} with {} at lr {}",
-            self.step, self.epoch, self.what, self.optimizer, self.lr
+            self.step,
+            self.epoch,
+            self.what,
+            self.optimizer,
+            short_number(self.lr)
         )
     }
 }

@@ -1,0 +1,335 @@
+//! The training loop end to end on small generated data.
+
+use downhill::Rng;
+use downhill_train::checkpoint;
+use downhill_train::{OnDivergence, Silent, TrainConfig, TrainError, Trainer};
+use std::path::{Path, PathBuf};
+
+/// Writes a LIBSVM file of `n` examples in `d` dimensions, two Gaussian
+/// clouds whose means are `sep` apart along every axis, and returns its path.
+fn libsvm(dir: &Path, name: &str, n: usize, d: usize, sep: f64, seed: u64) -> PathBuf {
+    let mut rng = Rng::new(seed);
+    let mut text = String::new();
+    for i in 0..n {
+        let y = (i % 2) as i32;
+        text += if y == 1 { "1" } else { "-1" };
+        for j in 0..d {
+            let v = rng.normal() + if y == 1 { sep / 2.0 } else { -sep / 2.0 };
+            text += &format!(" {}:{v:.6}", j + 1);
+        }
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn data_spec(dir: &Path, sep: f64) -> String {
+    let train = libsvm(dir, "train.svm", 400, 5, sep, 1);
+    let test = libsvm(dir, "test.svm", 100, 5, sep, 2);
+    format!("libsvm:{},{}", train.display(), test.display())
+}
+
+fn cfg(data: String) -> TrainConfig {
+    TrainConfig {
+        data,
+        model: "logreg".into(),
+        optimizer: "adam(lr=0.05)".into(),
+        batch_size: 16,
+        epochs: 4,
+        seed: 3,
+        threads: Some(1),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn logistic_regression_separates_a_separable_set_completely() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(
+        TrainConfig {
+            epochs: 10,
+            ..cfg(data_spec(dir.path(), 8.0))
+        },
+        None,
+    )
+    .unwrap();
+    let s = t.run(&mut Silent).unwrap();
+    let last = s.last.unwrap();
+    assert_eq!(last.test_accuracy, Some(1.0), "{last:?}");
+    assert_eq!(last.train_accuracy, 1.0, "{last:?}");
+}
+
+#[test]
+fn every_mode_of_gradient_descent_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_spec(dir.path(), 2.0);
+    for (batch_size, optimizer, steps_per_epoch) in [
+        (0, "sgd(lr=0.5)", 1),
+        (1, "sgd(lr=0.01)", 400),
+        (32, "sgd(lr=0.1,momentum=0.9)", 13),
+    ] {
+        let mut t = Trainer::new(
+            TrainConfig {
+                batch_size,
+                optimizer: optimizer.into(),
+                epochs: 3,
+                ..cfg(data.clone())
+            },
+            None,
+        )
+        .unwrap();
+        let s = t.run(&mut Silent).unwrap();
+        assert_eq!(s.steps, 3 * steps_per_epoch, "batch size {batch_size}");
+        let h = t.history();
+        assert!(
+            h[2].train_loss < h[0].train_loss || batch_size == 1,
+            "batch size {batch_size}: {h:?}"
+        );
+        assert!(
+            s.last.unwrap().test_accuracy.unwrap() > 0.8,
+            "batch size {batch_size}"
+        );
+    }
+    // L-BFGS on the full batch.
+    let mut t = Trainer::new(
+        TrainConfig {
+            optimizer: "lbfgs(line_search_fn=strong_wolfe,max_iter=10)".into(),
+            epochs: 2,
+            l2: 1e-3,
+            ..cfg(data)
+        },
+        None,
+    )
+    .unwrap();
+    let s = t.run(&mut Silent).unwrap();
+    assert!(s.last.unwrap().test_accuracy.unwrap() > 0.8);
+}
+
+fn final_params(out: &Path, t: &Trainer) -> Vec<u32> {
+    let (_, c, _) = checkpoint::latest(out, t.network().tensors()).unwrap();
+    c.params.iter().map(|x| x.to_bits()).collect()
+}
+
+fn comparable(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("samples_per_sec");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_spec(dir.path(), 1.0);
+    for (model, optimizer, schedule) in [
+        ("mlp:8", "adam(lr=0.01)", Some("cosineannealinglr(T_max=4)")),
+        (
+            "mlp:8:tanh:dropout=0.2",
+            "sgd(lr=0.05,momentum=0.9)",
+            Some("reducelronplateau(patience=0)"),
+        ),
+        (
+            "logreg",
+            "lbfgs(line_search_fn=strong_wolfe,max_iter=5)",
+            None,
+        ),
+    ] {
+        let base = TrainConfig {
+            model: model.into(),
+            optimizer: optimizer.into(),
+            schedule: schedule.map(String::from),
+            checkpoint_every: Some(7),
+            keep_checkpoints: 100,
+            ..cfg(data.clone())
+        };
+        let whole = dir.path().join(format!("whole-{model}"));
+        let mut a = Trainer::new(base.clone(), Some(whole.clone())).unwrap();
+        a.run(&mut Silent).unwrap();
+
+        // Interrupted after two epochs, then resumed.
+        let parted = dir.path().join(format!("parted-{model}"));
+        let mut b = Trainer::new(
+            TrainConfig {
+                epochs: 2,
+                ..base.clone()
+            },
+            Some(parted.clone()),
+        )
+        .unwrap();
+        b.run(&mut Silent).unwrap();
+        let (mut b, _) = Trainer::resume(parted.clone(), Some(4)).unwrap();
+        b.run(&mut Silent).unwrap();
+        assert_eq!(
+            final_params(&whole, &a),
+            final_params(&parted, &b),
+            "{model}"
+        );
+        assert_eq!(
+            comparable(&whole.join("metrics.jsonl")),
+            comparable(&parted.join("metrics.jsonl")),
+            "{model}"
+        );
+        assert_eq!(
+            std::fs::read(whole.join("steps.csv")).unwrap(),
+            std::fs::read(parted.join("steps.csv")).unwrap()
+        );
+
+        // A crash mid-epoch: keep only checkpoints up to some step inside
+        // epoch 3, then resume from there.
+        let crashed = dir.path().join(format!("crashed-{model}"));
+        copy_dir(&whole, &crashed);
+        let mut steps: Vec<PathBuf> = std::fs::read_dir(crashed.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        steps.sort();
+        let keep = steps.len() * 2 / 3;
+        for s in &steps[keep..] {
+            std::fs::remove_dir_all(s).unwrap();
+        }
+        std::fs::remove_file(crashed.join("summary.json")).unwrap();
+        let (mut c, _) = Trainer::resume(crashed.clone(), None).unwrap();
+        c.run(&mut Silent).unwrap();
+        assert_eq!(
+            final_params(&whole, &a),
+            final_params(&crashed, &c),
+            "{model} (mid-epoch)"
+        );
+        assert_eq!(
+            comparable(&whole.join("metrics.jsonl")),
+            comparable(&crashed.join("metrics.jsonl")),
+            "{model}"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut t = Trainer::new(
+        TrainConfig {
+            epochs: 3,
+            ..cfg(data_spec(dir.path(), 1.0))
+        },
+        Some(out.clone()),
+    )
+    .unwrap();
+    t.run(&mut Silent).unwrap();
+    let root = checkpoint::checkpoints_dir(&out);
+    let mut steps: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    steps.sort();
+    let newest = steps.last().unwrap();
+    // Truncate the newest model file.
+    let model = newest.join("model.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let (dir_used, ckpt, warnings) = checkpoint::latest(&out, t.network().tensors()).unwrap();
+    assert_eq!(&dir_used, &steps[steps.len() - 2]);
+    assert_eq!(ckpt.trainer.epoch, 2);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("truncated"), "{warnings:?}");
+    // A flipped byte is caught by the checksum.
+    let opt = steps[steps.len() - 2].join("optimizer.safetensors");
+    let mut bytes = std::fs::read(&opt).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&opt, &bytes).unwrap();
+    let (dir_used, _, warnings) = checkpoint::latest(&out, t.network().tensors()).unwrap();
+    assert_eq!(&dir_used, &steps[steps.len() - 3]);
+    assert!(warnings[1].contains("checksum"), "{warnings:?}");
+}
+
+#[test]
+fn a_new_run_never_overwrites_an_existing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let c = TrainConfig {
+        epochs: 1,
+        ..cfg(data_spec(dir.path(), 1.0))
+    };
+    Trainer::new(c.clone(), Some(out.clone()))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap();
+    let before = std::fs::read(out.join("metrics.jsonl")).unwrap();
+    let e = Trainer::new(c, Some(out.clone())).unwrap_err().to_string();
+    assert!(
+        e.contains("already holds a run") && e.contains("--resume"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(out.join("metrics.jsonl")).unwrap(), before);
+}
+
+#[test]
+fn divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let data = data_spec(dir.path(), 1.0);
+    // A rate so large that the loss overflows within the second epoch.
+    let c = TrainConfig {
+        optimizer: "sgd(lr=1e30)".into(),
+        model: "mlp:8".into(),
+        epochs: 5,
+        ..cfg(data)
+    };
+    let e = Trainer::new(c.clone(), Some(out.clone()))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap_err();
+    let TrainError::Diverged(d) = &e else {
+        panic!("{e}")
+    };
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("step {}", d.step)) && msg.contains("sgd") && msg.contains("1e30"),
+        "{msg}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["diverged"]["step"], d.step);
+    if let Ok((_, ckpt, _)) = checkpoint::latest_trainer_state(&out) {
+        assert!(ckpt.step < d.step);
+        assert!(ckpt.history.iter().all(|r| r.train_loss.is_finite()));
+    }
+
+    // With back-off the same run halves the rate until it trains.
+    let c = TrainConfig {
+        optimizer: "sgd(lr=40)".into(),
+        on_divergence: OnDivergence::Backoff,
+        epochs: 3,
+        ..c
+    };
+    let mut t = Trainer::new(c, None).unwrap();
+    match t.run(&mut Silent) {
+        Ok(s) => assert!(s.backoffs >= 1, "{s:?}"),
+        Err(TrainError::Diverged(_)) => {
+            assert_eq!(t.summary().backoffs, downhill_train::config::MAX_BACKOFFS)
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
