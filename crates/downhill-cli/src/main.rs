@@ -1,6 +1,8 @@
 //! `downhill`: train, compare and look at the optimisers that train neural
 //! networks. A thin layer over the library crates: parse, validate, run.
 
+mod advise;
+mod compare;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,10 @@ struct Cli {
 enum Command {
     /// Train a model on a data set with one optimiser.
     Train(Box<train::TrainArgs>),
+    /// Compare optimisers on the same model, data and initial weights; curves and a report.
+    Compare(Box<compare::CompareArgs>),
+    /// Explain which optimiser family fits a data set (and race them with --race).
+    Advise(Box<advise::AdviseArgs>),
     /// List the optimisers with their hyper-parameters and defaults.
     Optimizers,
     /// List the learning-rate schedules with their hyper-parameters.
@@ -39,6 +45,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
+        Command::Compare(args) => compare::run(*args),
+        Command::Advise(args) => advise::run(*args),
         Command::Optimizers => list_optimizers(),
         Command::Schedules => list_schedules(),
     };

@@ -301,6 +301,12 @@ impl Trainer {
         })
     }
 
+    /// Raises (or lowers) the number of epochs [`Trainer::run`] goes to, so a
+    /// run can continue in stages (as a race's survivors do).
+    pub fn set_epochs(&mut self, epochs: usize) {
+        self.cfg.epochs = epochs;
+    }
+
     /// The settings.
     pub fn config(&self) -> &TrainConfig {
         &self.cfg

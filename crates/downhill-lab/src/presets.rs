@@ -1,0 +1,152 @@
+//! The experiments of section 6 of the Adam paper (Kingma & Ba, 2015), as
+//! comparisons that run on whatever data the user points at, plus a quick
+//! demonstration on the embedded data set.
+//!
+//! The paper tuned every method's learning rate on a dense grid; the rates
+//! below are sensible starting points, and `--tune-lr` redoes the tuning on
+//! the user's data. `--epochs` scales a preset down for a quick look; the
+//! defaults are the paper's.
+
+use crate::error::LabError;
+use downhill_train::TrainConfig;
+
+/// Where Fashion-MNIST lands after `apt-get install dataset-fashion-mnist`.
+pub const FASHION_MNIST: &str = "idx:/usr/share/datasets/fashion-mnist";
+
+/// A named comparison.
+#[derive(Clone, Debug)]
+pub struct Preset {
+    /// The name.
+    pub name: &'static str,
+    /// One line about it.
+    pub description: &'static str,
+    /// Shared settings (data, model, batch, epochs, schedule, L2).
+    pub base: TrainConfig,
+    /// Optimiser specs.
+    pub optimizers: Vec<String>,
+    /// Whether the data must be given (no default exists on disk).
+    pub needs_data: Option<&'static str>,
+    /// How the preset corresponds to the paper.
+    pub notes: Vec<String>,
+}
+
+/// Names of the presets.
+pub const PRESETS: &[&str] = &[
+    "quick",
+    "adam-paper-logreg",
+    "adam-paper-bow",
+    "adam-paper-mlp",
+    "adam-paper-cnn",
+];
+
+fn specs(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Result<Preset, LabError> {
+    let base = TrainConfig {
+        batch_size: 128,
+        seed: 0,
+        ..TrainConfig::default()
+    };
+    Ok(match name {
+        "quick" => Preset {
+            name: "quick",
+            description: "five optimizers on the embedded Fashion-MNIST subset, an MLP, about a minute",
+            base: TrainConfig { data: "builtin:fashion-mnist-small".into(), model: "mlp:256".into(), epochs: 20, ..base },
+            optimizers: specs(&[
+                "sgd(lr=0.1)",
+                "sgd(lr=0.05,momentum=0.9,nesterov=true)",
+                "adagrad(lr=0.01)",
+                "rmsprop(lr=0.001)",
+                "adam(lr=0.001)",
+            ]),
+            needs_data: None,
+            notes: vec!["A quick look: 6,000 training and 1,000 test images of Fashion-MNIST (embedded in the binary), a 784-256-10 ReLU network, batch 128, 20 epochs.".into()],
+        },
+        "adam-paper-logreg" => Preset {
+            name: "adam-paper-logreg",
+            description: "L2-regularised multinomial logistic regression, α/√t decay, batch 128 (paper §6.1, figure 1 left)",
+            base: TrainConfig {
+                data: FASHION_MNIST.into(),
+                model: "logreg".into(),
+                l2: 1e-4,
+                schedule: Some("inversesqrtlr".into()),
+                epochs: 45,
+                ..base
+            },
+            optimizers: specs(&["adam(lr=0.001)", "sgd(lr=0.1,momentum=0.9,nesterov=true)", "adagrad(lr=0.05)"]),
+            needs_data: None,
+            notes: vec!["Paper §6.1: multinomial logistic regression with an L2 penalty on MNIST images, mini-batches of 128, step size decayed as α/√t (here t counts epochs), Adam against SGD with Nesterov momentum and Adagrad. Default data: Fashion-MNIST.".into()],
+        },
+        "adam-paper-bow" => Preset {
+            name: "adam-paper-bow",
+            description: "logistic regression on a 10,000-word bag of words with 50% input dropout (paper §6.1, figure 1 right)",
+            base: TrainConfig {
+                data: String::new(),
+                model: "logreg:input-dropout=0.5".into(),
+                vocab_size: 10_000,
+                bag_of_words: "binary".into(),
+                l2: 1e-4,
+                epochs: 160,
+                ..base
+            },
+            optimizers: specs(&["adam(lr=0.001)", "adagrad(lr=0.05)", "rmsprop(lr=0.001)", "sgd(lr=0.5,momentum=0.9,nesterov=true)"]),
+            needs_data: Some("imdb:DIR (the aclImdb folder with train/ and test/)"),
+            notes: vec!["Paper §6.1: IMDB movie reviews as bag-of-words vectors of the 10,000 most frequent words, 50% dropout on the input, logistic regression; Adam against Adagrad, RMSprop and SGD with Nesterov momentum. Sparse, skewed features: where adaptive methods shine.".into()],
+        },
+        "adam-paper-mlp" => Preset {
+            name: "adam-paper-mlp",
+            description: "two hidden layers of 1000 ReLU units with dropout, batch 128 (paper §6.2, figure 2)",
+            base: TrainConfig { data: FASHION_MNIST.into(), model: "mlp:1000,1000:dropout=0.5".into(), epochs: 200, ..base },
+            optimizers: specs(&[
+                "adam(lr=0.001)",
+                "adagrad(lr=0.01)",
+                "rmsprop(lr=0.001)",
+                "sgd(lr=0.05,momentum=0.9,nesterov=true)",
+                "adadelta(lr=1.0)",
+            ]),
+            needs_data: None,
+            notes: vec!["Paper §6.2: a multi-layer network with two fully connected hidden layers of 1000 rectified linear units, dropout, mini-batches of 128; Adam against Adagrad, RMSprop, SGD with Nesterov momentum and Adadelta. Default data: Fashion-MNIST.".into()],
+        },
+        "adam-paper-cnn" => Preset {
+            name: "adam-paper-cnn",
+            description: "c64-c64-c128-1000 with dropout (paper §6.3, figure 3)",
+            base: TrainConfig { data: FASHION_MNIST.into(), model: "cnn:dropout=0.5".into(), epochs: 45, ..base },
+            optimizers: specs(&["adam(lr=0.001)", "adagrad(lr=0.01)", "sgd(lr=0.01,momentum=0.9,nesterov=true)"]),
+            needs_data: None,
+            notes: vec!["Paper §6.3: three stages of 5×5 convolutions (64, 64 and 128 filters) with 3×3 max-pooling of stride 2, a 1000-unit fully connected layer with dropout; Adam against Adagrad and SGD with Nesterov momentum. The paper used CIFAR-10 (give cifar10:DIR); the default here is Fashion-MNIST, any image IDX works.".into()],
+        },
+        other => {
+            return Err(LabError::Invalid(format!("--preset: unknown preset `{other}` (known: {})", PRESETS.join(", "))))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid() {
+        for name in PRESETS {
+            let p = preset(name).unwrap();
+            for o in &p.optimizers {
+                let data = if p.needs_data.is_some() {
+                    "imdb:/nowhere".to_string()
+                } else {
+                    p.base.data.clone()
+                };
+                TrainConfig {
+                    optimizer: o.clone(),
+                    data,
+                    ..p.base.clone()
+                }
+                .validate()
+                .unwrap();
+            }
+        }
+        assert!(preset("adam-paper-rnn").is_err());
+    }
+}
