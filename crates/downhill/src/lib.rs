@@ -13,6 +13,23 @@
 //!
 //! Everything is generic over `f32` and `f64` ([`Real`]) and works on plain
 //! slices: no tensor library is needed.
+//!
+//! ```
+//! use downhill::optim::{Adam, Optimizer, Rule};
+//! use downhill::schedule::{Schedule, Scheduler};
+//!
+//! let mut w = vec![1.0f32; 6];
+//! let mut b = vec![0.5f32; 3];
+//! let mut opt = Adam { lr: 0.1, ..Adam::default() }.build::<f32>(&[6, 3])?;
+//! let mut sched = Scheduler::new("cosineannealinglr(T_max=100)".parse::<Schedule>()?, &mut opt)?;
+//! for _ in 0..100 {
+//!     let (gw, gb) = (w.clone(), b.clone()); // gradient of ½‖w‖² + ½‖b‖²
+//!     opt.step(&mut [&mut w, &mut b], &[&gw, &gb])?;
+//!     sched.step(&mut opt, None)?;
+//! }
+//! assert!(w.iter().chain(&b).all(|x| x.abs() < 0.1));
+//! # Ok::<(), downhill::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 
