@@ -21,8 +21,8 @@
 //! # The loss
 //!
 //! The training objective in evaluation mode (no dropout): mean loss plus the
-//! run's L2 penalty, on a fixed subset of at most `examples` training examples
-//! drawn with the seed.
+//! run's L2 penalty, on at most `examples` training examples (a subset drawn
+//! with the run's seed when there are more).
 
 use crate::convexity::{midpoint_violation, MidpointWitness};
 use crate::error::{LandscapeError, Result};
@@ -47,8 +47,9 @@ pub const MAX_RESOLUTION: usize = 401;
 pub struct ModelSettings {
     /// A `downhill train --out` folder: `init.safetensors` and `checkpoints/`.
     pub run: PathBuf,
-    /// Training examples the loss is measured on (a seeded random subset
-    /// when the training set is larger), ≥ 1. Default 2000.
+    /// Training examples the loss is measured on, ≥ 1 (default 2000): all of
+    /// them when the training set is no larger, else a random subset drawn
+    /// with the run's seed (the same for every landscape of the run).
     pub examples: usize,
     /// Points on the interpolation line, ≥ 3. Default 61.
     pub line_points: usize,
@@ -61,7 +62,7 @@ pub struct ModelSettings {
     pub lines: usize,
     /// Points on each random line, ≥ 3. Default 41.
     pub line_samples: usize,
-    /// Seed of the subset and the directions.
+    /// Seed of the random directions.
     pub seed: u64,
     /// Rounding allowance of the midpoint test, relative to the loss
     /// (the loss is computed in `f32`). Default 1e-5.
@@ -377,7 +378,9 @@ pub fn model_landscape(
 
     let mut rows: Vec<usize> = (0..train.len()).collect();
     if rows.len() > settings.examples {
-        Rng::new(settings.seed ^ 0x5355_4253_4554_2121).shuffle(&mut rows);
+        // The run's seed, not the landscape's: slices along different random
+        // directions of one run then share their examples and compare.
+        Rng::new(cfg.seed ^ 0x5355_4253_4554_2121).shuffle(&mut rows);
         rows.truncate(settings.examples);
         // Sorted rows gather in memory order.
         rows.sort_unstable();

@@ -329,8 +329,8 @@ fn pictures_and_summaries_are_written() {
         assert!(dir.path().join(want).is_file(), "{want}");
     }
 
-    let paths = common::check_png(&dir.path().join("paths.png"), 800, 600, 40);
-    let loss = common::check_png(&dir.path().join("loss.png"), 800, 600, 10);
+    let paths = common::check_png(&dir.path().join("paths.png"), 800, 600, 40, 0.7);
+    let loss = common::check_png(&dir.path().join("loss.png"), 800, 600, 10, 0.97);
     for i in 0..3 {
         let c = palette_color(i);
         // Each path and each loss curve shows in its own colour.
@@ -405,7 +405,7 @@ fn the_loss_of_a_function_unbounded_below_is_drawn_linearly_with_the_escape_leve
         &dir.path().join("loss.svg"),
         &["f(x, y)", "escape level f = -1"],
     );
-    common::check_png(&dir.path().join("paths.png"), 800, 600, 40);
+    common::check_png(&dir.path().join("paths.png"), 800, 600, 40, 0.7);
     for r in &l.runs {
         assert!(r.last_value() <= -1.0);
         assert!(r.closest.as_ref().is_some_and(|c| c.kind == "saddle"));

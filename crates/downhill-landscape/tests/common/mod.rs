@@ -24,9 +24,15 @@ impl Picture {
 }
 
 /// Decodes `path` as a PNG and checks its size and that it is not trivial:
-/// at least `min_colours` distinct colours, and no colour covering almost
-/// everything.
-pub fn check_png(path: &Path, width: u32, height: u32, min_colours: usize) -> Picture {
+/// at least `min_colours` distinct colours, and no colour (the background)
+/// covering more than `max_share` of the pixels.
+pub fn check_png(
+    path: &Path,
+    width: u32,
+    height: u32,
+    min_colours: usize,
+    max_share: f64,
+) -> Picture {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
         .read_info()
@@ -60,10 +66,10 @@ pub fn check_png(path: &Path, width: u32, height: u32, min_colours: usize) -> Pi
         path.display(),
         pic.colours.len()
     );
-    let total = (width * height) as usize;
+    let total = (width * height) as f64;
     let most = pic.colours.values().max().copied().unwrap_or(0);
     assert!(
-        most < total * 9 / 10,
+        (most as f64) < max_share * total,
         "{}: one colour covers {most} of {total} pixels",
         path.display()
     );
