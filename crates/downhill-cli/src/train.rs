@@ -3,6 +3,7 @@
 use crate::UserError;
 use clap::Args;
 use downhill::hyper::HyperValue;
+use downhill_train::online::{train_online, OnlineConfig};
 use downhill_train::{Console, Observer, OnDivergence, ScheduleUnit, Silent, TrainConfig, Trainer};
 use std::path::PathBuf;
 
@@ -21,7 +22,13 @@ use std::path::PathBuf;
   downhill train --data idx:/usr/share/datasets/fashion-mnist --model mlp:1000,1000 \\
                  --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --out runs/mlp
   downhill train --resume runs/mlp --epochs 20
-  downhill train --config run.toml")]
+  downhill train --config run.toml
+  zcat stream.svm.gz | downhill train --data - --dim 47236 --labels=-1,1 --optimizer \"sgd(lr=0.5)\"
+
+With --data -, examples are read from standard input one at a time (LIBSVM
+text), each used once for an update (batch size 1 unless --batch-size says
+otherwise) and never stored: online learning. The loss on each example is
+measured before its update (progressive validation).")]
 pub struct TrainArgs {
     /// TOML file with settings (keys: data, model, optimizer, epochs, ...).
     #[arg(long, value_name = "FILE")]
@@ -159,6 +166,18 @@ pub struct TrainArgs {
     /// Worker threads. [default: all cores]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// With --data - (a LIBSVM stream on standard input): the number of features.
+    #[arg(long, value_name = "N")]
+    dim: Option<usize>,
+    /// With --data -: the class labels as written in the stream, e.g. -1,1 or 0,1,2.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    labels: Option<String>,
+    /// With --data -: feature indices start at 0 (LIBSVM's start at 1).
+    #[arg(long)]
+    zero_based: bool,
+    /// With --data -: report the progressive loss every N examples. [default: 1000]
+    #[arg(long, value_name = "N")]
+    log_every: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -195,8 +214,15 @@ impl TrainArgs {
             .collect()
     }
 
-    /// The settings: the config file (if any), then the flags over it.
+    /// The settings: the config file (if any), then the flags over it, checked.
     pub fn config(&self) -> Result<TrainConfig, UserError> {
+        let c = self.config_unchecked()?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The settings without the checks that need a data spec.
+    fn config_unchecked(&self) -> Result<TrainConfig, UserError> {
         let mut c = match &self.config {
             Some(path) => TrainConfig::from_toml_file(path)?,
             None => TrainConfig::default(),
@@ -252,9 +278,40 @@ impl TrainArgs {
             }
             c.optimizer = spec.to_string();
         }
-        c.validate()?;
         Ok(c)
     }
+}
+
+/// Online learning from standard input (`--data -`).
+fn run_stream(args: &TrainArgs, obs: &mut dyn Observer) -> Result<(), UserError> {
+    let c = args.config_unchecked()?;
+    let dim = args
+        .dim
+        .ok_or_else(|| UserError("--data - needs --dim N (the number of features)".into()))?;
+    let labels: Vec<String> = args
+        .labels
+        .as_deref()
+        .ok_or_else(|| {
+            UserError("--data - needs --labels, the class labels as written in the stream (e.g. --labels=-1,1)".into())
+        })?
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let cfg = OnlineConfig {
+        model: c.model,
+        optimizer: c.optimizer,
+        dim,
+        labels,
+        zero_based: args.zero_based,
+        batch_size: args.batch_size.unwrap_or(1),
+        seed: c.seed,
+        l2: c.l2,
+        log_every: args.log_every.unwrap_or(1000),
+        out: args.out.clone(),
+    };
+    let stdin = std::io::stdin();
+    train_online(&cfg, stdin.lock(), "<stdin>", obs)?;
+    Ok(())
 }
 
 pub fn run(args: TrainArgs) -> Result<(), UserError> {
@@ -265,6 +322,20 @@ pub fn run(args: TrainArgs) -> Result<(), UserError> {
     } else {
         &mut console
     };
+    if args.data.as_deref() == Some("-") {
+        return run_stream(&args, obs);
+    }
+    let stream_flags = [
+        ("--dim", args.dim.is_some()),
+        ("--labels", args.labels.is_some()),
+        ("--zero-based", args.zero_based),
+        ("--log-every", args.log_every.is_some()),
+    ];
+    if let Some((flag, _)) = stream_flags.iter().find(|(_, given)| *given) {
+        return Err(UserError(format!(
+            "{flag} applies to a stream on standard input (--data -)"
+        )));
+    }
     let mut trainer = match &args.resume {
         Some(dir) => {
             let given: Vec<&str> = args.hyper_flags().iter().map(|(k, _)| *k).collect();

@@ -747,7 +747,8 @@ fn spec_has_dropout(spec: &ModelSpec) -> bool {
     spec.input_dropout > 0.0 || spec.dropout > 0.0
 }
 
-fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Appends `bytes` to `path` and flushes them to disk.
+pub(crate) fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
