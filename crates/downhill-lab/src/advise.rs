@@ -284,14 +284,14 @@ pub fn race(
     for spec in entrants {
         let cfg = TrainConfig {
             optimizer: spec.clone(),
-            epochs: 0,
+            epochs: 1,
             valid_fraction: None,
             checkpoint_every: None,
             ..base.clone()
         };
         cfg.validate()
             .map_err(|e| LabError::Invalid(e.to_string()))?;
-        let t = Trainer::with_data(TrainConfig { epochs: 1, ..cfg }, split.clone(), None)?;
+        let t = Trainer::with_data(cfg, split.clone(), None)?;
         field.push((
             Entrant {
                 spec: spec.clone(),

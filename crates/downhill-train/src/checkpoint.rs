@@ -155,16 +155,17 @@ pub fn model_bytes(params: &[f32], tensors: &[TensorInfo], model: &str) -> Resul
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let meta: std::collections::HashMap<String, String> = [
-        ("format".to_string(), MODEL_FORMAT.to_string()),
-        ("model".to_string(), model.to_string()),
-        (
-            "layout".to_string(),
-            "dense weights [in, out]; conv weights [kh, kw, in, out]".to_string(),
-        ),
-    ]
-    .into_iter()
-    .collect();
+    // One metadata entry: safetensors keeps metadata in a HashMap, whose
+    // order (and so the file's bytes) would otherwise change from run to run.
+    let info = serde_json::json!({
+        "format": MODEL_FORMAT,
+        "model": model,
+        "layout": "dense weights [in, out]; conv weights [kh, kw, in, out]",
+    });
+    let meta: std::collections::HashMap<String, String> =
+        [("downhill".to_string(), info.to_string())]
+            .into_iter()
+            .collect();
     safetensors::serialize(views, &Some(meta)).map_err(|e| e.to_string())
 }
 

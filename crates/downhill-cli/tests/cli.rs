@@ -1,0 +1,557 @@
+//! The `downhill` binary run on tiny generated files of every format, as a
+//! user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn downhill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = downhill(args);
+    assert!(
+        out.status.success(),
+        "downhill {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// A valid, non-trivial PNG: decodes, has the expected size range and many colours.
+fn check_png(path: &Path) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(
+        info.width >= 200 && info.height >= 200,
+        "{}",
+        path.display()
+    );
+    let px = info.color_type.samples();
+    let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    colours.sort();
+    colours.dedup();
+    assert!(
+        colours.len() >= 20,
+        "{}: only {} colours",
+        path.display(),
+        colours.len()
+    );
+}
+
+/// Deterministic pseudo-random numbers for test data.
+fn noise(i: usize) -> f64 {
+    let x = (i as f64 * 12.9898).sin() * 43758.5453;
+    x - x.floor()
+}
+
+/// Two classes of 6×6 images: bright top half or bright bottom half.
+fn write_idx(dir: &Path) {
+    let (n_train, n_test) = (60, 20);
+    let make = |n: usize, offset: usize| {
+        let mut px = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let y = (i % 2) as u8;
+            for p in 0..36 {
+                let top = p < 18;
+                let bright = top == (y == 0);
+                let v = if bright { 180.0 } else { 40.0 } + 60.0 * noise(offset + i * 36 + p);
+                px.push(v as u8);
+            }
+            labels.push(y);
+        }
+        (
+            downhill_data::builtin::write_idx_images(&px, 6, 6).unwrap(),
+            downhill_data::builtin::write_idx_labels(&labels).unwrap(),
+        )
+    };
+    let (x, y) = make(n_train, 0);
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), x).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), y).unwrap();
+    let (x, y) = make(n_test, 100_000);
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), x).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), y).unwrap();
+}
+
+fn write_cifar(dir: &Path) {
+    let batch = |n: usize, offset: usize| {
+        let mut b = Vec::new();
+        for i in 0..n {
+            let y = (i % 3) as u8;
+            b.push(y);
+            for c in 0..3 {
+                for p in 0..1024 {
+                    let v = if c == y as usize { 200.0 } else { 50.0 }
+                        + 40.0 * noise(offset + i * 3072 + c * 1024 + p);
+                    b.push(v as u8);
+                }
+            }
+        }
+        b
+    };
+    std::fs::write(dir.join("data_batch_1.bin"), batch(30, 0)).unwrap();
+    std::fs::write(dir.join("data_batch_2.bin"), batch(30, 1 << 20)).unwrap();
+    std::fs::write(dir.join("test_batch.bin"), batch(15, 2 << 20)).unwrap();
+}
+
+fn write_imdb(dir: &Path) {
+    let good = ["great", "wonderful", "superb", "moving", "brilliant"];
+    let bad = ["awful", "boring", "dull", "terrible", "waste"];
+    for split in ["train", "test"] {
+        for (label, words) in [("pos", &good), ("neg", &bad)] {
+            let d = dir.join(split).join(label);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..12 {
+                let text = format!(
+                    "This film was {} and {}.<br /><br />The plot is {} but the cast {}.",
+                    words[i % 5],
+                    words[(i + 2) % 5],
+                    ["simple", "odd", "long"][i % 3],
+                    ["tries", "works", "shines"][i % 3]
+                );
+                std::fs::write(d.join(format!("{i}_{}.txt", 1 + i % 10)), text).unwrap();
+            }
+        }
+    }
+}
+
+fn write_libsvm(dir: &Path) -> String {
+    let file = |n: usize, offset: usize| {
+        let mut t = String::new();
+        for i in 0..n {
+            let y = if i % 2 == 0 { 1 } else { -1 };
+            t += &y.to_string();
+            for j in 1..=8 {
+                let v =
+                    noise(offset + i * 8 + j) - 0.5 + if (j <= 4) == (y == 1) { 1.0 } else { 0.0 };
+                t += &format!(" {j}:{v:.4}");
+            }
+            t.push('\n');
+        }
+        t
+    };
+    std::fs::write(dir.join("train.svm"), file(120, 0)).unwrap();
+    std::fs::write(dir.join("test.svm"), file(40, 10_000)).unwrap();
+    format!(
+        "libsvm:{},{}",
+        dir.join("train.svm").display(),
+        dir.join("test.svm").display()
+    )
+}
+
+#[test]
+fn help_explains_every_command() {
+    let top = ok(&["--help"]);
+    let text = String::from_utf8_lossy(&top.stdout);
+    for cmd in ["train", "compare", "advise", "optimizers", "schedules"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    let train = String::from_utf8_lossy(&ok(&["train", "--help"]).stdout).to_string();
+    for flag in [
+        "--data",
+        "--model",
+        "--optimizer",
+        "--lr",
+        "--momentum",
+        "--nesterov",
+        "--betas",
+        "--schedule",
+        "--batch-size",
+        "--out",
+        "--resume",
+        "--clip-norm",
+        "--on-divergence",
+        "--config",
+    ] {
+        assert!(train.contains(flag), "train --help lacks {flag}");
+    }
+    let compare = String::from_utf8_lossy(&ok(&["compare", "--help"]).stdout).to_string();
+    for word in [
+        "--preset",
+        "--tune-lr",
+        "adam-paper-logreg",
+        "adam-paper-bow",
+        "adam-paper-mlp",
+        "adam-paper-cnn",
+    ] {
+        assert!(compare.contains(word), "compare --help lacks {word}");
+    }
+    let listing = String::from_utf8_lossy(&ok(&["optimizers"]).stdout).to_string();
+    for name in [
+        "sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam", "radam",
+        "lbfgs", "nesterov", "amsgrad",
+    ] {
+        assert!(listing.contains(name), "{name}");
+    }
+    assert!(String::from_utf8_lossy(&ok(&["schedules"]).stdout).contains("reducelronplateau"));
+}
+
+#[test]
+fn trains_on_every_data_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    for name in ["idx", "cifar", "imdb", "svm"] {
+        std::fs::create_dir_all(t.join(name)).unwrap();
+    }
+    write_idx(&t.join("idx"));
+    write_cifar(&t.join("cifar"));
+    write_imdb(&t.join("imdb"));
+    let svm = write_libsvm(&t.join("svm"));
+    let cases: Vec<(String, &str, f64)> = vec![
+        (
+            format!("idx:{}", t.join("idx").display()),
+            "cnn:4:kernel=3:pool=2:fc=8",
+            0.9,
+        ),
+        (
+            format!("cifar10:{}", t.join("cifar").display()),
+            "logreg",
+            0.9,
+        ),
+        (
+            format!("imdb:{}", t.join("imdb").display()),
+            "logreg:input-dropout=0.2",
+            0.9,
+        ),
+        (svm, "mlp:8", 0.9),
+    ];
+    for (i, (data, model, min_acc)) in cases.iter().enumerate() {
+        let out = t.join(format!("run{i}"));
+        ok(&[
+            "train",
+            "--data",
+            data,
+            "--model",
+            model,
+            "--optimizer",
+            "adam(lr=0.05)",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "6",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let m = lines(&out.join("metrics.jsonl"));
+        assert_eq!(m.len(), 6, "{data}");
+        for key in [
+            "epoch",
+            "step",
+            "train_loss",
+            "test_loss",
+            "test_accuracy",
+            "lr",
+            "seconds",
+        ] {
+            assert!(m[5].get(key).is_some(), "{data}: metrics lack {key}");
+        }
+        let acc = m[5]["test_accuracy"].as_f64().unwrap();
+        assert!(acc >= *min_acc, "{data} with {model}: test accuracy {acc}");
+        let s = json(&out.join("summary.json"));
+        assert_eq!(s["epochs"], 6);
+        assert!(out.join("init.safetensors").exists() && out.join("steps.csv").exists());
+        assert!(std::fs::read_dir(out.join("checkpoints")).unwrap().count() >= 1);
+    }
+}
+
+#[test]
+fn a_toml_config_holds_the_same_settings_and_flags_override_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svm = write_libsvm(tmp.path());
+    let cfg = tmp.path().join("run.toml");
+    std::fs::write(&cfg, format!("data = \"{}\"\nmodel = \"logreg\"\noptimizer = \"sgd(lr=0.1)\"\nepochs = 3\nbatch_size = 10\n", svm.replace('\\', "\\\\"))).unwrap();
+    let out = tmp.path().join("run");
+    ok(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--momentum",
+        "0.9",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let saved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("epochs = 2")
+            && saved.contains("momentum=0.9")
+            && saved.contains("batch_size = 10"),
+        "{saved}"
+    );
+    assert_eq!(lines(&out.join("metrics.jsonl")).len(), 2);
+}
+
+#[test]
+fn learns_online_from_standard_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_libsvm(tmp.path());
+    let stream = std::fs::read(tmp.path().join("train.svm")).unwrap();
+    let out = tmp.path().join("online");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args([
+            "train",
+            "--data",
+            "-",
+            "--dim",
+            "8",
+            "--labels=-1,1",
+            "--optimizer",
+            "sgd(lr=0.2)",
+            "--log-every",
+            "40",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    let status = child.wait_with_output().unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let m = lines(&out.join("metrics.jsonl"));
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[2]["examples"], 120);
+    assert!(
+        m[2]["progressive_accuracy"].as_f64().unwrap() > 0.8,
+        "{m:?}"
+    );
+    assert!(out.join("model.safetensors").exists());
+}
+
+#[test]
+fn real_fashion_mnist_beats_chance_by_far_in_a_fraction_of_an_epoch() {
+    let dir = Path::new("/usr/share/datasets/fashion-mnist");
+    if !dir.exists() {
+        println!(
+            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
+            dir.display()
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fmnist");
+    // 10,000 of the 60,000 training images, one pass: a sixth of an epoch.
+    ok(&[
+        "train",
+        "--data",
+        "idx:/usr/share/datasets/fashion-mnist",
+        "--model",
+        "logreg",
+        "--optimizer",
+        "adam(lr=0.002)",
+        "--limit-train",
+        "10000",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let m = lines(&out.join("metrics.jsonl"));
+    let acc = m[0]["test_accuracy"].as_f64().unwrap();
+    assert!(
+        acc > 0.70,
+        "test accuracy {acc} on the 10,000 real test images (chance is 0.10)"
+    );
+}
+
+#[test]
+fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svm = write_libsvm(tmp.path());
+    let out = tmp.path().join("cmp");
+    ok(&[
+        "compare",
+        "--data",
+        &svm,
+        "--model",
+        "logreg",
+        "--optimizers",
+        "sgd(lr=0.1),adam(lr=0.05),adagrad(lr=0.1)",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    for pic in ["loss", "loss_steps", "accuracy", "test_loss"] {
+        check_png(&out.join(format!("{pic}.png")));
+        let svg = std::fs::read_to_string(out.join(format!("{pic}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("adam(lr=0.05)"),
+            "{pic}.svg"
+        );
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"));
+    let s = json(&out.join("summary.json"));
+    let runs = s["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for r in runs {
+        let dir = PathBuf::from(r["dir"].as_str().unwrap());
+        let m = lines(&dir.join("metrics.jsonl"));
+        assert_eq!(m.len(), 3);
+        let history = r["history"].as_array().unwrap();
+        assert_eq!(history.last().unwrap()["train_loss"], m[2]["train_loss"]);
+        assert_eq!(r["summary"]["last"]["test_accuracy"], m[2]["test_accuracy"]);
+    }
+    // Every run started from the same weights.
+    let inits: Vec<Vec<u8>> = runs
+        .iter()
+        .map(|r| {
+            std::fs::read(PathBuf::from(r["dir"].as_str().unwrap()).join("init.safetensors"))
+                .unwrap()
+        })
+        .collect();
+    assert!(inits.windows(2).all(|w| w[0] == w[1]));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| adagrad(lr=0.1) |"), "{md}");
+    // A second comparison into the same folder is refused, leaving it intact.
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    assert!(!downhill(&[
+        "compare",
+        "--data",
+        &svm,
+        "--optimizers",
+        "adam",
+        "--out",
+        out.to_str().unwrap(),
+        "-q"
+    ])
+    .status
+    .success());
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), before);
+}
+
+#[test]
+fn compare_tunes_learning_rates_on_held_out_training_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svm = write_libsvm(tmp.path());
+    let out = tmp.path().join("tuned");
+    ok(&[
+        "compare",
+        "--data",
+        &svm,
+        "--model",
+        "logreg",
+        "--optimizers",
+        "sgd,adam",
+        "--epochs",
+        "2",
+        "--tune-lr",
+        "--tune-grid",
+        "0.001,0.1,10000",
+        "--tune-epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let s = json(&out.join("summary.json"));
+    for r in s["runs"].as_array().unwrap() {
+        let grid = r["tuning"]["grid"].as_array().unwrap();
+        assert_eq!(grid.len(), 3);
+        let best = r["tuning"]["best_lr"].as_f64().unwrap();
+        let scores: Vec<f64> = grid
+            .iter()
+            .map(|p| p["holdout_loss"].as_f64().unwrap_or(f64::INFINITY))
+            .collect();
+        let min = scores.iter().cloned().fold(f64::INFINITY, f64::min);
+        let at = grid
+            .iter()
+            .position(|p| p["lr"].as_f64() == Some(best))
+            .unwrap();
+        assert_eq!(scores[at], min);
+        assert!(r["spec"].as_str().unwrap().contains(&format!("lr={best}")));
+    }
+    assert!(std::fs::read_to_string(out.join("summary.md"))
+        .unwrap()
+        .contains("Learning-rate tuning"));
+}
+
+#[test]
+fn advise_names_its_evidence_and_races() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Sparse, skewed features: a few common words and many rare ones.
+    let mut text = String::new();
+    for i in 0..300 {
+        let y = i % 2;
+        let mut feats = vec![1 + (i % 3), 10 + (i * 7) % 400 + y * 400];
+        feats.sort();
+        feats.dedup();
+        text += &format!("{y}");
+        for f in feats {
+            text += &format!(" {f}:1");
+        }
+        text.push('\n');
+    }
+    std::fs::write(tmp.path().join("sparse.svm"), text).unwrap();
+    let sparse = format!("libsvm:{}", tmp.path().join("sparse.svm").display());
+    let out = String::from_utf8_lossy(&ok(&["advise", "--data", &sparse]).stdout).to_string();
+    assert!(
+        out.contains("Gini") && out.contains("density") && out.contains("sparse"),
+        "{out}"
+    );
+    let first = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("1."))
+        .unwrap();
+    assert!(
+        first.contains("adagrad") || first.contains("lbfgs"),
+        "{out}"
+    );
+    assert!(out.contains("adagrad"), "{out}");
+
+    let race_dir = tmp.path().join("race");
+    let out = ok(&[
+        "advise",
+        "--data",
+        &sparse,
+        "--race",
+        "--budget",
+        "20",
+        "--optimizers",
+        "adam(lr=0.01),adam(lr=0.0001),adagrad(lr=0.1)",
+        "--out",
+        race_dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("winner:"), "{text}");
+    check_png(&race_dir.join("race.png"));
+    let r = json(&race_dir.join("race.json"));
+    assert_eq!(r["entrants"].as_array().unwrap().len(), 3);
+    assert!(race_dir.join("advice.json").exists());
+}
