@@ -3,6 +3,7 @@
 
 mod advise;
 mod compare;
+mod landscape;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Compare(Box<compare::CompareArgs>),
     /// Explain which optimiser family fits a data set (and race them with --race).
     Advise(Box<advise::AdviseArgs>),
+    /// See optimisers move on 2-D test functions, test convexity, slice a trained model's loss.
+    Landscape(Box<landscape::LandscapeArgs>),
     /// List the optimisers with their hyper-parameters and defaults.
     Optimizers,
     /// List the learning-rate schedules with their hyper-parameters.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::Compare(args) => compare::run(*args),
         Command::Advise(args) => advise::run(*args),
+        Command::Landscape(args) => landscape::run(*args),
         Command::Optimizers => list_optimizers(),
         Command::Schedules => list_schedules(),
     };

@@ -130,7 +130,14 @@ pub fn check_function(
     condition: Option<f64>,
     settings: &ConvexitySettings,
 ) -> Result<ConvexityReport> {
-    let problem = functions::function(name, condition)?;
+    // The function is named by --convexity here, not --function.
+    let problem = functions::function(name, condition).map_err(|e| match e {
+        LandscapeError::Setting {
+            name: "--function",
+            message,
+        } => LandscapeError::setting("--convexity", message),
+        other => other,
+    })?;
     check_convexity(&*problem, settings)
 }
 
@@ -318,5 +325,9 @@ mod tests {
         };
         let e = check_function("booth", None, &s).unwrap_err().to_string();
         assert!(e.contains("at least one pair"), "{e}");
+        let e = check_function("nope", None, &ConvexitySettings::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--convexity: unknown function `nope`"), "{e}");
     }
 }
