@@ -157,6 +157,13 @@ impl TrainConfig {
     /// Checks every setting that can be checked without data, so a bad flag
     /// is reported before anything is loaded.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        downhill_data::Spec::parse(&self.data).map_err(|e| ConfigError(format!("--data: {e}")))?;
+        self.validate_settings()
+    }
+
+    /// [`TrainConfig::validate`] except the data spec, which is only a label
+    /// when the data are given in memory.
+    pub fn validate_settings(&self) -> Result<(), ConfigError> {
         let bad = |name: &str, value: &dyn std::fmt::Display, expected: &str| {
             Err(ConfigError(format!(
                 "--{}: {value} is invalid: expected {expected}",
@@ -175,7 +182,6 @@ impl TrainConfig {
         self.model
             .parse::<downhill_nn::ModelSpec>()
             .map_err(|e| ConfigError(format!("--model: {e}")))?;
-        downhill_data::Spec::parse(&self.data).map_err(|e| ConfigError(format!("--data: {e}")))?;
         if self.epochs == 0 {
             return bad("epochs", &self.epochs, "at least 1");
         }

@@ -140,7 +140,7 @@ impl Trainer {
         data: DataSplit,
         out: Option<PathBuf>,
     ) -> Result<Self, TrainError> {
-        cfg.validate()?;
+        cfg.validate_settings()?;
         refuse_existing_run(out.as_deref())?;
         let t = Self::build(cfg, data, out)?;
         if let Some(out) = &t.out {
