@@ -208,31 +208,68 @@ fn assign_groups<'a>(
     Ok(group_of)
 }
 
-/// Index of the first NaN or infinity. `x − x` is 0 for finite `x` and NaN
-/// otherwise; summing it in 16 lanes lets the compiler vectorise the scan, so
-/// it runs at memory speed, and only a failing block is searched element-wise.
-fn first_non_finite<T: Real>(g: &[T]) -> Option<usize> {
-    const BLOCK: usize = 4096;
-    for (b, block) in g.chunks(BLOCK).enumerate() {
-        let mut acc = [T::zero(); 16];
-        let mut lanes = block.chunks_exact(16);
-        for c in &mut lanes {
-            for k in 0..16 {
-                let x = c[k];
-                #[allow(clippy::eq_op)]
-                let zero_if_finite = x - x;
-                acc[k] = acc[k] + zero_if_finite;
-            }
-        }
-        let tail_bad = lanes.remainder().iter().any(|x| !x.is_finite());
-        if tail_bad || acc.iter().any(|a| *a != T::zero()) {
-            return block
-                .iter()
-                .position(|x| !x.is_finite())
-                .map(|j| b * BLOCK + j);
+/// Whether a block holds a NaN or an infinity. `x − x` is 0 for finite `x`
+/// and NaN otherwise; summing it in 16 lanes lets the compiler vectorise the
+/// scan, so it runs at memory speed.
+#[inline(always)]
+fn block_has_non_finite<T: Real>(block: &[T]) -> bool {
+    let mut acc = [T::zero(); 16];
+    let mut lanes = block.chunks_exact(16);
+    for c in &mut lanes {
+        for k in 0..16 {
+            let x = c[k];
+            #[allow(clippy::eq_op)]
+            let zero_if_finite = x - x;
+            acc[k] = acc[k] + zero_if_finite;
         }
     }
-    None
+    lanes.remainder().iter().any(|x| !x.is_finite()) || acc.iter().any(|a| *a != T::zero())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_has_non_finite_avx512<T: Real>(block: &[T]) -> bool {
+    block_has_non_finite(block)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_has_non_finite_avx2<T: Real>(block: &[T]) -> bool {
+    block_has_non_finite(block)
+}
+
+/// [`block_has_non_finite`] compiled for the widest vector unit available.
+fn scan<T: Real>(block: &[T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { block_has_non_finite_avx512(block) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { block_has_non_finite_avx2(block) };
+        }
+    }
+    block_has_non_finite(block)
+}
+
+/// Index of the first NaN or infinity. Large gradients are scanned on all of
+/// rayon's threads (the check must keep up with the parallel update); only
+/// when something is found is the first position looked for, serially.
+fn first_non_finite<T: Real>(g: &[T]) -> Option<usize> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 14;
+    let found = if g.len() >= 2 * PARALLEL_LEAF && rayon::current_num_threads() > 1 {
+        g.par_chunks(BLOCK).any(scan)
+    } else {
+        g.chunks(BLOCK).any(scan)
+    };
+    if found {
+        g.iter().position(|x| !x.is_finite())
+    } else {
+        None
+    }
 }
 
 /// Runs the rule over a tensor in one pass, splitting it across rayon's threads
