@@ -291,6 +291,7 @@ fn run_function(name: &str, args: &LandscapeArgs) -> Result<(), UserError> {
     for r in &landscape.runs {
         let reached = match r.target_step {
             Some(k) => format!("target at step {k}"),
+            None if r.steps() == 1 => "target not reached in 1 step".to_string(),
             None => format!("target not reached in {} steps", r.steps()),
         };
         println!(

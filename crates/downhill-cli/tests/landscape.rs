@@ -91,6 +91,8 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
     assert!(md.contains("| sgd(lr=0.01,momentum=0.9) |"), "{md}");
 
     let s = json(&out.join("summary.json"));
+    let csv = std::fs::read_to_string(out.join("paths.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("optimizer,step,x,y,f"));
     assert_eq!(s["function"], "quadratic");
     assert_eq!(s["condition"], 25.0);
     let runs = s["runs"].as_array().unwrap();
@@ -104,16 +106,25 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
     for r in runs {
         assert_eq!(r["stop"]["reason"], "target");
         assert_eq!(r["ending"]["kind"], "minimum");
-        // The summary's numbers are those of the recorded path.
-        let points = r["points"].as_array().unwrap();
-        let values = r["values"].as_array().unwrap();
-        assert_eq!(points.len(), values.len());
-        assert_eq!(points.len() as u64, r["target_step"].as_u64().unwrap() + 1);
-        let last = points.last().unwrap();
-        let (x, y) = (last[0].as_f64().unwrap(), last[1].as_f64().unwrap());
-        let f = 0.5 * (x * x + 25.0 * y * y);
-        assert!((f - values.last().unwrap().as_f64().unwrap()).abs() <= 1e-12 * f.max(1e-300));
-        assert!(f <= 1e-6);
+        // The summary's numbers are those of the recorded path in paths.csv.
+        let name = r["optimizer"].as_str().unwrap();
+        let path: Vec<Vec<f64>> = csv
+            .lines()
+            .skip(1)
+            .filter_map(|row| row.strip_prefix(&format!("\"{name}\",")))
+            .map(|rest| rest.split(',').map(|x| x.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(path.len() as u64, r["steps"].as_u64().unwrap() + 1);
+        assert_eq!(r["target_step"], r["steps"]);
+        for (k, row) in path.iter().enumerate() {
+            assert_eq!(row[0], k as f64);
+            let (x, y) = (row[1], row[2]);
+            assert_eq!(row[3], 0.5 * (x * x + 25.0 * y * y), "{name} step {k}");
+        }
+        let last = path.last().unwrap();
+        assert_eq!(r["final_point"], serde_json::json!([last[1], last[2]]));
+        assert_eq!(r["final_value"].as_f64().unwrap(), last[3]);
+        assert!(last[3] <= 1e-6);
     }
 }
 

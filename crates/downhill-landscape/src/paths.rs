@@ -817,19 +817,23 @@ fn direction(v: [f64; 2]) -> String {
     format!("({ux:.2}, {uy:.2})")
 }
 
-/// The files [`write_outputs`] writes, relative to the output folder.
+/// The files [`write_outputs`] writes, relative to the output folder
+/// (and `paths.gif` when animating).
 pub const OUTPUT_FILES: &[&str] = &[
     "paths.png",
     "paths.svg",
     "loss.png",
     "loss.svg",
+    "paths.csv",
     "summary.json",
     "summary.md",
 ];
 
 /// Writes `paths.png`/`.svg` (contours, paths, start and stationary points),
-/// `loss.png`/`.svg` (loss per step), `summary.json`, `summary.md` and, with
-/// `animate`, `paths.gif` into `out` (created if missing). Returns the files.
+/// `loss.png`/`.svg` (loss per step), `paths.csv` (every iterate:
+/// `optimizer,step,x,y,f`), `summary.json` (everything but the iterates),
+/// `summary.md` and, with `animate`, `paths.gif` into `out` (created if
+/// missing). Returns the files.
 ///
 /// The loss chart shows `f − f_min` on a logarithmic axis when the function
 /// has a known minimum (values below 10⁻¹⁶ are drawn at 10⁻¹⁶, so an exact
@@ -859,7 +863,9 @@ pub fn write_outputs(result: &Landscape, out: &Path, animate: bool) -> Result<Ve
     }
     files.extend(loss_chart(result).save(out.join("loss"), &both)?);
 
-    let json = serde_json::to_string_pretty(result).expect("a landscape always serialises");
+    files.push(write_text(out, "paths.csv", &paths_csv(result))?);
+    let json = serde_json::to_string_pretty(&SummaryJson::new(result))
+        .expect("a summary always serialises");
     files.push(write_text(out, "summary.json", &json)?);
     files.push(write_text(
         out,
@@ -867,6 +873,87 @@ pub fn write_outputs(result: &Landscape, out: &Path, animate: bool) -> Result<Ve
         &summary_markdown(result, animate),
     )?);
     Ok(files)
+}
+
+/// `summary.json`: the landscape without the iterates (those are in
+/// `paths.csv`), with each run's final point and the endings in words.
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    function: &'a str,
+    title: &'a str,
+    condition: Option<f64>,
+    window: [[f64; 2]; 2],
+    start: [f64; 2],
+    step_limit: usize,
+    target: &'a Target,
+    target_text: String,
+    noise: f64,
+    seed: u64,
+    stationary_points: &'a [KnownPoint],
+    runs: Vec<RunJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    optimizer: &'a str,
+    steps: usize,
+    evaluations: usize,
+    target_step: Option<usize>,
+    stop: &'a Stop,
+    final_point: [f64; 2],
+    final_value: f64,
+    ending: &'a Ending,
+    ending_text: String,
+    closest: &'a Option<Closest>,
+}
+
+impl<'a> SummaryJson<'a> {
+    fn new(l: &'a Landscape) -> Self {
+        SummaryJson {
+            function: &l.function,
+            title: &l.title,
+            condition: l.condition,
+            window: l.window,
+            start: l.start,
+            step_limit: l.step_limit,
+            target: &l.target,
+            target_text: l.target.describe(),
+            noise: l.noise,
+            seed: l.seed,
+            stationary_points: &l.stationary_points,
+            runs: l
+                .runs
+                .iter()
+                .map(|r| RunJson {
+                    optimizer: &r.optimizer,
+                    steps: r.steps(),
+                    evaluations: r.evaluations,
+                    target_step: r.target_step,
+                    stop: &r.stop,
+                    final_point: r.last(),
+                    final_value: r.last_value(),
+                    ending: &r.ending,
+                    ending_text: r.ending.describe(),
+                    closest: &r.closest,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every iterate as CSV; numbers in Rust's shortest round-trip form, so the
+/// file holds exactly the recorded values.
+fn paths_csv(l: &Landscape) -> String {
+    use std::fmt::Write;
+    let mut csv = String::from("optimizer,step,x,y,f\n");
+    for r in &l.runs {
+        // Specs hold commas: quote them (doubling any quote, as CSV does).
+        let name = format!("\"{}\"", r.optimizer.replace('"', "\"\""));
+        for (k, (p, v)) in r.points.iter().zip(&r.values).enumerate() {
+            let _ = writeln!(csv, "{name},{k},{:?},{:?},{:?}", p[0], p[1], v);
+        }
+    }
+    csv
 }
 
 pub(crate) fn write_text(out: &Path, name: &str, text: &str) -> Result<PathBuf> {
@@ -1042,11 +1129,14 @@ fn summary_markdown(r: &Landscape, animate: bool) -> String {
     for run in &r.runs {
         let reached = match run.target_step {
             Some(k) => k.to_string(),
-            None => format!(
-                "not reached ({} steps{})",
-                run.steps(),
-                stop_note(&run.stop)
-            ),
+            None => {
+                let plural = if run.steps() == 1 { "" } else { "s" };
+                format!(
+                    "not reached ({} step{plural}{})",
+                    run.steps(),
+                    stop_note(&run.stop)
+                )
+            }
         };
         let closest = match &run.closest {
             Some(c) => format!(

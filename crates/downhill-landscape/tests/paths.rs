@@ -322,6 +322,7 @@ fn pictures_and_summaries_are_written() {
         "paths.gif",
         "loss.png",
         "loss.svg",
+        "paths.csv",
         "summary.json",
         "summary.md",
     ] {
@@ -367,14 +368,39 @@ fn pictures_and_summaries_are_written() {
     for (j, r) in json["runs"].as_array().unwrap().iter().zip(&l.runs) {
         assert_eq!(j["optimizer"], r.optimizer.as_str());
         assert_eq!(j["target_step"].as_u64().map(|v| v as usize), r.target_step);
-        assert_eq!(j["points"].as_array().unwrap().len(), r.points.len());
-        let last = j["points"].as_array().unwrap().last().unwrap();
-        assert_eq!(last[0].as_f64().unwrap(), r.last()[0]);
+        assert_eq!(j["steps"].as_u64().unwrap() as usize, r.steps());
+        assert_eq!(j["final_point"][0].as_f64().unwrap(), r.last()[0]);
+        assert_eq!(j["final_point"][1].as_f64().unwrap(), r.last()[1]);
+        assert_eq!(j["final_value"].as_f64().unwrap(), r.last_value());
+        assert_eq!(j["ending_text"], r.ending.describe().as_str());
         assert_eq!(j["ending"]["kind"], "minimum");
         assert_eq!(
             j["closest"]["step"].as_u64().unwrap() as usize,
             r.closest.as_ref().unwrap().step
         );
+    }
+    assert!(
+        json["runs"][0].get("points").is_none(),
+        "the iterates are in paths.csv"
+    );
+    // paths.csv holds every iterate exactly.
+    let csv = std::fs::read_to_string(dir.path().join("paths.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("optimizer,step,x,y,f"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(
+        rows.len(),
+        l.runs.iter().map(|r| r.points.len()).sum::<usize>()
+    );
+    let mut rows = rows.into_iter();
+    for r in &l.runs {
+        for (k, (p, v)) in r.points.iter().zip(&r.values).enumerate() {
+            let row = rows.next().unwrap();
+            let (name, rest) = row[1..].split_once("\",").unwrap();
+            assert_eq!(name, r.optimizer);
+            let f: Vec<f64> = rest.split(',').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(f, vec![k as f64, p[0], p[1], *v], "{row}");
+        }
     }
     let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for r in &l.runs {
