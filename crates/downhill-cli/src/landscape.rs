@@ -136,7 +136,10 @@ pub struct LandscapeArgs {
     hessians: Option<usize>,
 
     /// Training examples the loss is measured on (a subset drawn with the
-    /// run's seed when there are more). [default: 2000]
+    /// run's seed when there are more). Every loss evaluation is a pass over
+    /// them, and there are line-points, plus resolution², plus lines times
+    /// line-samples of them: lower this and --resolution for large models.
+    /// [default: 2000]
     #[arg(long, value_name = "N")]
     examples: Option<usize>,
     /// Points per axis of the 2-D slice (N² loss evaluations). [default: 21]
@@ -146,7 +149,8 @@ pub struct LandscapeArgs {
     /// trained weights' filter norms. [default: 1]
     #[arg(long, value_name = "F", allow_hyphen_values = true)]
     span: Option<f64>,
-    /// Random lines through the trained weights tested for convexity. [default: 4]
+    /// Random lines through the trained weights tested for convexity (0 for
+    /// none). [default: 4]
     #[arg(long, value_name = "N")]
     lines: Option<usize>,
     /// Points on the line from the initial to the trained weights. [default: 61]

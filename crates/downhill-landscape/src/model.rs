@@ -216,18 +216,28 @@ pub struct ModelLandscape {
 impl ModelLandscape {
     /// The overall verdict in one line.
     pub fn verdict(&self) -> String {
-        let n = 1 + self.random_lines.len();
+        let k = self.random_lines.len();
+        let n = 1 + k;
+        let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
         if self.convex_along_every_line {
-            format!(
-                "convex along all {n} lines tested (the interpolation line and {} random lines through θ₁)",
-                self.random_lines.len()
-            )
+            if k == 0 {
+                "convex along the interpolation line (no random lines tested)".into()
+            } else {
+                format!(
+                    "convex along all {n} lines tested (the interpolation line and {} through θ₁)",
+                    plural(k, "random line")
+                )
+            }
         } else {
             let bad = std::iter::once(&self.interpolation)
                 .chain(&self.random_lines)
                 .filter(|l| !l.convex)
                 .count();
-            format!("not convex: {bad} of the {n} lines tested fail the midpoint test")
+            let verb = if bad == 1 { "fails" } else { "fail" };
+            format!(
+                "not convex: {bad} of the {} tested {verb} the midpoint test",
+                plural(n, "line")
+            )
         }
     }
 }
@@ -500,7 +510,8 @@ pub const MODEL_OUTPUT_FILES: &[&str] = &[
 
 /// Writes `interpolation.png`/`.svg` (the loss from θ₀ to θ₁ and beyond),
 /// `surface.png`/`.svg` (the 2-D slice with contour lines), `lines.png`/`.svg`
-/// (the random lines), `summary.json` and `summary.md` into `out`.
+/// (the random lines; not when there are none), `summary.json` and
+/// `summary.md` into `out`.
 pub fn write_model_outputs(m: &ModelLandscape, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|source| LandscapeError::Io {
         path: out.to_path_buf(),
@@ -556,6 +567,10 @@ pub fn write_model_outputs(m: &ModelLandscape, out: &Path) -> Result<Vec<PathBuf
     ));
     files.extend(surface.save(out.join("surface"), &both)?);
 
+    // No chart for no random lines (--lines 0): it would be empty.
+    if m.random_lines.is_empty() {
+        return finish(m, out, files);
+    }
     let mut lines = LineChart::new(format!("Loss along random lines through θ₁: {what}"))
         .x_label("α in θ₁ + α·d (d filter-normalised)")
         .y_label(format!("training loss ({} examples)", m.examples));
@@ -570,7 +585,11 @@ pub fn write_model_outputs(m: &ModelLandscape, out: &Path) -> Result<Vec<PathBuf
         lines = lines.series(Series::new(format!("{} ({tag})", l.name), pts));
     }
     files.extend(lines.save(out.join("lines"), &both)?);
+    finish(m, out, files)
+}
 
+/// Writes the summaries after the pictures.
+fn finish(m: &ModelLandscape, out: &Path, mut files: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     let json = serde_json::to_string_pretty(m).expect("a model landscape always serialises");
     files.push(write_text(out, "summary.json", &json)?);
     files.push(write_text(out, "summary.md", &model_markdown(m))?);
@@ -637,8 +656,11 @@ fn model_markdown(m: &ModelLandscape) -> String {
     }
     let _ = writeln!(
         md,
-        "\n![interpolation](interpolation.png)\n\n![surface](surface.png)\n\n![lines](lines.png)"
+        "\n![interpolation](interpolation.png)\n\n![surface](surface.png)"
     );
+    if !m.random_lines.is_empty() {
+        let _ = writeln!(md, "\n![lines](lines.png)");
+    }
     md
 }
 

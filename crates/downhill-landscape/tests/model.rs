@@ -148,3 +148,63 @@ fn folders_that_are_not_training_runs_are_refused_with_the_reason() {
         "{e}"
     );
 }
+
+/// A binary problem in LIBSVM format: two Gaussian clouds, sparse rows.
+fn write_libsvm(path: &Path) {
+    let mut rng = downhill::Rng::new(4);
+    let mut text = String::new();
+    for i in 0..240 {
+        let label = i % 2;
+        let sign = if label == 1 { 1.0 } else { -1.0 };
+        text.push_str(&label.to_string());
+        for j in 1..=30 {
+            // About a third of the features are present in each row.
+            if rng.uniform() < 0.35 {
+                let v = 0.6 * sign * (j % 3) as f64 + rng.normal();
+                text.push_str(&format!(" {j}:{v:.4}"));
+            }
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn sparse_logistic_regression_is_convex_along_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.svm");
+    write_libsvm(&data);
+    let run = dir.path().join("run");
+    let cfg = TrainConfig {
+        data: format!("libsvm:{}", data.display()),
+        model: "logreg".into(),
+        optimizer: "sgd(lr=0.5)".into(),
+        epochs: 3,
+        batch_size: 16,
+        l2: 1e-3,
+        threads: Some(2),
+        ..Default::default()
+    };
+    Trainer::new(cfg, Some(run.clone()))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap();
+    let settings = ModelSettings {
+        examples: 100,
+        lines: 0,
+        ..small(&run)
+    };
+    let m = model_landscape(&settings, &mut |_| {}).unwrap();
+    assert_eq!(m.examples, 100);
+    assert!(m.convex_along_every_line, "{}", m.verdict());
+    assert_eq!(
+        m.verdict(),
+        "convex along the interpolation line (no random lines tested)"
+    );
+    assert!(m.final_loss < m.initial_loss);
+    let out = dir.path().join("landscape");
+    let files = write_model_outputs(&m, &out).unwrap();
+    assert_eq!(files.len(), 6, "no lines chart without random lines");
+    assert!(!out.join("lines.png").exists());
+    common::check_png(&out.join("surface.png"), 800, 600, 40, 0.7);
+}
