@@ -75,9 +75,11 @@ fn list_optimizers() -> Result<(), UserError> {
         println!("{name}");
         print_hyper(&downhill::optim::describe(name)?);
     }
-    println!("lbfgs");
     use downhill::hyper::Hyper;
+    println!("lbfgs    (full batch, one call of up to max_iter iterations per epoch)");
     print_hyper(&downhill::lbfgs::LbfgsConfig::describe());
+    println!("newton   (full batch, exact Hessian; logistic regression of up to 2000 parameters)");
+    print_hyper(&downhill::newton::Newton::describe());
     Ok(())
 }
 

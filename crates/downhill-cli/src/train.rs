@@ -42,7 +42,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
     /// Optimizer: name or name(key=value,...), e.g. adam, sgd(lr=0.05,momentum=0.9),
-    /// lbfgs(line_search_fn=strong_wolfe). See `downhill optimizers`. [default: adam]
+    /// lbfgs(line_search_fn=strong_wolfe), newton (small logistic regressions).
+    /// See `downhill optimizers`. [default: adam]
     #[arg(long, value_name = "SPEC")]
     optimizer: Option<String>,
     /// Learning rate (overrides the optimizer spec's).

@@ -23,15 +23,13 @@ pub enum Pass {
 }
 
 impl Batcher {
-    /// Runs `pass` over the examples `rows` of `data`.
-    pub fn run(
+    /// Gathers the examples `rows` of `data` into the reused buffers and
+    /// returns them as a network input with their labels.
+    fn gather(
         &mut self,
-        net: &mut Network<f32>,
         data: &Dataset,
         rows: &[usize],
-        pass: Pass,
-        rng: &mut Rng,
-    ) -> Result<BatchStats, NnError> {
+    ) -> Result<(Input<'_, f32>, &[u32]), NnError> {
         let gather_err =
             |e: downhill_data::DataError| NnError::Batch(format!("gathering a batch: {e}"));
         match data.features() {
@@ -41,15 +39,14 @@ impl Batcher {
                 self.y.resize(rows.len(), 0);
                 data.gather_dense(rows, &mut self.x, &mut self.y)
                     .map_err(gather_err)?;
-                let input = Input::Dense {
-                    values: &self.x,
-                    rows: rows.len(),
-                    dim,
-                };
-                match pass {
-                    Pass::Train => net.loss_and_grad(input, &self.y, rng),
-                    Pass::Evaluate => net.evaluate(input, &self.y),
-                }
+                Ok((
+                    Input::Dense {
+                        values: &self.x,
+                        rows: rows.len(),
+                        dim,
+                    },
+                    &self.y,
+                ))
             }
             Features::Sparse(_) => {
                 self.csr.fill(data, rows).map_err(gather_err)?;
@@ -59,12 +56,37 @@ impl Batcher {
                     values: self.csr.values(),
                     dim: self.csr.dim(),
                 };
-                match pass {
-                    Pass::Train => net.loss_and_grad(input, self.csr.labels(), rng),
-                    Pass::Evaluate => net.evaluate(input, self.csr.labels()),
-                }
+                Ok((input, self.csr.labels()))
             }
         }
+    }
+
+    /// Runs `pass` over the examples `rows` of `data`.
+    pub fn run(
+        &mut self,
+        net: &mut Network<f32>,
+        data: &Dataset,
+        rows: &[usize],
+        pass: Pass,
+        rng: &mut Rng,
+    ) -> Result<BatchStats, NnError> {
+        let (input, labels) = self.gather(data, rows)?;
+        match pass {
+            Pass::Train => net.loss_and_grad(input, labels, rng),
+            Pass::Evaluate => net.evaluate(input, labels),
+        }
+    }
+
+    /// The output-layer values of the examples `rows` (evaluation mode),
+    /// `[rows, outputs]` row-major.
+    pub fn logits<'n>(
+        &mut self,
+        net: &'n mut Network<f32>,
+        data: &Dataset,
+        rows: &[usize],
+    ) -> Result<&'n [f32], NnError> {
+        let (input, _) = self.gather(data, rows)?;
+        net.logits(input)
     }
 
     /// Loss and accuracy of `data` in evaluation mode, in chunks of `chunk`.

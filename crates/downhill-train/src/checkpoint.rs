@@ -57,7 +57,8 @@ pub enum CheckpointError {
         /// What is wrong.
         why: String,
     },
-    /// No usable checkpoint in a folder.
+    /// No usable checkpoint in a folder. One line, as the command line
+    /// prints it: `details` lists what was skipped, separated by `; `.
     #[error("{path}: no usable checkpoint{details}")]
     NotFound {
         /// The run folder.
@@ -439,10 +440,11 @@ pub fn latest(
             Err(e) => warnings.push(format!("skipping unusable checkpoint: {e}")),
         }
     }
+    // One line: the command line prints this error as its only line of output.
     let details = if warnings.is_empty() {
         format!(" (no {}/step-* folders)", root.display())
     } else {
-        format!(":\n  {}", warnings.join("\n  "))
+        format!(": {}", warnings.join("; "))
     };
     Err(CheckpointError::NotFound {
         path: out.to_path_buf(),

@@ -171,13 +171,12 @@ impl TrainConfig {
             )))
         };
         let spec = self.optimizer_spec()?;
-        if spec.name != "lbfgs" {
-            spec.validate()
-                .map_err(|e| ConfigError(format!("--optimizer: {e}")))?;
-        } else {
-            crate::method::lbfgs_config(&spec)
-                .map_err(|e| ConfigError(format!("--optimizer: {e}")))?;
-        }
+        let checked = match spec.name.as_str() {
+            "lbfgs" => crate::method::lbfgs_config(&spec).map(drop),
+            "newton" => crate::method::newton_config(&spec).map(drop),
+            _ => spec.validate(),
+        };
+        checked.map_err(|e| ConfigError(format!("--optimizer: {e}")))?;
         self.schedule_spec()?;
         self.model
             .parse::<downhill_nn::ModelSpec>()

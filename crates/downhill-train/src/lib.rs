@@ -29,6 +29,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod method;
 pub mod metrics;
+pub mod newton;
 pub mod online;
 pub mod progress;
 pub mod trainer;

@@ -194,10 +194,14 @@ impl Trainer {
                         .into(),
                 )),
             };
-        if matches!(method, Method::Lbfgs(_)) && spec_has_dropout(&spec) {
-            return Err(TrainError::Invalid(
-                "lbfgs needs a deterministic objective for its line search: use a model without dropout".into(),
-            ));
+        if matches!(method, Method::Lbfgs(_) | Method::Newton { .. }) && spec_has_dropout(&spec) {
+            return Err(TrainError::Invalid(format!(
+                "{} needs a deterministic objective for its line search: use a model without dropout",
+                method.name()
+            )));
+        }
+        if matches!(method, Method::Newton { .. }) {
+            crate::newton::check_newton(&net).map_err(TrainError::Invalid)?;
         }
         Ok(Trainer {
             rng: Rng::new(cfg.seed ^ 0x4452_4f50_4f55_5421),
@@ -258,10 +262,8 @@ impl Trainer {
         s: &TrainerState,
     ) -> Result<(), TrainError> {
         self.net.params_mut().copy_from_slice(params);
-        match &mut self.method {
-            Method::Step(o) => o.load_state(optimizer)?,
-            Method::Lbfgs(l) => l.load_state(optimizer)?,
-        }
+        let total = self.net.params().len();
+        self.method.load_state(optimizer, total)?;
         self.sched = s.scheduler.clone();
         self.rng = Rng::from_state(s.rng)
             .ok_or_else(|| TrainError::Invalid("checkpoint: invalid RNG state".into()))?;
@@ -295,10 +297,7 @@ impl Trainer {
     }
 
     fn optimizer_state(&self) -> Result<SavedState, TrainError> {
-        Ok(match &self.method {
-            Method::Step(o) => o.save_state()?,
-            Method::Lbfgs(l) => l.save_state(),
-        })
+        Ok(self.method.save_state(self.net.params().len())?)
     }
 
     /// Raises (or lowers) the number of epochs [`Trainer::run`] goes to, so a
@@ -340,7 +339,7 @@ impl Trainer {
     /// Steps per epoch.
     pub fn batches_per_epoch(&self) -> usize {
         match self.method {
-            Method::Lbfgs(_) => 1,
+            Method::Lbfgs(_) | Method::Newton { .. } => 1,
             Method::Step(_) => self.info.train.div_ceil(self.batch_size()),
         }
     }
@@ -476,6 +475,9 @@ impl Trainer {
                     .insert("lr".into(), downhill::hyper::HyperValue::Number(lr));
                 l.load_state(&state)?;
             }
+            // Newton's step length comes from its line search; there is no
+            // rate to halve, so a back-off only restores the last good state.
+            (Method::Newton { .. }, _) => {}
         }
         Ok(())
     }
@@ -523,6 +525,7 @@ impl Trainer {
         match self.method {
             Method::Step(_) => self.train_steps(obs)?,
             Method::Lbfgs(_) => self.train_lbfgs(obs)?,
+            Method::Newton { .. } => self.train_newton(obs)?,
         }
         let train_seconds = self.totals.train_seconds;
         let eval_started = Instant::now();
@@ -689,16 +692,102 @@ impl Trainer {
             Err(downhill::Error::Objective(what)) => return Err(self.diverge(what)),
             Err(e) => return Err(e.into()),
         };
+        self.net.params_mut().copy_from_slice(&x);
+        self.finish_full_batch(t0, &report, obs)
+    }
+
+    /// Newton's method on the full-batch loss with the exact Hessian.
+    fn train_newton(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
+        let t0 = Instant::now();
+        let rows: Vec<usize> = (0..self.info.train).collect();
+        let chunk = self.cfg.eval_batch;
+        let Method::Newton { config, iterations } = &mut self.method else {
+            unreachable!("train_newton runs newton")
+        };
+        let (net, batcher, data, rng, acc) = (
+            &mut self.net,
+            &mut self.batcher,
+            &self.data.train,
+            &mut self.rng,
+            &mut self.acc,
+        );
+        let mut x: Vec<f64> = net.params().iter().map(|&v| v as f64).collect();
+        // Both closures need the network; the cell lends it to one at a time.
+        let shared = std::cell::RefCell::new((net, batcher, rng, acc));
+        let failure = std::cell::RefCell::new(None);
+        let set = |net: &mut Network<f32>, x: &[f64]| {
+            for (p, &v) in net.params_mut().iter_mut().zip(x) {
+                *p = v as f32;
+            }
+        };
+        let report = config.minimize_with(
+            &mut x,
+            |x, g| {
+                let (net, batcher, rng, acc) = &mut *shared.borrow_mut();
+                set(net, x);
+                match batcher.gradient(net, data, &rows, chunk, rng, acc) {
+                    Ok(st) => {
+                        for (g, &v) in g.iter_mut().zip(net.grads()) {
+                            *g = v as f64;
+                        }
+                        st.mean_loss()
+                    }
+                    Err(e) => {
+                        *failure.borrow_mut() = Some(e);
+                        f64::NAN
+                    }
+                }
+            },
+            |x, h| {
+                let (net, batcher, _, _) = &mut *shared.borrow_mut();
+                set(net, x);
+                match crate::newton::logreg_hessian(net, data, chunk, batcher, h) {
+                    Ok(()) => crate::newton::fix_softmax_null_space(
+                        h,
+                        data.dim(),
+                        net.outputs(),
+                        net.l2(),
+                    ),
+                    Err(e) => {
+                        *failure.borrow_mut() = Some(e);
+                        h.fill(f64::NAN);
+                    }
+                }
+            },
+        );
+        if let Some(e) = failure.into_inner() {
+            return Err(e.into());
+        }
+        let report = match report {
+            Ok(r) => r,
+            Err(downhill::Error::Objective(what)) => return Err(self.diverge(what)),
+            Err(e) => return Err(e.into()),
+        };
+        *iterations += report.iterations as u64;
+        for (p, &v) in self.net.params_mut().iter_mut().zip(&x) {
+            *p = v as f32;
+        }
+        self.finish_full_batch(t0, &report, obs)
+    }
+
+    /// Records an epoch of a full-batch method: the loss at the accepted
+    /// point (recomputed, so the record matches the parameters), its
+    /// iterations as steps, and what the method reported.
+    fn finish_full_batch(
+        &mut self,
+        t0: Instant,
+        report: &downhill::Report,
+        obs: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
         if report.reason == downhill::Termination::NonFinite {
             return Err(self.diverge(format!("the full-batch loss is {}", report.loss)));
         }
-        self.net.params_mut().copy_from_slice(&x);
-        // The loss at the accepted point, recomputed so the record matches the parameters.
+        let rows: Vec<usize> = (0..self.info.train).collect();
         let st = self.batcher.gradient(
             &mut self.net,
             &self.data.train,
             &rows,
-            chunk,
+            self.cfg.eval_batch,
             &mut self.rng,
             &mut self.acc,
         )?;
@@ -714,8 +803,11 @@ impl Trainer {
         t.steps = 1;
         t.train_seconds = t0.elapsed().as_secs_f64();
         obs.message(&format!(
-            "lbfgs: {} iterations, {} evaluations, {}",
-            report.iterations, report.evaluations, report.reason
+            "{}: {} iterations, {} evaluations, {}",
+            self.method.name(),
+            report.iterations,
+            report.evaluations,
+            report.reason
         ));
         Ok(())
     }

@@ -333,3 +333,98 @@ fn divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint() {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn newton_uses_the_exact_logistic_hessian_and_converges_in_few_iterations() {
+    use downhill_train::batch::{Batcher, Pass};
+    let dir = tempfile::tempdir().unwrap();
+    // Three classes, three features: the Hessian against central differences
+    // of the gradient, for the multinomial and the binary model.
+    let mut text = String::new();
+    let mut rng = Rng::new(9);
+    for i in 0..90 {
+        let y = i % 3;
+        let f: Vec<String> = (0..3)
+            .map(|j| {
+                format!(
+                    "{}:{:.4}",
+                    j + 1,
+                    rng.normal() + if j == y { 1.0 } else { 0.0 }
+                )
+            })
+            .collect();
+        text += &format!("{y} {}\n", f.join(" "));
+    }
+    std::fs::write(dir.path().join("three.svm"), &text).unwrap();
+    let spec = format!("libsvm:{}", dir.path().join("three.svm").display());
+    let data = downhill_data::load(&spec, &downhill_data::LoadOptions::default()).unwrap();
+    for model in ["logreg:l2=0.01", "logreg:binary"] {
+        let data = if model.contains("binary") {
+            let rows: Vec<usize> = (0..data.train.len())
+                .filter(|&r| data.train.labels()[r] < 2)
+                .collect();
+            data.train.subset(&rows).unwrap()
+        } else {
+            data.train.clone()
+        };
+        let spec: downhill_nn::ModelSpec = model.parse().unwrap();
+        let classes = if model.contains("binary") { 2 } else { 3 };
+        let mut net =
+            downhill_nn::Network::<f32>::new(&spec, downhill_nn::InputShape::Flat(3), classes, 1)
+                .unwrap();
+        let mut b = Batcher::default();
+        let n = net.params().len();
+        let mut h = vec![0.0; n * n];
+        downhill_train::newton::logreg_hessian(&mut net, &data, 50, &mut b, &mut h).unwrap();
+        let rows: Vec<usize> = (0..data.len()).collect();
+        let mut grad_at = |net: &mut downhill_nn::Network<f32>| {
+            b.run(net, &data, &rows, Pass::Train, &mut Rng::new(0))
+                .unwrap();
+            net.grads().iter().map(|&g| g as f64).collect::<Vec<f64>>()
+        };
+        let scale = h.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let eps = 1e-2f32;
+        for i in 0..n {
+            let p0 = net.params()[i];
+            net.params_mut()[i] = p0 + eps;
+            let gp = grad_at(&mut net);
+            net.params_mut()[i] = p0 - eps;
+            let gm = grad_at(&mut net);
+            net.params_mut()[i] = p0;
+            for j in 0..n {
+                let fd = (gp[j] - gm[j]) / (2.0 * eps as f64);
+                assert!(
+                    (fd - h[j * n + i]).abs() < 2e-3 * scale.max(1e-3),
+                    "{model} H[{j},{i}]: {} vs differences {fd}",
+                    h[j * n + i]
+                );
+            }
+        }
+    }
+    // Newton's method in the trainer: the gradient vanishes within a few iterations.
+    let mut t = Trainer::new(
+        TrainConfig {
+            optimizer: "newton(max_iter=20)".into(),
+            model: "logreg:l2=0.01".into(),
+            epochs: 1,
+            ..cfg(spec.clone())
+        },
+        None,
+    )
+    .unwrap();
+    t.run(&mut Silent).unwrap();
+    let r = &t.history()[0];
+    assert!(r.step <= 12, "{r:?}");
+    assert!(r.grad_norm < 1e-3, "{r:?}");
+    // Refused where the Hessian is not computed.
+    let e = Trainer::new(
+        TrainConfig {
+            optimizer: "newton".into(),
+            model: "mlp:4".into(),
+            ..cfg(spec)
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("use lbfgs"), "{e}");
+}

@@ -85,7 +85,9 @@ fn modified_newton_direction(h: &[f64], g: &[f64], n: usize) -> Vec<f64> {
                 return d;
             }
         }
-        mu = if mu == 0.0 { 1e-3 * scale } else { mu * 10.0 };
+        // Start tiny: a positive semi-definite but singular Hessian (softmax
+        // regression is invariant to shifting all biases) needs only a touch.
+        mu = if mu == 0.0 { 1e-10 * scale } else { mu * 10.0 };
         if !mu.is_finite() {
             return neg_g;
         }
