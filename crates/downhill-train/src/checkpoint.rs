@@ -20,6 +20,15 @@
 //! whose files do not match it, is not a checkpoint: [`latest`] skips it (and
 //! says so) and falls back to the previous one. The newest `keep` checkpoints
 //! are kept.
+//!
+//! Writing step N first removes the checkpoints of later steps: they belong to
+//! a history the run has left (it resumed from an older checkpoint because the
+//! newer ones did not verify, or went back after a divergence), so a crash must
+//! never resume from them, and they must not count towards `keep`. Writing a
+//! step that already has a checkpoint puts the new folder in beside the old
+//! one as `step-N.G` (a higher generation G, which sorts as newer), removes the
+//! old one and then renames the new one to `step-N`; at every moment the
+//! newest folder is a complete checkpoint.
 
 use crate::config::TrainConfig;
 use crate::metrics::{DataInfo, EpochRecord, EpochTotals};
@@ -291,26 +300,68 @@ pub fn write(
     let mbytes = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(&tmp, e.to_string()))?;
     write_synced(&tmp.join("MANIFEST.json"), &mbytes)?;
     sync_dir(&tmp);
-    if fin.exists() {
-        // Same step written again (e.g. after a resume): replace it.
-        std::fs::remove_dir_all(&fin).map_err(io(&fin))?;
+    let step = trainer.step;
+    let existing = list(&root)?;
+    for (_, dir) in existing.iter().filter(|(n, _)| n.step > step) {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
-    std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
+    let same: Vec<&(FolderName, PathBuf)> =
+        existing.iter().filter(|(n, _)| n.step == step).collect();
+    if same.is_empty() {
+        std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
+    } else {
+        let generation = same.iter().map(|(n, _)| n.generation).max().unwrap_or(0) + 1;
+        let next = root.join(format!("{name}.{generation}"));
+        std::fs::rename(&tmp, &next).map_err(io(&next))?;
+        sync_dir(&root);
+        for (_, dir) in &same {
+            std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+        std::fs::rename(&next, &fin).map_err(io(&fin))?;
+    }
     sync_dir(&root);
     prune(&root, keep)?;
     Ok(fin)
 }
 
-/// Checkpoint folders, newest first.
-fn list(root: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
-    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(root) {
+/// What a checkpoint folder's name says: `step-000000001234` is step 1234,
+/// generation 0; `step-000000001234.2` is the same step rewritten (see
+/// [`write`]), generation 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FolderName {
+    step: u64,
+    generation: u64,
+}
+
+impl FolderName {
+    fn parse(name: &str) -> Option<FolderName> {
+        let rest = name.strip_prefix("step-")?;
+        let (digits, generation) = match rest.split_once('.') {
+            Some((d, g)) => (d, g),
+            None => (rest, "0"),
+        };
+        let number = |t: &str| {
+            (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+        };
+        Some(FolderName {
+            step: number(digits)?,
+            generation: number(generation)?,
+        })
+    }
+}
+
+/// Checkpoint folders, newest first: by step, then generation. Ordering by
+/// the numbers rather than the names keeps steps past 10^12 (longer names)
+/// in order.
+fn list(root: &Path) -> Result<Vec<(FolderName, PathBuf)>, CheckpointError> {
+    let mut dirs: Vec<(FolderName, PathBuf)> = match std::fs::read_dir(root) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("step-"))
+            .filter_map(|e| {
+                let name = FolderName::parse(e.file_name().to_str()?)?;
+                Some((name, e.path()))
             })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -327,7 +378,7 @@ fn list(root: &Path) -> Result<Vec<PathBuf>, CheckpointError> {
 }
 
 fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
-    for old in list(root)?.into_iter().skip(keep) {
+    for (_, old) in list(root)?.into_iter().skip(keep) {
         std::fs::remove_dir_all(&old).map_err(io(&old))?;
     }
     // Leftovers of writes interrupted by a crash.
@@ -434,7 +485,7 @@ pub fn latest(
 ) -> Result<(PathBuf, Checkpoint, Vec<String>), CheckpointError> {
     let root = checkpoints_dir(out);
     let mut warnings = Vec::new();
-    for dir in list(&root)? {
+    for (_, dir) in list(&root)? {
         match read(&dir, tensors) {
             Ok(c) => return Ok((dir, c, warnings)),
             Err(e) => warnings.push(format!("skipping unusable checkpoint: {e}")),

@@ -121,7 +121,13 @@ fn reason(file: &str, how: Damage) -> &'static [&'static str] {
         // The manifest has no checksum of its own: damage shows as JSON that
         // does not parse, or (a flipped bit inside a value) as files that no
         // longer match it.
-        ("MANIFEST.json", _) => &["not a checkpoint manifest", "checksum", "bytes, the manifest says", "does not list", "format"],
+        ("MANIFEST.json", _) => &[
+            "not a checkpoint manifest",
+            "checksum",
+            "bytes, the manifest says",
+            "does not list",
+            "format",
+        ],
         (_, Damage::Truncate) => &["truncated"],
         (_, Damage::FlipBit) => &["checksum mismatch"],
     }
@@ -168,7 +174,10 @@ fn each_damaged_file_is_named_and_the_previous_checkpoint_resumes_bit_identicall
             assert!(!w.contains('\n'), "{w}");
             let named = w.contains(&target.join(file).display().to_string())
                 || (file == "MANIFEST.json" && w.contains(&target.display().to_string()));
-            assert!(named, "{file} {how:?}: the warning does not name the file: {w}");
+            assert!(
+                named,
+                "{file} {how:?}: the warning does not name the file: {w}"
+            );
             assert!(
                 reason(file, how).iter().any(|r| w.contains(r)),
                 "{file} {how:?}: {w}"
@@ -320,11 +329,118 @@ fn only_the_newest_checkpoints_are_kept_and_interrupted_writes_are_cleared() {
     // keeps two checkpoints.
     let (mut r, _) = Trainer::resume(out.clone(), Some(4)).unwrap();
     r.run(&mut Silent).unwrap();
-    assert!(!tmp.exists(), "an interrupted write's folder is left behind");
+    assert!(
+        !tmp.exists(),
+        "an interrupted write's folder is left behind"
+    );
     let names: Vec<String> = checkpoints(&out)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert_eq!(names[1], "step-000000000028");
+}
+
+/// Writes checkpoint `c` again as if the run were at `step`.
+fn write_at(
+    out: &Path,
+    t: &Trainer,
+    c: &checkpoint::Checkpoint,
+    step: u64,
+    keep: usize,
+) -> PathBuf {
+    let mut state = c.trainer.clone();
+    state.step = step;
+    checkpoint::write(
+        out,
+        &c.params,
+        t.network().tensors(),
+        &c.optimizer,
+        &state,
+        keep,
+    )
+    .unwrap()
+}
+
+#[test]
+fn checkpoints_of_later_steps_are_removed_when_an_earlier_step_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let t = run(cfg(dir.path()), &out);
+    let tensors = t.network().tensors();
+    let (_, c, _) = checkpoint::latest(&out, tensors).unwrap();
+    let root = checkpoint::checkpoints_dir(&out);
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+
+    // A damaged newest checkpoint (step 30) made a resume fall back; the
+    // resumed run then writes step 25 with keep = 1. The new checkpoint must
+    // survive (it used to be pruned in favour of the damaged step 30, which
+    // left no usable checkpoint at all).
+    write_at(&out, &t, &c, 30, 1);
+    damage(
+        &root.join("step-000000000030/trainer.json"),
+        Damage::FlipBit,
+    );
+    let written = write_at(&out, &t, &c, 25, 1);
+    assert_eq!(names(), ["step-000000000025"]);
+    let (used, _, warnings) = checkpoint::latest(&out, tensors).unwrap();
+    assert_eq!((used, warnings.len()), (written, 0));
+
+    // A valid later checkpoint from a history the run has left (it went back
+    // after a divergence) is removed too, so a crash cannot resume from it.
+    write_at(&out, &t, &c, 40, 3);
+    write_at(&out, &t, &c, 35, 3);
+    assert_eq!(names(), ["step-000000000025", "step-000000000035"]);
+    let (used, ckpt, _) = checkpoint::latest(&out, tensors).unwrap();
+    assert_eq!(
+        (used.file_name().unwrap().to_str(), ckpt.trainer.step),
+        (Some("step-000000000035"), 35)
+    );
+}
+
+#[test]
+fn rewriting_a_step_replaces_it_and_a_crash_in_between_leaves_a_whole_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let t = run(cfg(dir.path()), &out);
+    let tensors = t.network().tensors();
+    let (_, mut c, _) = checkpoint::latest(&out, tensors).unwrap();
+    let root = checkpoint::checkpoints_dir(&out);
+
+    // The same step written twice (L-BFGS epochs that take no iteration, a
+    // back-off): the second write wins and keeps the plain name.
+    write_at(&out, &t, &c, 50, 3);
+    c.trainer.backoffs = 1;
+    let again = write_at(&out, &t, &c, 50, 3);
+    assert_eq!(again, root.join("step-000000000050"));
+    assert!(!root.join("step-000000000050.1").exists());
+    let (used, ckpt, _) = checkpoint::latest(&out, tensors).unwrap();
+    assert_eq!((used, ckpt.trainer.backoffs), (again.clone(), 1));
+
+    // What a crash during a rewrite leaves: the new generation beside the old
+    // folder (or the old folder half deleted). The new one is taken.
+    copy_dir(&again, &root.join("step-000000000050.1"));
+    c.trainer.backoffs = 2;
+    let next = root.join("step-000000000050.1");
+    let state = checkpoint::read(&next, tensors).unwrap();
+    assert_eq!(state.trainer.backoffs, 1);
+    std::fs::remove_file(again.join("model.safetensors")).unwrap();
+    let (used, _, warnings) = checkpoint::latest(&out, tensors).unwrap();
+    assert_eq!((used, warnings.len()), (next, 0));
+    // The next write of that step tidies up: one folder, the plain name.
+    let last = write_at(&out, &t, &c, 50, 3);
+    assert_eq!(last, again);
+    assert!(!root.join("step-000000000050.1").exists());
+    assert!(!root.join("step-000000000050.2").exists());
+    assert_eq!(
+        checkpoint::read(&last, tensors).unwrap().trainer.backoffs,
+        2
+    );
 }
