@@ -18,6 +18,66 @@ impl Default for Norm {
     }
 }
 
+/// `Σ gᵢ²` of a block: 16 lanes in `T` (so the loop vectorises), then `f64`.
+#[inline(always)]
+fn block_sum_squares<T: Real>(block: &[T]) -> f64 {
+    let mut acc = [T::zero(); 16];
+    let mut lanes = block.chunks_exact(16);
+    for c in &mut lanes {
+        for k in 0..16 {
+            acc[k] = acc[k] + c[k] * c[k];
+        }
+    }
+    let tail: f64 = lanes
+        .remainder()
+        .iter()
+        .map(|&x| Real::to_f64(x) * Real::to_f64(x))
+        .sum();
+    acc.iter().map(|&a| Real::to_f64(a)).sum::<f64>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_sum_squares_avx512<T: Real>(block: &[T]) -> f64 {
+    block_sum_squares(block)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_sum_squares_avx2<T: Real>(block: &[T]) -> f64 {
+    block_sum_squares(block)
+}
+
+/// `Σ gᵢ²` in blocks of 4096, each compiled for the widest vector unit, the
+/// blocks summed in `f64`. Long slices are split in halves across rayon's
+/// threads; the split depends only on the length, so the result is the same
+/// for any number of threads.
+fn sum_squares<T: Real>(g: &[T]) -> f64 {
+    const SPLIT: usize = 1 << 16;
+    if g.len() > 2 * SPLIT {
+        // Split even on one thread, so the rounding is the same on any number.
+        let mid = (g.len() / 2) & !4095;
+        let (a, b) = rayon::join(|| sum_squares(&g[..mid]), || sum_squares(&g[mid..]));
+        return a + b;
+    }
+    g.chunks(4096)
+        .map(|block| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F, checked just above.
+                    return unsafe { block_sum_squares_avx512(block) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    return unsafe { block_sum_squares_avx2(block) };
+                }
+            }
+            block_sum_squares(block)
+        })
+        .sum()
+}
+
 /// `Σ|gᵢ|ᵖ` (or `max|gᵢ|`) over one slice, accumulated in 16 lanes so the
 /// loop vectorises, and in `f64` across blocks for accuracy.
 fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
@@ -30,25 +90,7 @@ fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
                 m
             }
         }),
-        Norm::P(2.0) => {
-            let mut total = 0.0f64;
-            for block in g.chunks(4096) {
-                let mut acc = [T::zero(); 16];
-                let mut lanes = block.chunks_exact(16);
-                for c in &mut lanes {
-                    for k in 0..16 {
-                        acc[k] = acc[k] + c[k] * c[k];
-                    }
-                }
-                total += acc.iter().map(|&a| Real::to_f64(a)).sum::<f64>();
-                total += lanes
-                    .remainder()
-                    .iter()
-                    .map(|&x| Real::to_f64(x) * Real::to_f64(x))
-                    .sum::<f64>();
-            }
-            total
-        }
+        Norm::P(2.0) => sum_squares(g),
         Norm::P(p) => g.iter().map(|&x| Real::to_f64(x).abs().powf(p)).sum(),
     }
 }
@@ -169,6 +211,25 @@ mod tests {
         let mut c = vec![0.1f32, 0.2];
         clip_grad_norm(&mut [&mut c], 10.0, Norm::P(2.0), false).unwrap();
         assert_eq!(c, vec![0.1, 0.2]);
+    }
+
+    #[test]
+    fn the_norm_does_not_depend_on_the_thread_count() {
+        let g: Vec<f32> = (0..1_000_003)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+            .collect();
+        let norm = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| grad_norm(&[&g], Norm::P(2.0)))
+        };
+        let one = norm(1);
+        assert_eq!(one.to_bits(), norm(2).to_bits());
+        assert_eq!(one.to_bits(), norm(3).to_bits());
+        let exact: f64 = g.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        assert!((one - exact).abs() < 1e-6 * exact, "{one} vs {exact}");
     }
 
     #[test]
