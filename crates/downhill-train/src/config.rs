@@ -126,9 +126,10 @@ impl TrainConfig {
         Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
     }
 
-    /// Parses TOML text whose keys are the field names.
+    /// Parses TOML text whose keys are the field names. Errors give the line
+    /// and column and fit on one line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(e.message().to_string()))
+        toml::from_str(text).map_err(|e| ConfigError(toml_message(text, &e)))
     }
 
     /// The settings as TOML.
@@ -268,6 +269,27 @@ impl TrainConfig {
             bag_of_words: self.bag_of_words()?,
             ..downhill_data::LoadOptions::default()
         })
+    }
+}
+
+/// A TOML error as one line with its position. toml's own `message()` has no
+/// position and can span lines ("invalid string\nexpected `\"`, `'`"), while
+/// its `Display` draws a multi-line excerpt; the command line prints one line.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    match e.span().and_then(|span| text.get(..span.start)) {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 
