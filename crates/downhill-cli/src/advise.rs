@@ -17,9 +17,12 @@ use std::path::PathBuf;
 /// learning rates each, within a time budget, scored on held-out training
 /// data; the winner and every entrant's curve go to --out.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:
   downhill advise --data builtin:fashion-mnist-small
-  downhill advise --data libsvm:train.svm --model logreg --race --budget 60 --out runs/race")]
+  downhill advise --data libsvm:train.svm --model logreg --race --budget 60 --out runs/race"
+)]
 pub struct AdviseArgs {
     /// Data spec.
     #[arg(long, value_name = "SPEC")]

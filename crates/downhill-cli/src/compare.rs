@@ -17,7 +17,9 @@ use std::path::PathBuf;
 /// (self-contained, pictures inline) and runs/ with each run's metrics.
 /// Without --preset or --optimizers, runs the `quick` preset (about a minute).
 #[derive(Args, Debug)]
-#[command(after_help = "Presets (see section 6 of Kingma & Ba, 2015):
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Presets (see section 6 of Kingma & Ba, 2015):
   quick               five optimizers, MLP on the embedded Fashion-MNIST subset
   adam-paper-logreg   L2 logistic regression, α/√t decay: Adam, SGD-Nesterov, Adagrad (45 epochs)
   adam-paper-bow      bag-of-words logistic regression, 50% input dropout (needs --data imdb:DIR)
@@ -29,7 +31,8 @@ Examples:
   downhill compare --out runs/quick
   downhill compare --preset adam-paper-mlp --epochs 5 --out runs/mlp
   downhill compare --data builtin:fashion-mnist-small --model logreg \\
-                   --optimizers \"sgd(lr=0.1),adam,adagrad(lr=0.1)\" --tune-lr --out runs/logreg")]
+                   --optimizers \"sgd(lr=0.1),adam,adagrad(lr=0.1)\" --tune-lr --out runs/logreg"
+)]
 pub struct CompareArgs {
     /// A named experiment (see below).
     #[arg(long, value_name = "NAME")]

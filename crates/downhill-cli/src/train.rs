@@ -17,7 +17,9 @@ use std::path::PathBuf;
 /// loss of every step), summary.json, init.safetensors (the initial weights)
 /// and checkpoints/ (resumable with --resume; the newest kept).
 #[derive(Args, Debug, Default)]
-#[command(after_help = "Examples:
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:
   downhill train --data builtin:fashion-mnist-small --model logreg --optimizer adam --epochs 5
   downhill train --data idx:/usr/share/datasets/fashion-mnist --model mlp:1000,1000 \\
                  --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --out runs/mlp
@@ -28,7 +30,8 @@ use std::path::PathBuf;
 With --data -, examples are read from standard input one at a time (LIBSVM
 text), each used once for an update (batch size 1 unless --batch-size says
 otherwise) and never stored: online learning. The loss on each example is
-measured before its update (progressive validation).")]
+measured before its update (progressive validation)."
+)]
 pub struct TrainArgs {
     /// TOML file with settings (keys: data, model, optimizer, epochs, ...).
     #[arg(long, value_name = "FILE")]

@@ -13,7 +13,7 @@ use crate::figures::FORMATS;
 use crate::tune::{tuning_split, with_lr, TuneSettings};
 use downhill::Rng;
 use downhill_data::{stats, DataSplit, DataStats};
-use downhill_nn::{Input, InputShape, ModelSpec, Network};
+use downhill_nn::{Input, ModelSpec};
 use downhill_plot::{LineChart, LineStyle, Series};
 use downhill_train::{Silent, TrainConfig, TrainError, Trainer};
 use serde::{Deserialize, Serialize};
@@ -75,17 +75,14 @@ impl std::fmt::Display for Advice {
 
 /// Seconds for one forward-backward pass over (up to) 256 training examples
 /// of `model`, measured (best of three).
-fn time_step(data: &DataSplit, spec: &ModelSpec, seed: u64) -> Result<(usize, f64), LabError> {
+fn time_step(data: &DataSplit, model: &str, seed: u64) -> Result<(usize, f64), LabError> {
     let d = &data.train;
-    let shape = match d.image() {
-        Some(s) => InputShape::Image {
-            channels: s.channels,
-            height: s.height,
-            width: s.width,
-        },
-        None => InputShape::Flat(d.dim()),
+    let cfg = TrainConfig {
+        model: model.to_string(),
+        seed,
+        ..TrainConfig::default()
     };
-    let mut net = Network::<f32>::new(spec, shape, d.classes(), seed)
+    let mut net = downhill_train::build_network(&cfg, d)
         .map_err(|e| LabError::Invalid(format!("--model: {e}")))?;
     let rows: Vec<usize> = (0..d.len().min(256)).collect();
     let mut x = vec![0.0f32; rows.len() * d.dim()];
@@ -116,7 +113,7 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
     let mspec: ModelSpec = model
         .parse()
         .map_err(|e| LabError::Invalid(format!("--model: {e}")))?;
-    let (parameters, seconds_per_256) = time_step(data, &mspec, seed)?;
+    let (parameters, seconds_per_256) = time_step(data, model, seed)?;
     let full_batch_seconds = seconds_per_256 * st.examples as f64 / 256.0;
     let lbfgs_memory_bytes = 2 * 10 * parameters as u64 * 4;
     let convex = matches!(mspec.kind, downhill_nn::ModelKind::Logreg);

@@ -30,7 +30,7 @@ use crate::functions::fmt_num;
 use crate::paths::{cell, write_text};
 use downhill::Rng;
 use downhill_data::Dataset;
-use downhill_nn::{InputShape, ModelSpec, Network, TensorInfo, TensorKind};
+use downhill_nn::{Network, TensorInfo, TensorKind};
 use downhill_plot::{Format, Grid, LineChart, LineStyle, Marker, MarkerKind, Series, SurfaceChart};
 use downhill_train::batch::Batcher;
 use downhill_train::checkpoint;
@@ -308,18 +308,6 @@ impl Evaluator {
     }
 }
 
-/// The input shape a data set presents to a network (as the trainer builds it).
-fn input_shape(d: &Dataset) -> InputShape {
-    match d.image() {
-        Some(s) => InputShape::Image {
-            channels: s.channels,
-            height: s.height,
-            width: s.width,
-        },
-        None => InputShape::Flat(d.dim()),
-    }
-}
-
 /// Measures the landscape of the run in `settings.run`. `progress` receives
 /// a line before each phase (loading, the line, the slice, the random lines).
 pub fn model_landscape(
@@ -369,14 +357,7 @@ pub fn model_landscape(
             state.data.dim
         ));
     }
-    let mut spec: ModelSpec = cfg
-        .model
-        .parse()
-        .map_err(|e| LandscapeError::Model(format!("`{}`: {e}", cfg.model)))?;
-    if cfg.l2 > 0.0 {
-        spec.l2 = cfg.l2;
-    }
-    let net = Network::<f32>::new(&spec, input_shape(&train), train.classes(), cfg.seed)
+    let net = downhill_train::build_network(&cfg, &train)
         .map_err(|e| LandscapeError::Model(format!("`{}`: {e}", cfg.model)))?;
     let tensors = net.tensors().to_vec();
     let (ckpt_dir, ckpt, more) = checkpoint::latest(run, &tensors)

@@ -37,4 +37,4 @@ pub mod trainer;
 pub use config::{OnDivergence, ScheduleUnit, TrainConfig};
 pub use metrics::{DataInfo, Divergence, EpochRecord, Summary};
 pub use progress::{Console, Observer, RunInfo, Silent};
-pub use trainer::{epoch_order, TrainError, Trainer};
+pub use trainer::{build_network, epoch_order, input_shape, TrainError, Trainer};

@@ -100,7 +100,7 @@ impl std::fmt::Debug for Trainer {
 }
 
 /// The input shape a data set presents to a network.
-fn input_shape(d: &Dataset) -> InputShape {
+pub fn input_shape(d: &Dataset) -> InputShape {
     match d.image() {
         Some(s) => InputShape::Image {
             channels: s.channels,
@@ -109,6 +109,21 @@ fn input_shape(d: &Dataset) -> InputShape {
         },
         None => InputShape::Flat(d.dim()),
     }
+}
+
+/// The network a run's settings describe for its training data, initialised
+/// from the run's seed (`l2`, when set, overrides the model spec's).
+pub fn build_network(cfg: &TrainConfig, train: &Dataset) -> Result<Network<f32>, TrainError> {
+    let mut spec: ModelSpec = cfg.model.parse()?;
+    if cfg.l2 > 0.0 {
+        spec.l2 = cfg.l2;
+    }
+    Ok(Network::<f32>::new(
+        &spec,
+        input_shape(train),
+        train.classes(),
+        cfg.seed,
+    )?)
 }
 
 /// The order of the training examples in epoch `epoch`: a permutation that
@@ -177,11 +192,8 @@ impl Trainer {
             classes: data.train.classes(),
             sparse: matches!(data.train.features(), Features::Sparse(_)),
         };
-        let mut spec: ModelSpec = cfg.model.parse()?;
-        if cfg.l2 > 0.0 {
-            spec.l2 = cfg.l2;
-        }
-        let net = Network::<f32>::new(&spec, input_shape(&data.train), info.classes, cfg.seed)?;
+        let net = build_network(&cfg, &data.train)?;
+        let spec = net.spec().clone();
         let sizes: Vec<usize> = net.tensors().iter().map(|t| t.len).collect();
         let ospec = cfg.optimizer_spec()?;
         let mut method = Method::new(&ospec, &sizes)?;
