@@ -1,0 +1,701 @@
+//! `downhill train` on broken input, table-driven: every case must exit with
+//! status 2 and print exactly one line on stderr that names the problem (the
+//! file, flag or setting), with no panic or backtrace, and must leave every
+//! file it was given, and every file already in its output folder, byte for
+//! byte as it was (and create none).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// One broken input.
+struct Case {
+    name: &'static str,
+    /// Writes the case's files under the folder given and returns the
+    /// arguments after `downhill train`, and the texts the message must hold
+    /// (paths included).
+    setup: fn(&Path) -> (Vec<String>, Vec<String>),
+}
+
+fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// IDX images: `n` images of `rows x cols`, big-endian header.
+fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3];
+    for d in [n, rows, cols] {
+        b.extend(d.to_be_bytes());
+    }
+    b.extend((0..n * rows * cols).map(|i| (i * 37 % 256) as u8));
+    b
+}
+
+/// IDX labels, cycling through 0..10.
+fn idx_labels(n: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 1];
+    b.extend(n.to_be_bytes());
+    b.extend((0..n).map(|i| (i % 10) as u8));
+    b
+}
+
+/// A valid IDX folder of 20 training and 10 test images of 4x4.
+fn idx_dir(dir: &Path) -> PathBuf {
+    let d = dir.join("idx");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx_images(20, 4, 4)).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(20)).unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte"), idx_images(10, 4, 4)).unwrap();
+    std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx_labels(10)).unwrap();
+    d
+}
+
+/// CIFAR-10 records with labels cycling through 0..10.
+fn cifar_records(n: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    for i in 0..n {
+        b.push((i % 10) as u8);
+        b.extend((0..3072).map(|j| ((i * 7 + j) % 256) as u8));
+    }
+    b
+}
+
+/// Reviews in the aclImdb layout.
+fn imdb_dir(dir: &Path) -> PathBuf {
+    let d = dir.join("imdb");
+    for (class, text) in [("pos", "great film"), ("neg", "dull film")] {
+        let c = d.join("train").join(class);
+        std::fs::create_dir_all(&c).unwrap();
+        for i in 0..3 {
+            std::fs::write(c.join(format!("{i}_5.txt")), text).unwrap();
+        }
+    }
+    d
+}
+
+/// A small separable LIBSVM training file.
+fn libsvm_file(dir: &Path) -> PathBuf {
+    let mut t = String::new();
+    for i in 0..40 {
+        let y = if i % 2 == 0 { 1 } else { -1 };
+        t += &format!("{y} 1:{} 2:{}\n", y as f64 + 0.01 * i as f64, 0.5);
+    }
+    let path = dir.join("train.svm");
+    std::fs::write(&path, t).unwrap();
+    path
+}
+
+fn libsvm_spec(dir: &Path) -> String {
+    format!("libsvm:{}", libsvm_file(dir).display())
+}
+
+/// The folder every case passes as `--out`: it exists and holds files of
+/// the user's (some with the names a run writes), none of which may change.
+fn out_dir(dir: &Path) -> String {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "my notes\n").unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "{\"epoch\": 1}\n").unwrap();
+    std::fs::write(out.join("config.toml"), "# mine\n").unwrap();
+    p(&out)
+}
+
+/// Arguments of a training run that would work, given a data spec.
+fn train(dir: &Path, data: &str) -> Vec<String> {
+    [
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        &out_dir(dir),
+    ]
+    .map(s)
+    .to_vec()
+}
+
+/// Arguments on the small LIBSVM data, plus `extra`.
+fn on_libsvm(dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = train(dir, &libsvm_spec(dir));
+    a.extend(extra.iter().map(s));
+    a
+}
+
+/// A finished two-epoch run, made once and copied into the cases that need
+/// one (a run takes a moment; the cases only read or damage a copy).
+fn finished_run() -> &'static Path {
+    static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let t = tempfile::tempdir().unwrap();
+        let data = libsvm_spec(t.path());
+        let out = t.path().join("run");
+        let status = Command::new(env!("CARGO_BIN_EXE_downhill"))
+            .args([
+                "train", "--data", &data, "--model", "logreg", "--epochs", "2",
+            ])
+            .args(["--checkpoint-every", "2", "--threads", "1", "--quiet"])
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        t
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the finished run (and its data, at the same relative place).
+fn copy_run(dir: &Path) -> PathBuf {
+    copy_dir(finished_run(), dir);
+    dir.join("run")
+}
+
+/// Checkpoint folders of a run, oldest first.
+fn checkpoints(run: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "truncated IDX images",
+            setup: |d| {
+                let idx = idx_dir(d);
+                let f = idx.join("train-images-idx3-ubyte");
+                let b = std::fs::read(&f).unwrap();
+                std::fs::write(&f, &b[..b.len() - 7]).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![p(&f), s("truncated in image 19 of 20")],
+                )
+            },
+        },
+        Case {
+            name: "truncated IDX header",
+            setup: |d| {
+                let idx = idx_dir(d);
+                let f = idx.join("t10k-labels-idx1-ubyte");
+                std::fs::write(&f, [0, 0, 8, 1, 0]).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![p(&f), s("truncated in the 8-byte header")],
+                )
+            },
+        },
+        Case {
+            name: "wrong IDX magic",
+            setup: |d| {
+                let idx = idx_dir(d);
+                let f = idx.join("train-labels-idx1-ubyte");
+                std::fs::write(&f, idx_images(20, 4, 4)).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![p(&f), s("wrong magic number"), s("00 00 08 01")],
+                )
+            },
+        },
+        Case {
+            name: "IDX test images of other dimensions",
+            setup: |d| {
+                let idx = idx_dir(d);
+                let f = idx.join("t10k-images-idx3-ubyte");
+                std::fs::write(&f, idx_images(10, 5, 5)).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![p(&f), s("image size is 5x5"), s("4x4")],
+                )
+            },
+        },
+        Case {
+            name: "IDX images and labels of different counts",
+            setup: |d| {
+                let idx = idx_dir(d);
+                std::fs::write(idx.join("train-labels-idx1-ubyte"), idx_labels(19)).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![s("holds 20 images"), s("holds 19 labels")],
+                )
+            },
+        },
+        Case {
+            name: "IDX label out of range",
+            setup: |d| {
+                let idx = idx_dir(d);
+                let f = idx.join("train-labels-idx1-ubyte");
+                let mut b = idx_labels(20);
+                b[8 + 13] = 10;
+                std::fs::write(&f, b).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&idx))),
+                    vec![p(&f), s("record 13"), s("label 10 is out of range")],
+                )
+            },
+        },
+        Case {
+            name: "empty IDX folder",
+            setup: |d| {
+                let e = d.join("empty");
+                std::fs::create_dir(&e).unwrap();
+                (
+                    train(d, &format!("idx:{}", p(&e))),
+                    vec![p(&e), s("no data")],
+                )
+            },
+        },
+        Case {
+            name: "truncated CIFAR-10 batch",
+            setup: |d| {
+                let c = d.join("cifar");
+                std::fs::create_dir(&c).unwrap();
+                let f = c.join("data_batch_1.bin");
+                std::fs::write(&f, &cifar_records(3)[..3073 * 2 + 100]).unwrap();
+                (
+                    train(d, &format!("cifar10:{}", p(&c))),
+                    vec![p(&f), s("truncated in record 2")],
+                )
+            },
+        },
+        Case {
+            name: "CIFAR-10 label out of range",
+            setup: |d| {
+                let c = d.join("cifar");
+                std::fs::create_dir(&c).unwrap();
+                let f = c.join("data_batch_1.bin");
+                let mut b = cifar_records(3);
+                b[3073] = 11;
+                std::fs::write(&f, b).unwrap();
+                (
+                    train(d, &format!("cifar10:{}", p(&c))),
+                    vec![p(&f), s("record 1"), s("label 11 is out of range")],
+                )
+            },
+        },
+        Case {
+            name: "empty IMDB class folders",
+            setup: |d| {
+                let i = d.join("imdb");
+                for class in ["pos", "neg"] {
+                    std::fs::create_dir_all(i.join("train").join(class)).unwrap();
+                }
+                (
+                    train(d, &format!("imdb:{}", p(&i))),
+                    vec![p(&i.join("train").join("neg")), s("no data")],
+                )
+            },
+        },
+        Case {
+            name: "IMDB review that is not UTF-8",
+            setup: |d| {
+                let i = imdb_dir(d);
+                let f = i.join("train/pos/1_5.txt");
+                std::fs::write(&f, b"great \xff\xfe film").unwrap();
+                (
+                    train(d, &format!("imdb:{}", p(&i))),
+                    vec![p(&f), s("not valid UTF-8 at byte 6")],
+                )
+            },
+        },
+        Case {
+            name: "bad LIBSVM token",
+            setup: |d| {
+                let f = libsvm_file(d);
+                let mut t = std::fs::read_to_string(&f).unwrap();
+                t += "1 1:0.5 2:abc\n";
+                std::fs::write(&f, t).unwrap();
+                (
+                    train(d, &format!("libsvm:{}", p(&f))),
+                    vec![format!("{}:41:9", p(&f)), s("bad token \"2:abc\"")],
+                )
+            },
+        },
+        Case {
+            name: "LIBSVM indices out of order",
+            setup: |d| {
+                let f = d.join("train.svm");
+                std::fs::write(&f, "1 1:1 2:1\n-1 3:1 2:1\n").unwrap();
+                (
+                    train(d, &format!("libsvm:{}", p(&f))),
+                    vec![format!("{}:2", p(&f)), s("feature index 2 follows 3")],
+                )
+            },
+        },
+        Case {
+            name: "empty LIBSVM file",
+            setup: |d| {
+                let f = d.join("train.svm");
+                std::fs::write(&f, "# nothing but a comment\n\n").unwrap();
+                (
+                    train(d, &format!("libsvm:{}", p(&f))),
+                    vec![p(&f), s("no examples")],
+                )
+            },
+        },
+        Case {
+            name: "missing data file",
+            setup: |d| {
+                let f = d.join("nowhere.svm");
+                (
+                    train(d, &format!("libsvm:{}", p(&f))),
+                    vec![p(&f), s("No such file")],
+                )
+            },
+        },
+        Case {
+            name: "unknown data spec",
+            setup: |d| {
+                (
+                    train(d, "mnist:/data"),
+                    vec![s("mnist:/data"), s("idx:DIR")],
+                )
+            },
+        },
+        Case {
+            name: "unknown optimizer",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "adamm"]),
+                    vec![s("--optimizer"), s("unknown optimizer `adamm`")],
+                )
+            },
+        },
+        Case {
+            name: "unknown hyper-parameter in the spec",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "adam(lr=0.01,momentum=0.9)"]),
+                    vec![s("--optimizer"), s("momentum")],
+                )
+            },
+        },
+        Case {
+            name: "hyper-parameter flag the optimizer does not take",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "adagrad", "--betas", "0.9,0.99"]),
+                    vec![s("adagrad"), s("betas")],
+                )
+            },
+        },
+        Case {
+            name: "unknown flag",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--learning-rate", "0.1"]),
+                    vec![s("--learning-rate")],
+                )
+            },
+        },
+        Case {
+            name: "negative learning rate",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "sgd", "--lr", "-0.1"]),
+                    vec![s("lr"), s("-0.1")],
+                )
+            },
+        },
+        Case {
+            name: "beta of 1",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "adam", "--betas", "0.9,1.0"]),
+                    vec![s("betas")],
+                )
+            },
+        },
+        Case {
+            name: "nesterov without momentum",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "sgd", "--nesterov"]),
+                    vec![s("nesterov"), s("momentum")],
+                )
+            },
+        },
+        Case {
+            name: "learning rate that is not a number",
+            setup: |d| (on_libsvm(d, &["--lr", "fast"]), vec![s("lr"), s("fast")]),
+        },
+        Case {
+            name: "schedule with a bad value",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--schedule", "steplr(step_size=0)"]),
+                    vec![s("--schedule"), s("step_size")],
+                )
+            },
+        },
+        Case {
+            name: "unknown schedule",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--schedule", "cosine(T_max=3)"]),
+                    vec![s("--schedule"), s("cosine")],
+                )
+            },
+        },
+        Case {
+            name: "bad model spec",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--model", "mlp:16,abc"]),
+                    vec![s("--model"), s("16,abc")],
+                )
+            },
+        },
+        Case {
+            name: "model that does not fit the data",
+            setup: |d| (on_libsvm(d, &["--model", "cnn:4"]), vec![s("cnn")]),
+        },
+        Case {
+            name: "zero epochs",
+            setup: |d| (on_libsvm(d, &["--epochs", "0"]), vec![s("--epochs")]),
+        },
+        Case {
+            name: "unwritable output folder",
+            setup: |d| {
+                // Under a regular file: no folder can be made there, whatever
+                // the user's rights (the tests may run as root).
+                let file = d.join("a-file");
+                std::fs::write(&file, "not a folder\n").unwrap();
+                let out = file.join("run");
+                let mut a = train(d, &libsvm_spec(d));
+                let at = a.iter().position(|x| x == "--out").unwrap();
+                a[at + 1] = p(&out);
+                (a, vec![p(&file)])
+            },
+        },
+        Case {
+            name: "output folder that holds a run",
+            setup: |d| {
+                let run = copy_run(d);
+                let data = format!("libsvm:{}", p(&d.join("train.svm")));
+                let args = [
+                    "--data",
+                    &data,
+                    "--epochs",
+                    "1",
+                    "--quiet",
+                    "--out",
+                    &p(&run),
+                ];
+                (
+                    args.map(s).to_vec(),
+                    vec![p(&run), s("already holds a run"), s("--resume")],
+                )
+            },
+        },
+        Case {
+            name: "resume from corrupted checkpoints",
+            setup: |d| {
+                let run = copy_run(d);
+                let steps = checkpoints(&run);
+                assert!(steps.len() >= 2, "{steps:?}");
+                for (i, step) in steps.iter().enumerate() {
+                    let f = step.join(["model.safetensors", "trainer.json"][i % 2]);
+                    let mut b = std::fs::read(&f).unwrap();
+                    let mid = b.len() / 2;
+                    b[mid] ^= 1;
+                    std::fs::write(&f, b).unwrap();
+                }
+                let mut expect = vec![s("no usable checkpoint"), s("checksum mismatch")];
+                expect.extend(steps.iter().map(|s| p(s)));
+                (vec![s("--resume"), p(&run), s("--quiet")], expect)
+            },
+        },
+        Case {
+            name: "resume from a folder without checkpoints",
+            setup: |d| {
+                let out = out_dir(d);
+                (
+                    vec![s("--resume"), out.clone(), s("--quiet")],
+                    vec![out, s("no usable checkpoint")],
+                )
+            },
+        },
+        Case {
+            name: "resume with a changed setting",
+            setup: |d| {
+                let run = copy_run(d);
+                (
+                    vec![s("--resume"), p(&run), s("--model"), s("mlp:4")],
+                    vec![s("--resume"), s("only --epochs")],
+                )
+            },
+        },
+        Case {
+            name: "config file with an unknown key",
+            setup: |d| {
+                let f = d.join("run.toml");
+                std::fs::write(&f, "epochs = 2\nlearning_rate = 0.1\n").unwrap();
+                let mut a = train(d, &libsvm_spec(d));
+                a.extend([s("--config"), p(&f)]);
+                (a, vec![p(&f), s("line 2"), s("learning_rate")])
+            },
+        },
+        Case {
+            name: "config file with a bad value",
+            setup: |d| {
+                let f = d.join("run.toml");
+                std::fs::write(&f, "optimizer = \"sgd(lr=0.1,momentum=-1)\"\n").unwrap();
+                let mut a = train(d, &libsvm_spec(d));
+                a.extend([s("--config"), p(&f)]);
+                (a, vec![s("--optimizer"), s("momentum")])
+            },
+        },
+    ]
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                files.insert(e.path(), b"<folder>".to_vec());
+                stack.push(e.path());
+            } else {
+                files.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Cases that fail today because of bugs outside this test's reach (in the
+/// optimiser library and the network builder); the report
+/// of the reliability work describes each. Run with `--ignored`.
+fn open_bugs() -> Vec<Case> {
+    vec![
+        Case {
+            name: "L-BFGS history too large to allocate",
+            // Lbfgs::new reserves history_size entries up front: the process
+            // aborts ("memory allocation of 56000000000000 bytes failed").
+            setup: |d| {
+                (
+                    on_libsvm(
+                        d,
+                        &[
+                            "--optimizer",
+                            "lbfgs(history_size=1000000000000)",
+                            "--batch-size",
+                            "0",
+                        ],
+                    ),
+                    vec![s("history_size")],
+                )
+            },
+        },
+        Case {
+            name: "model too large to allocate",
+            // Network::new allocates the parameters without a size check:
+            // the process aborts ("memory allocation of 2000000000008 bytes failed").
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--model", "mlp:100000000000"]),
+                    vec![s("--model")],
+                )
+            },
+        },
+    ]
+}
+
+/// Runs one case; returns what was wrong, if anything.
+fn check(case: &Case) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (args, expect) = (case.setup)(dir.path());
+    let before = snapshot(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .arg("train")
+        .args(&args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr.trim();
+    let mut problems = Vec::new();
+    if out.status.code() != Some(2) {
+        problems.push(format!("exit status {:?}, expected 2", out.status.code()));
+    }
+    if message.is_empty() || message.contains('\n') {
+        problems.push("stderr is not exactly one line".to_string());
+    }
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+        if message.contains(bad) {
+            problems.push(format!("stderr mentions {bad:?}"));
+        }
+    }
+    for e in &expect {
+        if !message.contains(e.as_str()) {
+            problems.push(format!("the message does not name {e:?}"));
+        }
+    }
+    let after = snapshot(dir.path());
+    if after != before {
+        let changed: Vec<String> = after
+            .keys()
+            .chain(before.keys())
+            .filter(|k| after.get(*k) != before.get(*k))
+            .map(|k| p(k))
+            .collect();
+        problems.push(format!("files changed or appeared: {changed:?}"));
+    }
+    (!problems.is_empty()).then(|| {
+        format!(
+            "{}: {}\n    downhill train {}\n    stderr: {}",
+            case.name,
+            problems.join("; "),
+            args.join(" "),
+            stderr.chars().take(2000).collect::<String>()
+        )
+    })
+}
+
+fn check_all(cases: Vec<Case>) {
+    let failures: Vec<String> = cases.iter().filter_map(check).collect();
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_broken_input_gets_one_line_naming_the_problem_and_changes_nothing() {
+    check_all(cases());
+}
+
+#[test]
+#[ignore = "open bugs outside the reliability work's files; see open_bugs()"]
+fn open_bugs_get_one_line_too() {
+    check_all(open_bugs());
+}
