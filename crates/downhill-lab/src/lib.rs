@@ -3,7 +3,7 @@
 //! Experiments with downhill's optimisers, behind `downhill compare` and
 //! `downhill advise`:
 //!
-//! * [`compare`]: several optimisers on the same model, data, seed and
+//! * [`mod@compare`]: several optimisers on the same model, data, seed and
 //!   initial weights, with curves (PNG and SVG), `summary.json`,
 //!   `summary.md` and a self-contained `report.html`;
 //! * [`tune`]: a learning-rate grid on a short budget, scored on held-out

@@ -62,7 +62,7 @@ pub struct TrainConfig {
     pub clip_value: Option<f64>,
     /// Fraction of the training data held out for validation (0 < f < 1).
     pub valid_fraction: Option<f64>,
-    /// Feature scaling: `auto` (images to [0,1]), `none`, `scale01`, `standardise`.
+    /// Feature scaling: `auto` (images to `[0, 1]`), `none`, `scale01`, `standardise`.
     pub normalise: String,
     /// Use only the first N training examples.
     pub limit_train: Option<usize>,
