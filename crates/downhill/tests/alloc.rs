@@ -1,0 +1,90 @@
+//! Steps allocate nothing after the first (which creates the state buffers):
+//! counted with a global allocator that counts every allocation made on the
+//! threads of the pool the steps run in (the test harness's own threads
+//! allocate at times of their choosing, so they are not counted).
+
+use downhill::clip::{clip_grad_norm_flat, Norm};
+use downhill::optim::{build, NonFinite, OptimizerSpec, OPTIMIZERS};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    // try_with: the allocator also runs while thread-locals are torn down.
+    if COUNTED.try_with(|c| c.get()).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn steps_after_the_first_allocate_nothing() {
+    // Inside a pool, as a training loop runs: rayon's calls from outside any
+    // pool go through a shared queue that allocates now and then.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| COUNTED.with(|c| c.set(true)))
+        .build()
+        .unwrap();
+    // Every thread of the pool runs something once before counting starts:
+    // a thread allocates a little the first time it parks or steals.
+    for _ in 0..100 {
+        pool.broadcast(|_| std::hint::black_box(0));
+    }
+    pool.install(|| {
+        // Two tensors, one large enough to be split across threads.
+        let sizes = [300_000usize, 1_000];
+        let n: usize = sizes.iter().sum();
+        let mut params = vec![0.5f32; n];
+        let mut grads: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 1e-2).collect();
+        for name in OPTIMIZERS {
+            for policy in [NonFinite::Error, NonFinite::Unchecked] {
+                let spec = OptimizerSpec::new(name);
+                let mut opt = build::<f32>(&spec, &sizes).unwrap();
+                opt.set_non_finite(policy);
+                // The first step creates the state; the next ones also warm up
+                // the pool's threads (their work queues grow on first use).
+                for _ in 0..3 {
+                    clip_grad_norm_flat(&mut grads, 1e6, Norm::P(2.0), true).unwrap();
+                    opt.step_flat(&mut params, &grads).unwrap();
+                }
+                let before = ALLOCATIONS.load(Ordering::SeqCst);
+                for _ in 0..50 {
+                    clip_grad_norm_flat(&mut grads, 1e6, Norm::P(2.0), true).unwrap();
+                    opt.step_flat(&mut params, &grads).unwrap();
+                }
+                let after = ALLOCATIONS.load(Ordering::SeqCst);
+                assert_eq!(
+                    after - before,
+                    0,
+                    "{name} ({policy:?}) allocated {} times in 50 steps",
+                    after - before
+                );
+            }
+        }
+    });
+}
