@@ -615,6 +615,20 @@ fn open_bugs() -> Vec<Case> {
             },
         },
         Case {
+            name: "LIBSVM feature index that makes the model too large",
+            // One line `1 4000000000:1` sets the dimension to 4e9: the
+            // process aborts allocating the weights ("memory allocation of
+            // 32000000008 bytes failed").
+            setup: |d| {
+                let f = d.join("train.svm");
+                std::fs::write(&f, "1 1:1 4000000000:1\n-1 2:1\n").unwrap();
+                // What the message should name depends on where the fix
+                // lands (the data's dimension or the model's size); exit
+                // status 2 and one line are required either way.
+                (train(d, &format!("libsvm:{}", p(&f))), vec![])
+            },
+        },
+        Case {
             name: "model too large to allocate",
             // Network::new allocates the parameters without a size check:
             // the process aborts ("memory allocation of 2000000000008 bytes failed").
