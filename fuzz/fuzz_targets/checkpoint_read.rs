@@ -13,11 +13,11 @@
 //! reads back resumes without panicking.
 #![no_main]
 
+use downhill::lbfgs::Lbfgs;
+use downhill::optim::build;
 use downhill_fuzz::{check_error, split_parts};
 use downhill_nn::{InputShape, ModelSpec, Network, TensorInfo};
 use downhill_train::checkpoint;
-use downhill::lbfgs::Lbfgs;
-use downhill::optim::build;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -49,7 +49,10 @@ fn tensors() -> &'static [TensorInfo] {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let again = TrainConfig::from_toml(&cfg.to_toml()).expect("a valid config reads back");
     assert_eq!(again, cfg);
-    again.validate().expect("a config that validated once validates again");
-    cfg.load_options().expect("a valid config gives load options");
-    cfg.optimizer_spec().expect("a valid config has an optimizer spec");
+    again
+        .validate()
+        .expect("a config that validated once validates again");
+    cfg.load_options()
+        .expect("a valid config gives load options");
+    cfg.optimizer_spec()
+        .expect("a valid config has an optimizer spec");
 });

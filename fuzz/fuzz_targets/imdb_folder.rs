@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let dir = root().path().join("aclImdb");
     let _ = std::fs::remove_dir_all(&dir);
     // Bit 6 leaves the test folders out altogether.
-    let folders = if sel & 0x40 != 0 { &FOLDERS[..2] } else { &FOLDERS[..] };
+    let folders = if sel & 0x40 != 0 {
+        &FOLDERS[..2]
+    } else {
+        &FOLDERS[..]
+    };
     for f in folders {
         std::fs::create_dir_all(dir.join(f)).expect("create a review folder");
     }
@@ -48,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
             let train = &split.train;
             assert!(train.dim() <= opts.vocab_size);
             assert_eq!(train.feature_names().len(), train.dim());
-            for d in std::iter::once(train).chain(&split.valid).chain(&split.test) {
+            for d in std::iter::once(train)
+                .chain(&split.valid)
+                .chain(&split.test)
+            {
                 let Features::Sparse(csr) = d.features() else {
                     panic!("imdb data is sparse");
                 };

@@ -12,10 +12,11 @@ fuzz_target!(|data: &[u8]| {
     for w in downhill_data::tokenize(&text) {
         assert!(!w.is_empty());
         assert!(!w.starts_with('\'') && !w.ends_with('\''), "{w:?}");
-        assert!(
-            w.chars().all(|c| c.is_alphanumeric() || c == '\''),
+        assert!(w.chars().all(|c| c.is_alphanumeric() || c == '\''), "{w:?}");
+        assert_eq!(
+            downhill_data::tokenize(&w),
+            std::slice::from_ref(&w),
             "{w:?}"
         );
-        assert_eq!(downhill_data::tokenize(&w), [w.clone()], "{w:?}");
     }
 });

@@ -46,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
             if let Features::Sparse(csr) = train.features() {
                 assert_eq!(csr.dim(), train.dim());
             }
-            assert!(train.labels().iter().all(|&l| (l as usize) < train.classes()));
+            assert!(train
+                .labels()
+                .iter()
+                .all(|&l| (l as usize) < train.classes()));
         }
         Err(e) => check_error(&e),
     }

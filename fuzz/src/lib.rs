@@ -61,7 +61,10 @@ pub const ORIGIN: &str = "fuzz-input";
 pub fn check_named_error(e: &impl Display) {
     check_error(e);
     let msg = e.to_string();
-    assert!(msg.contains(ORIGIN), "error does not name the input: {msg:?}");
+    assert!(
+        msg.contains(ORIGIN),
+        "error does not name the input: {msg:?}"
+    );
 }
 
 #[cfg(test)]

@@ -33,7 +33,11 @@ fn main() {
     images.extend((0..24u8).map(|i| i * 10));
     seed("idx_images", "two-3x4", &images);
     seed("idx_images", "two-3x4.gz", &gzip(&images));
-    seed("idx_images", "empty", &[0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]);
+    seed(
+        "idx_images",
+        "empty",
+        &[0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28],
+    );
     let labels = [0, 0, 8, 1, 0, 0, 0, 5, 0, 1, 9, 3, 4];
     seed("idx_labels", "five", &labels);
     seed("idx_labels", "five.gz", &gzip(&labels));
@@ -84,7 +88,11 @@ fn main() {
     .iter()
     .enumerate()
     {
-        seed("libsvm_stream", &format!("stream{i}"), &join_parts(&[head, body]));
+        seed(
+            "libsvm_stream",
+            &format!("stream{i}"),
+            &join_parts(&[head, body]),
+        );
     }
 
     // Config files.
@@ -108,7 +116,11 @@ fn main() {
         },
     ];
     for (i, c) in configs.iter().enumerate() {
-        seed("config_toml", &format!("config{i}.toml"), c.to_toml().as_bytes());
+        seed(
+            "config_toml",
+            &format!("config{i}.toml"),
+            c.to_toml().as_bytes(),
+        );
     }
     seed(
         "config_toml",
@@ -125,7 +137,11 @@ fn main() {
                 elementwise_state::<f32>(name)
             };
             let sel = k as u8 | if f64s { 0x10 } else { 0 };
-            seed("optimizer_state", &format!("{name}-{sel:02x}"), &state_input(sel, &state));
+            seed(
+                "optimizer_state",
+                &format!("{name}-{sel:02x}"),
+                &state_input(sel, &state),
+            );
         }
     }
     for f64s in [false, true] {
@@ -135,7 +151,11 @@ fn main() {
         } else {
             lbfgs_state::<f32>()
         };
-        seed("optimizer_state", &format!("lbfgs-{sel:02x}"), &state_input(sel, &state));
+        seed(
+            "optimizer_state",
+            &format!("lbfgs-{sel:02x}"),
+            &state_input(sel, &state),
+        );
     }
 
     // Checkpoints: real runs of logistic regression over 4 features and 3
@@ -146,13 +166,25 @@ fn main() {
     let mut text = String::new();
     for i in 0..30 {
         let y = i % 3;
-        text += &format!("{y} 1:{} 2:{} 3:{} 4:{}\n", y, i % 5, 1 + i % 2, (i * 7) % 11);
+        text += &format!(
+            "{y} 1:{} 2:{} 3:{} 4:{}\n",
+            y,
+            i % 5,
+            1 + i % 2,
+            (i * 7) % 11
+        );
     }
     std::fs::write(&data, text).expect("write training data");
     let runs = [
         ("adam", None),
-        ("sgd(lr=0.1,momentum=0.9)", Some("steplr(step_size=1,gamma=0.5)")),
-        ("rmsprop(centered=true)", Some("reducelronplateau(patience=0)")),
+        (
+            "sgd(lr=0.1,momentum=0.9)",
+            Some("steplr(step_size=1,gamma=0.5)"),
+        ),
+        (
+            "rmsprop(centered=true)",
+            Some("reducelronplateau(patience=0)"),
+        ),
         ("lbfgs(history_size=3)", None),
     ];
     for (i, (opt, sched)) in runs.iter().enumerate() {
@@ -223,7 +255,9 @@ fn elementwise_state<T: Real>(name: &str) -> SavedState {
     let mut opt = build::<T>(&spec, &[3, 2]).expect("seed optimizer builds");
     let mut p: Vec<T> = (0..5).map(|i| T::from_f64(i as f64 * 0.3)).collect();
     for s in 0..3 {
-        let g: Vec<T> = (0..5).map(|i| T::from_f64(0.1 * (i + s) as f64 - 0.2)).collect();
+        let g: Vec<T> = (0..5)
+            .map(|i| T::from_f64(0.1 * (i + s) as f64 - 0.2))
+            .collect();
         opt.step_flat(&mut p, &g).expect("seed step");
     }
     opt.save_state().expect("seed state saves")
