@@ -39,7 +39,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The format tag of `MANIFEST.json` and `trainer.json`.
@@ -393,10 +393,61 @@ fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// The most `MANIFEST.json` may hold; a real one is under a kilobyte.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Reads `MANIFEST.json`, refusing one too large to be a manifest before
+/// reading it (a file put in its place must not exhaust memory).
+fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(corrupt(
+            path,
+            format!("larger than {MAX_MANIFEST_BYTES} bytes: not a checkpoint manifest"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads a file the manifest lists with a length of `expected` bytes. The
+/// length on disk is compared first, so a file cut short, or replaced by
+/// something far larger, is refused without reading (or allocating) it.
+fn read_listed(path: &Path, expected: u64) -> Result<Vec<u8>, CheckpointError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    let len = f.metadata().map_err(io(path))?.len();
+    let mismatch = |len: u64| {
+        let why = if len < expected {
+            "truncated?"
+        } else {
+            "more than was written"
+        };
+        corrupt(
+            path,
+            format!("{len} bytes, the manifest says {expected} ({why})"),
+        )
+    };
+    if len != expected {
+        return Err(mismatch(len));
+    }
+    let mut bytes = Vec::new();
+    f.take(expected + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    // The file may change between the length check and the read.
+    if bytes.len() as u64 != expected {
+        return Err(mismatch(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Reads and verifies one checkpoint folder.
 pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, CheckpointError> {
     let mpath = dir.join("MANIFEST.json");
-    let mtext = std::fs::read(&mpath).map_err(io(&mpath))?;
+    let mtext = read_manifest_bytes(&mpath)?;
     let manifest: Manifest = serde_json::from_slice(&mtext)
         .map_err(|e| corrupt(&mpath, format!("not a checkpoint manifest: {e}")))?;
     if manifest.format != CHECKPOINT_FORMAT {
@@ -420,17 +471,7 @@ pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, Checkpoint
             .files
             .get(name)
             .ok_or_else(|| corrupt(&mpath, format!("does not list {name}")))?;
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        if bytes.len() as u64 != entry.bytes {
-            return Err(corrupt(
-                &path,
-                format!(
-                    "{} bytes, the manifest says {} (truncated?)",
-                    bytes.len(),
-                    entry.bytes
-                ),
-            ));
-        }
+        let bytes = read_listed(&path, entry.bytes)?;
         if sha256_hex(&bytes) != entry.sha256 {
             return Err(corrupt(&path, "checksum mismatch: the file is corrupted"));
         }

@@ -444,3 +444,47 @@ fn rewriting_a_step_replaces_it_and_a_crash_in_between_leaves_a_whole_one() {
         2
     );
 }
+
+#[test]
+fn a_huge_file_in_a_checkpoint_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let t = run(cfg(dir.path()), &out);
+    let steps = checkpoints(&out);
+    let newest = steps.last().unwrap();
+    // Sparse files of a terabyte: no disk space, but reading one whole
+    // would need a terabyte of memory (it used to abort the process).
+    let tb = 1u64 << 40;
+    let model = newest.join("model.safetensors");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&model)
+        .unwrap()
+        .set_len(tb)
+        .unwrap();
+    let e = checkpoint::read(newest, t.network().tensors())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&model.display().to_string())
+            && e.contains(&format!("{tb} bytes, the manifest says"))
+            && e.contains("more than was written"),
+        "{e}"
+    );
+    let manifest = steps[steps.len() - 2].join("MANIFEST.json");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&manifest)
+        .unwrap()
+        .set_len(tb)
+        .unwrap();
+    let e = checkpoint::read(&steps[steps.len() - 2], t.network().tensors())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&manifest.display().to_string()) && e.contains("not a checkpoint manifest"),
+        "{e}"
+    );
+    let (used, _, warnings) = checkpoint::latest(&out, t.network().tensors()).unwrap();
+    assert_eq!((used, warnings.len()), (steps[steps.len() - 3].clone(), 2));
+}
