@@ -838,3 +838,27 @@ fn back_off_halves_the_rate_until_the_run_completes_and_records_it() {
     );
     assert_eq!(json(&stubborn.join("summary.json"))["backoffs"], 4);
 }
+
+/// Full-batch gradient descent (one step an epoch) at 3e36 overflows on its
+/// third step; 1.5e36 trains for four epochs. Back-off should get there.
+#[test]
+#[ignore = "open bug in trainer.rs: the end of an epoch whose last step made the loss overflow is kept as the last good state (its test loss is already non-finite); back-off restores it, so in full-batch mode no halving can help and the run stops after four"]
+fn back_off_recovers_in_full_batch_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = diverging("3e36", &out);
+    let at = args.iter().position(|a| a == "--batch-size").unwrap();
+    args[at + 1] = s("0");
+    args.extend(["--on-divergence", "backoff"].map(s));
+    let r = downhill(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary = json(&out.join("summary.json"));
+    assert!(summary["backoffs"].as_u64().unwrap() >= 1, "{summary}");
+    for l in std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let l: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(l["test_loss"].as_f64().is_some_and(f64::is_finite), "{l}");
+    }
+}
