@@ -6,17 +6,7 @@ use downhill::problems::{self, PointKind, Problem, Quadratic, Stationary};
 /// The functions [`function`] accepts: the eight of `downhill landscape`'s
 /// contract and `logistic` (an L2-regularised logistic regression on 200
 /// generated points, convex), all in two dimensions.
-pub const FUNCTIONS: &[&str] = &[
-    "quadratic",
-    "rosenbrock",
-    "beale",
-    "booth",
-    "himmelblau",
-    "saddle",
-    "monkey-saddle",
-    "rastrigin",
-    "logistic",
-];
+pub const FUNCTIONS: &[&str] = problems::PROBLEMS;
 
 /// The quadratic's condition number when none is given.
 pub const DEFAULT_CONDITION: f64 = 10.0;

@@ -696,14 +696,7 @@ impl Trainer {
                 }
             }
         });
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        let report = match report {
-            Ok(r) => r,
-            Err(downhill::Error::Objective(what)) => return Err(self.diverge(what)),
-            Err(e) => return Err(e.into()),
-        };
+        let report = self.full_batch_outcome(report, failure)?;
         self.net.params_mut().copy_from_slice(&x);
         self.finish_full_batch(t0, &report, obs)
     }
@@ -767,19 +760,32 @@ impl Trainer {
                 }
             },
         );
-        if let Some(e) = failure.into_inner() {
-            return Err(e.into());
+        let failure = failure.into_inner();
+        if let (Ok(r), None) = (&report, &failure) {
+            *iterations += r.iterations as u64;
         }
-        let report = match report {
-            Ok(r) => r,
-            Err(downhill::Error::Objective(what)) => return Err(self.diverge(what)),
-            Err(e) => return Err(e.into()),
-        };
-        *iterations += report.iterations as u64;
+        let report = self.full_batch_outcome(report, failure)?;
         for (p, &v) in self.net.params_mut().iter_mut().zip(&x) {
             *p = v as f32;
         }
         self.finish_full_batch(t0, &report, obs)
+    }
+
+    /// The report of a full-batch method, or why it failed: an error while
+    /// computing the loss, or a non-finite objective (a divergence).
+    fn full_batch_outcome(
+        &self,
+        report: downhill::Result<downhill::Report>,
+        failure: Option<downhill_nn::NnError>,
+    ) -> Result<downhill::Report, TrainError> {
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        match report {
+            Ok(r) => Ok(r),
+            Err(downhill::Error::Objective(what)) => Err(self.diverge(what)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Records an epoch of a full-batch method: the loss at the accepted

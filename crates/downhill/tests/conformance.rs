@@ -105,33 +105,40 @@ fn run_optim<T: Real>(f: &Value, rel: f64, abs: f64) -> Result<f64, String> {
 
 #[test]
 fn optimizer_fixtures() {
-    let files = files("optim");
+    check_all("optim", |f| {
+        match (
+            run_optim::<f64>(f, 1e-9, 1e-12),
+            run_optim::<f32>(f, 1e-4, 1e-6),
+        ) {
+            (Ok(w64), Ok(w32)) => Ok(format!("worst relative error f64 {w64:.1e}, f32 {w32:.1e}")),
+            (r64, r32) => Err(format!("f64 {r64:?}; f32 {r32:?}")),
+        }
+    });
+}
+
+/// Runs `run` on every fixture of `kind`, prints one line per file and the
+/// count, and fails if any failed or none was found.
+fn check_all(kind: &str, run: impl Fn(&Value) -> Result<String, String>) {
+    let files = files(kind);
     let mut failures = Vec::new();
     for path in &files {
-        let f = load(path);
         let name = path.file_name().unwrap().to_string_lossy();
-        match (
-            run_optim::<f64>(&f, 1e-9, 1e-12),
-            run_optim::<f32>(&f, 1e-4, 1e-6),
-        ) {
-            (Ok(w64), Ok(w32)) => {
-                println!("ok   {name}: worst relative error f64 {w64:.1e}, f32 {w32:.1e}")
-            }
-            (r64, r32) => {
-                let msg = format!("{name}: f64 {r64:?}; f32 {r32:?}");
-                println!("FAIL {msg}");
-                failures.push(msg);
+        match run(&load(path)) {
+            Ok(s) => println!("ok   {name}: {s}"),
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failures.push(format!("{name}: {e}"));
             }
         }
     }
     println!(
-        "checked {} optimizer fixtures from {}",
+        "checked {} {kind} fixtures from {}",
         files.len(),
         fixtures_dir().display()
     );
     assert!(
         !files.is_empty(),
-        "no optimizer fixtures found in {}",
+        "no {kind} fixtures found in {}",
         fixtures_dir().display()
     );
     assert!(
@@ -191,34 +198,9 @@ fn run_schedule(f: &Value) -> Result<f64, String> {
 
 #[test]
 fn schedule_fixtures() {
-    let files = files("schedule");
-    let mut failures = Vec::new();
-    for path in &files {
-        let name = path.file_name().unwrap().to_string_lossy();
-        match run_schedule(&load(path)) {
-            Ok(w) => println!("ok   {name}: worst relative error {w:.1e}"),
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failures.push(format!("{name}: {e}"));
-            }
-        }
-    }
-    println!(
-        "checked {} schedule fixtures from {}",
-        files.len(),
-        fixtures_dir().display()
-    );
-    assert!(
-        !files.is_empty(),
-        "no schedule fixtures found in {}",
-        fixtures_dir().display()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    check_all("schedule", |f| {
+        run_schedule(f).map(|w| format!("worst relative error {w:.1e}"))
+    });
 }
 
 /// Runs one L-BFGS fixture: one `step` call from `x0` with the fixture's
@@ -264,32 +246,5 @@ fn run_lbfgs(f: &Value) -> Result<String, String> {
 
 #[test]
 fn lbfgs_fixtures() {
-    let files = files("lbfgs");
-    let mut failures = Vec::new();
-    for path in &files {
-        let name = path.file_name().unwrap().to_string_lossy();
-        match run_lbfgs(&load(path)) {
-            Ok(s) => println!("ok   {name}: {s}"),
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failures.push(format!("{name}: {e}"));
-            }
-        }
-    }
-    println!(
-        "checked {} lbfgs fixtures from {}",
-        files.len(),
-        fixtures_dir().display()
-    );
-    assert!(
-        !files.is_empty(),
-        "no lbfgs fixtures found in {}",
-        fixtures_dir().display()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    check_all("lbfgs", run_lbfgs);
 }

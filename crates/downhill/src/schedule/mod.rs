@@ -229,9 +229,9 @@ impl Schedule {
         matches!(self, Schedule::ReduceLROnPlateau(_))
     }
 
-    /// The learning rate after `t` steps for initial rate `base`. For
-    /// reduce-on-plateau, which depends on metrics, this is `base`.
-    pub fn lr(&self, base: f64, t: u64) -> f64 {
+    /// For a sequence, the schedule in force at step `t` and its own step
+    /// count there; for any other schedule, itself and `t`.
+    fn segment(&self, t: u64) -> (&Schedule, u64) {
         match self {
             Schedule::SequentialLR {
                 schedules,
@@ -239,25 +239,23 @@ impl Schedule {
             } => {
                 let i = milestones.iter().filter(|&&m| m <= t).count();
                 let start = if i == 0 { 0 } else { milestones[i - 1] };
-                schedules[i].lr(base, t - start)
+                schedules[i].segment(t - start)
             }
-            other => other.closed_form().map_or(base, |c| c.lr(base, t)),
+            other => (other, t),
         }
+    }
+
+    /// The learning rate after `t` steps for initial rate `base`. For
+    /// reduce-on-plateau, which depends on metrics, this is `base`.
+    pub fn lr(&self, base: f64, t: u64) -> f64 {
+        let (s, t) = self.segment(t);
+        s.closed_form().map_or(base, |c| c.lr(base, t))
     }
 
     /// The momentum after `t` steps, for schedules that cycle it.
     pub fn momentum(&self, t: u64) -> Option<f64> {
-        match self {
-            Schedule::SequentialLR {
-                schedules,
-                milestones,
-            } => {
-                let i = milestones.iter().filter(|&&m| m <= t).count();
-                let start = if i == 0 { 0 } else { milestones[i - 1] };
-                schedules[i].momentum(t - start)
-            }
-            other => other.closed_form().and_then(|c| c.momentum(t)),
-        }
+        let (s, t) = self.segment(t);
+        s.closed_form().and_then(|c| c.momentum(t))
     }
 }
 
