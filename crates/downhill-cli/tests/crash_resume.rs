@@ -21,12 +21,49 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const MODEL: &str = "mlp:16:dropout=0.2";
+const MLP: &str = "mlp:16:dropout=0.2";
 
-/// The run: Fashion-MNIST (built in, 600 training and 100 test images), an
-/// MLP with dropout (so the RNG state matters), Adam, 19 steps an epoch,
+/// The Adam run: Fashion-MNIST (built in, 600 training and 100 test images),
+/// an MLP with dropout (so the RNG state matters), 19 steps an epoch,
 /// checkpoints every 3 steps and at every epoch's end.
-fn run_args(out: &Path) -> Vec<String> {
+fn adam_args(out: &Path) -> Vec<String> {
+    train_args(
+        out,
+        &[
+            "--model",
+            MLP,
+            "--optimizer",
+            "adam(lr=0.01)",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "5",
+            "--checkpoint-every",
+            "3",
+        ],
+    )
+}
+
+/// The L-BFGS run: logistic regression, full batch, one checkpoint an epoch.
+/// It converges in epoch 3 (step 10), so epochs 3 to 8 all end at step 10 and
+/// each rewrites that step's checkpoint: kills land in those rewrites too.
+fn lbfgs_args(out: &Path) -> Vec<String> {
+    train_args(
+        out,
+        &[
+            "--model",
+            "logreg",
+            "--optimizer",
+            "lbfgs(max_iter=4,tolerance_grad=0.02)",
+            "--batch-size",
+            "0",
+            "--epochs",
+            "8",
+        ],
+    )
+}
+
+fn train_args(out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "train",
         "--data",
@@ -35,16 +72,6 @@ fn run_args(out: &Path) -> Vec<String> {
         "600",
         "--limit-test",
         "100",
-        "--model",
-        MODEL,
-        "--optimizer",
-        "adam(lr=0.01)",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "5",
-        "--checkpoint-every",
-        "3",
         "--keep-checkpoints",
         "2",
         "--seed",
@@ -52,10 +79,11 @@ fn run_args(out: &Path) -> Vec<String> {
         "--threads",
         "1",
         "--quiet",
-        "--out",
     ]
     .map(String::from)
     .to_vec();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a.push("--out".into());
     a.push(out.display().to_string());
     a
 }
@@ -78,9 +106,10 @@ fn spawn(args: &[String]) -> Child {
         .expect("the binary starts")
 }
 
-/// The model's tensors, to read checkpoints as the trainer does.
-fn tensors() -> Vec<TensorInfo> {
-    let spec: ModelSpec = MODEL.parse().unwrap();
+/// The tensors of `model` on 28x28 images of 10 classes, to read checkpoints
+/// as the trainer does.
+fn tensors(model: &str) -> Vec<TensorInfo> {
+    let spec: ModelSpec = model.parse().unwrap();
     let shape = InputShape::Image {
         channels: 1,
         height: 28,
@@ -188,6 +217,9 @@ struct Tally {
     before_first_checkpoint: usize,
     /// Killed with a checkpoint write under way (a `.tmp-*` folder remained).
     during_checkpoint_write: usize,
+    /// Killed while a step's checkpoint was being replaced (a `step-N.G`
+    /// folder remained).
+    during_rewrite: usize,
     /// Resumed from a checkpoint taken in the middle of an epoch.
     resumed_mid_epoch: usize,
     /// Resumed from a checkpoint at an epoch's end.
@@ -206,13 +238,21 @@ fn check_after_kill(
     tally: &mut Tally,
 ) -> Option<u64> {
     let root = checkpoint::checkpoints_dir(out);
-    if let Ok(rd) = std::fs::read_dir(&root) {
-        if rd
-            .filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
-        {
-            tally.during_checkpoint_write += 1;
-        }
+    let names: Vec<String> = std::fs::read_dir(&root)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.iter().any(|n| n.starts_with(".tmp-")) {
+        tally.during_checkpoint_write += 1;
+    }
+    if names
+        .iter()
+        .any(|n| n.starts_with("step-") && n.contains('.'))
+    {
+        tally.during_rewrite += 1;
     }
     match checkpoint::latest(out, tensors) {
         Ok((dir, ckpt, warnings)) => {
@@ -248,20 +288,26 @@ fn check_after_kill(
     }
 }
 
-#[test]
-fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
+/// Kills and resumes runs of `args` until `min_kills` kills and two
+/// completed runs (or the time budget); returns what the kills hit.
+fn campaign(
+    args_of: fn(&Path) -> Vec<String>,
+    model: &str,
+    min_kills: usize,
+    budget: Duration,
+) -> Tally {
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
-    let tensors = tensors();
+    let tensors = tensors(model);
 
     // The uninterrupted reference, timed to spread the kills over a run.
     let reference = dir.path().join("reference");
     let started = Instant::now();
-    let out = spawn(&run_args(&reference)).wait_with_output().unwrap();
+    let out = spawn(&args_of(&reference)).wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -269,19 +315,18 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
     );
     let run_time = started.elapsed();
 
-    let budget = Duration::from_secs(40);
     let test_started = Instant::now();
     let mut tally = Tally::default();
     // Whole runs, each killed until it completes, until enough kills and at
     // least two completed runs, or the time budget is spent.
-    while tally.completed_runs < 2 || (tally.kills < 60 && test_started.elapsed() < budget) {
+    while tally.completed_runs < 2 || (tally.kills < min_kills && test_started.elapsed() < budget) {
         assert!(
             test_started.elapsed() < budget * 2,
             "runs do not complete: {tally:?}"
         );
         tally.restarts += 1;
         let out = dir.path().join(format!("run{}", tally.restarts));
-        let mut args = run_args(&out);
+        let mut args = args_of(&out);
         let mut resumed_from: u64 = 0;
         let mut kills_this_run = 0;
         let completed = loop {
@@ -352,7 +397,16 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
             tally.completed_runs += 1;
         }
     }
-    eprintln!("seed {seed}, uninterrupted run {run_time:?}: {tally:?}");
+    eprintln!(
+        "{}: seed {seed}, uninterrupted run {run_time:?}: {tally:?}",
+        args_of(Path::new("OUT")).join(" ")
+    );
+    tally
+}
+
+#[test]
+fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
+    let tally = campaign(adam_args, MLP, 60, Duration::from_secs(40));
     assert!(tally.kills >= 20, "{tally:?}");
     assert!(
         tally.during_checkpoint_write > 0,
@@ -372,6 +426,16 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
     );
 }
 
+#[test]
+fn killed_lbfgs_runs_that_rewrite_a_step_resume_bit_identically() {
+    let tally = campaign(lbfgs_args, "logreg", 30, Duration::from_secs(20));
+    assert!(tally.kills >= 10, "{tally:?}");
+    assert!(
+        tally.resumed_at_epoch_end > 0 && tally.completed_runs >= 2,
+        "{tally:?}"
+    );
+}
+
 /// Resuming from a checkpoint taken mid-epoch must leave `steps.csv` as an
 /// uninterrupted run writes it. Deterministic: the newer checkpoints of a
 /// finished run are removed, so the resume starts mid-epoch.
@@ -380,9 +444,9 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
 fn steps_csv_survives_a_mid_epoch_resume() {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference");
-    assert!(spawn(&run_args(&reference)).wait().unwrap().success());
+    assert!(spawn(&adam_args(&reference)).wait().unwrap().success());
     let out = dir.path().join("run");
-    let mut args = run_args(&out);
+    let mut args = adam_args(&out);
     let at = args.iter().position(|a| a == "--keep-checkpoints").unwrap();
     args[at + 1] = "100".into();
     assert!(spawn(&args).wait().unwrap().success());
@@ -395,7 +459,7 @@ fn steps_csv_survives_a_mid_epoch_resume() {
             std::fs::remove_dir_all(path).unwrap();
         }
     }
-    let (_, ckpt, _) = checkpoint::latest(&out, &tensors()).unwrap();
+    let (_, ckpt, _) = checkpoint::latest(&out, &tensors(MLP)).unwrap();
     assert_eq!((ckpt.trainer.step, ckpt.trainer.batch), (78, 2));
     let r = spawn(&resume_args(&out)).wait_with_output().unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
