@@ -419,10 +419,20 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
     assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"));
     // The report renders in a real browser (headless Chromium, offline).
     if Path::new("/usr/bin/chromium").exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../downhill-plot/scripts/check-report-in-chromium.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../downhill-plot/scripts/check-report-in-chromium.sh");
         let shot = out.join("report-screenshot.png");
-        let status = Command::new("bash").arg(&script).arg(out.join("report.html")).arg(&shot).output().unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(out.join("report.html"))
+            .arg(&shot)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         check_png(&shot);
     } else {
         println!("browser check skipped: /usr/bin/chromium is missing (apt-get install chromium)");

@@ -200,8 +200,11 @@ fn compare_with_reference(reference: &Path, out: &Path) {
         json_lines(&out.join("metrics.jsonl")),
         "metrics.jsonl differs beyond times"
     );
-    // steps.csv is compared by `steps_csv_survives_a_mid_epoch_resume`
-    // below (an open bug makes it differ after a mid-epoch resume).
+    assert_eq!(
+        std::fs::read_to_string(reference.join("steps.csv")).unwrap(),
+        std::fs::read_to_string(out.join("steps.csv")).unwrap(),
+        "steps.csv differs"
+    );
     assert_eq!(
         json_file(&reference.join("summary.json")),
         json_file(&out.join("summary.json")),
@@ -440,7 +443,6 @@ fn killed_lbfgs_runs_that_rewrite_a_step_resume_bit_identically() {
 /// uninterrupted run writes it. Deterministic: the newer checkpoints of a
 /// finished run are removed, so the resume starts mid-epoch.
 #[test]
-#[ignore = "open bug in trainer.rs: after a mid-epoch resume, steps.csv repeats that epoch's earlier steps (rewrite_metrics writes every step so far, the epoch's end appends the epoch's steps again)"]
 fn steps_csv_survives_a_mid_epoch_resume() {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference");

@@ -79,6 +79,8 @@ pub struct Trainer {
     totals: EpochTotals,
     history: Vec<EpochRecord>,
     step_losses: Vec<(u64, f64)>,
+    /// The last step whose loss is in `steps.csv`.
+    steps_written: u64,
     backoffs: u32,
     elapsed: f64,
     out: Option<PathBuf>,
@@ -118,12 +120,92 @@ pub fn build_network(cfg: &TrainConfig, train: &Dataset) -> Result<Network<f32>,
     if cfg.l2 > 0.0 {
         spec.l2 = cfg.l2;
     }
+    let shape = input_shape(train);
+    check_model_fits(&spec, shape, train.classes())?;
     Ok(Network::<f32>::new(
         &spec,
-        input_shape(train),
+        shape,
         train.classes(),
         cfg.seed,
     )?)
+}
+
+/// An upper bound on the parameters of `spec` for this input (convolutions
+/// counted as if pooling did not shrink the image), `None` on overflow.
+fn parameter_bound(spec: &ModelSpec, input: InputShape, classes: usize) -> Option<usize> {
+    let outputs = if spec.binary { 1 } else { classes };
+    let dense = |widths: &[usize], first: usize| -> Option<usize> {
+        let mut total = 0usize;
+        let mut prev = first;
+        for &w in widths.iter().chain(std::iter::once(&outputs)) {
+            total = total.checked_add(prev.checked_add(1)?.checked_mul(w)?)?;
+            prev = w;
+        }
+        Some(total)
+    };
+    match &spec.kind {
+        downhill_nn::ModelKind::Logreg => dense(&[], input.len()),
+        downhill_nn::ModelKind::Mlp { hidden } => dense(hidden, input.len()),
+        downhill_nn::ModelKind::Cnn {
+            channels,
+            kernel,
+            fc,
+            ..
+        } => {
+            let (mut c_in, pixels) = match input {
+                InputShape::Image {
+                    channels,
+                    height,
+                    width,
+                } => (channels, height.checked_mul(width)?),
+                InputShape::Flat(d) => (1, d),
+            };
+            let mut total = 0usize;
+            for &c in channels {
+                let filter = kernel
+                    .0
+                    .checked_mul(kernel.1)?
+                    .checked_mul(c_in)?
+                    .checked_add(1)?;
+                total = total.checked_add(filter.checked_mul(c)?)?;
+                c_in = c;
+            }
+            let flat = pixels.checked_mul(c_in)?;
+            let head = if *fc > 0 {
+                dense(&[*fc], flat)?
+            } else {
+                dense(&[], flat)?
+            };
+            total.checked_add(head)
+        }
+    }
+}
+
+/// Refuses, with a message, a model whose parameters (with their gradient and
+/// two optimiser buffers) this machine cannot allocate: a LIBSVM file with a
+/// feature index of 4·10⁹, or `mlp:100000000000`, must be an error, not an
+/// aborted process.
+fn check_model_fits(spec: &ModelSpec, input: InputShape, classes: usize) -> Result<(), TrainError> {
+    let params = parameter_bound(spec, input, classes);
+    let bytes = params.and_then(|p| p.checked_mul(16));
+    let fits = bytes.is_some_and(|b| {
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(b).is_ok()
+    });
+    if fits {
+        return Ok(());
+    }
+    let size = bytes.map_or("beyond the address space".to_string(), |b| {
+        format!(
+            "{:.1} GiB with gradient and optimizer state",
+            b as f64 / (1u64 << 30) as f64
+        )
+    });
+    Err(TrainError::Invalid(format!(
+        "--model: `{spec}` on {} input values needs {} parameters ({size}), more than this machine can allocate",
+        input.len(),
+        params.map_or("too many".to_string(), |p| p.to_string()),
+    )))
 }
 
 /// The order of the training examples in epoch `epoch`: a permutation that
@@ -229,6 +311,7 @@ impl Trainer {
             totals: EpochTotals::default(),
             history: Vec::new(),
             step_losses: Vec::new(),
+            steps_written: 0,
             backoffs: 0,
             elapsed: 0.0,
             out,
@@ -372,7 +455,7 @@ impl Trainer {
         Ok(())
     }
 
-    fn rewrite_metrics(&self) -> Result<(), TrainError> {
+    fn rewrite_metrics(&mut self) -> Result<(), TrainError> {
         let mut text = String::new();
         for r in &self.history {
             text += &serde_json::to_string(r).expect("records serialise");
@@ -383,6 +466,7 @@ impl Trainer {
         for (step, loss) in &self.step_losses {
             csv += &format!("{step},{loss}\n");
         }
+        self.steps_written = self.step;
         self.write_file("steps.csv", csv.as_bytes())
     }
 
@@ -522,10 +606,16 @@ impl Trainer {
         )
     }
 
+    /// A divergence at the next step.
     fn diverge(&self, what: String) -> TrainError {
+        self.diverge_at(self.step + 1, what)
+    }
+
+    /// A divergence found at `step` of the current epoch.
+    fn diverge_at(&self, step: u64, what: String) -> TrainError {
         TrainError::Diverged(Divergence {
             epoch: self.epoch + 1,
-            step: self.step + 1,
+            step,
             what,
             optimizer: self.method.name().into(),
             lr: self.method.lr(),
@@ -538,6 +628,15 @@ impl Trainer {
             Method::Step(_) => self.train_steps(obs)?,
             Method::Lbfgs(_) => self.train_lbfgs(obs)?,
             Method::Newton { .. } => self.train_newton(obs)?,
+        }
+        // A step can leave finite loss behind it and non-finite weights (the
+        // next loss would show it): catch it now, before this epoch's end is
+        // saved as a good state to return to.
+        if let Some(i) = self.net.params().iter().position(|p| !p.is_finite()) {
+            return Err(self.diverge_at(
+                self.step,
+                format!("parameter {i} is {}", self.net.params()[i]),
+            ));
         }
         let train_seconds = self.totals.train_seconds;
         let eval_started = Instant::now();
@@ -553,6 +652,16 @@ impl Trainer {
         };
         let (valid_loss, valid_accuracy) = eval(&self.data.valid)?;
         let (test_loss, test_accuracy) = eval(&self.data.test)?;
+        // The epoch's last step may have broken the weights with the training
+        // loss measured before it still finite: held-out losses show it.
+        for (split, loss) in [("validation", valid_loss), ("test", test_loss)] {
+            if let Some(l) = loss.filter(|l| !l.is_finite()) {
+                return Err(self.diverge_at(
+                    self.step,
+                    format!("the {split} loss after the epoch is {l}"),
+                ));
+            }
+        }
         let eval_seconds = eval_started.elapsed().as_secs_f64();
         let record = EpochRecord {
             epoch: self.epoch + 1,
@@ -584,7 +693,9 @@ impl Trainer {
             line.push('\n');
             append(&path, line.as_bytes()).map_err(io_err(&path))?;
             let csv = out.join("steps.csv");
-            let before = self.history.last().map_or(0, |r| r.step);
+            // Only steps not yet in the file: after a mid-epoch resume the
+            // epoch's first steps are already there.
+            let before = self.steps_written;
             let mut text = if before == 0 {
                 String::from("step,loss\n")
             } else {
@@ -594,6 +705,7 @@ impl Trainer {
                 text += &format!("{step},{loss}\n");
             }
             append(&csv, text.as_bytes()).map_err(io_err(&csv))?;
+            self.steps_written = self.step;
         }
         self.history.push(record.clone());
         self.checkpoint()?;
@@ -810,8 +922,12 @@ impl Trainer {
             &mut self.acc,
         )?;
         let norm = grad_norm(&[self.net.grads()], Norm::P(2.0));
-        self.step += report.iterations as u64;
-        self.step_losses.push((self.step, st.mean_loss()));
+        // An epoch that took no step (converged already) adds no step loss:
+        // `steps.csv` has one row per step number.
+        if report.iterations > 0 {
+            self.step += report.iterations as u64;
+            self.step_losses.push((self.step, st.mean_loss()));
+        }
         let t = &mut self.totals;
         t.loss_sum = st.loss_sum;
         t.penalty_sum = st.penalty * st.count as f64;

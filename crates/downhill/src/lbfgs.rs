@@ -114,6 +114,25 @@ impl<T: Real> Lbfgs<T> {
     pub fn new(config: LbfgsConfig, n: usize) -> Result<Self> {
         use crate::hyper::Hyper;
         config.validate()?;
+        // The history grows to history_size pairs of n-vectors: refuse one
+        // this machine could never hold, rather than abort later.
+        let history_bytes = config
+            .history_size
+            .checked_mul(2 * n.max(1))
+            .and_then(|e| e.checked_mul(T::BYTES));
+        let affordable =
+            history_bytes.is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok());
+        if !affordable {
+            return Err(crate::hyper::invalid_value(
+                "lbfgs",
+                "history_size",
+                config.history_size,
+                format!(
+                    "a history that fits in memory ({} pairs of {n} values cannot be allocated)",
+                    config.history_size
+                ),
+            ));
+        }
         let search = config
             .line_search_fn
             .map(|f| f.search(config.tolerance_change));
@@ -126,10 +145,10 @@ impl<T: Real> Lbfgs<T> {
             t: 0.0,
             grad: vec![T::zero(); n],
             prev_grad: vec![T::zero(); n],
-            history: VecDeque::with_capacity(config.history_size),
+            history: VecDeque::new(),
             spare: (Vec::new(), Vec::new()),
             h_diag: 1.0,
-            alpha: Vec::with_capacity(config.history_size),
+            alpha: Vec::new(),
             trial: vec![T::zero(); n],
             buffers: [vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n]],
             config,
@@ -235,7 +254,7 @@ impl<T: Real> Lbfgs<T> {
                 config.history_size
             )));
         }
-        let mut history = VecDeque::with_capacity(config.history_size);
+        let mut history = VecDeque::with_capacity(pairs);
         for i in 0..pairs {
             history.push_back((
                 vector(&format!("s{i}"))?,
