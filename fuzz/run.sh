@@ -9,6 +9,7 @@
 # Environment:
 #   CARGO_TARGET_DIR   where to build (default: fuzz/target)
 #   FUZZ_JOBS          libFuzzer processes per target (default 1: one core)
+#   FUZZ_LANES         with `all`: targets run this many at a time (default 1)
 #   FUZZ_SANITIZER     address (default) or none
 #
 # cargo-fuzz passes nightly-only flags (-Zsanitizer, sancov passes);
@@ -106,7 +107,19 @@ case "$1" in
     all)
         [ $# -eq 2 ] || usage
         build
-        for t in "${TARGETS[@]}"; do run_one "$t" "$2"; done
+        lanes="${FUZZ_LANES:-1}"
+        # Seed every corpus first: make_seeds writes them all at once, and
+        # lanes must not race to do it.
+        for t in "${TARGETS[@]}"; do seed "$t"; done
+        # Lane k runs targets k, k+lanes, ...; each lane prints its lines.
+        for ((k = 0; k < lanes; k++)); do
+            (
+                for ((i = k; i < ${#TARGETS[@]}; i += lanes)); do
+                    run_one "${TARGETS[$i]}" "$2"
+                done
+            ) &
+        done
+        wait
         ;;
     *)
         [ $# -eq 2 ] || usage

@@ -352,6 +352,14 @@ impl FolderName {
     }
 }
 
+/// Whether `out` holds a checkpoint folder (`step-N`), whole or damaged;
+/// leftovers of interrupted writes do not count. A folder that cannot be
+/// read counts, so that nothing in it is overwritten.
+pub fn has_checkpoint(out: &Path) -> bool {
+    let root = checkpoints_dir(out);
+    root.exists() && list(&root).map_or(true, |dirs| !dirs.is_empty())
+}
+
 /// Checkpoint folders, newest first: by step, then generation. Ordering by
 /// the numbers rather than the names keeps steps past 10^12 (longer names)
 /// in order.

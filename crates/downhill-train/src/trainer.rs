@@ -246,7 +246,10 @@ impl Trainer {
             let init = checkpoint::model_bytes(t.net.params(), t.net.tensors(), &t.cfg.model)
                 .map_err(TrainError::Invalid)?;
             t.write_file("init.safetensors", &init)?;
+            // Empty, not absent: a run killed before its first checkpoint
+            // may have left these behind.
             t.write_file("metrics.jsonl", b"")?;
+            t.write_file("steps.csv", b"")?;
         }
         Ok(t)
     }
@@ -954,11 +957,13 @@ impl Trainer {
     }
 }
 
-/// Refuses to start a new run in a folder that holds one, so nothing of it
-/// is overwritten.
+/// Refuses to start a new run in a folder that holds one (a finished run, or
+/// a checkpoint to resume), so nothing of it is overwritten. A run killed
+/// before its first checkpoint was whole has nothing to resume from: a new
+/// run may start there.
 fn refuse_existing_run(out: Option<&Path>) -> Result<(), TrainError> {
     if let Some(out) = out {
-        if checkpoint::checkpoints_dir(out).exists() || out.join("summary.json").exists() {
+        if checkpoint::has_checkpoint(out) || out.join("summary.json").exists() {
             return Err(TrainError::Invalid(format!(
                 "{} already holds a run; continue it with --resume {}, or choose another --out folder",
                 out.display(),
