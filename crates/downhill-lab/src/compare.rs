@@ -250,9 +250,16 @@ fn train_one(
     };
     Ok(Finished {
         history: t.history().to_vec(),
-        steps: t.step_losses().to_vec(),
+        steps: read_steps(dir)?,
         summary,
     })
+}
+
+/// The per-step losses a run in `dir` wrote.
+fn read_steps(dir: &Path) -> Result<Vec<(u64, f64)>, LabError> {
+    let path = dir.join("steps.csv");
+    let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io { path, source })?;
+    Ok(downhill_train::metrics::parse_steps_csv(&text))
 }
 
 /// The highest final training loss among runs that did not diverge.

@@ -114,7 +114,8 @@ pub struct TrainerState {
     pub totals: EpochTotals,
     /// Records of the completed epochs.
     pub history: Vec<EpochRecord>,
-    /// Training loss after every step, as (step, loss).
+    /// Training loss after each step of the current, unfinished epoch, as
+    /// (step, loss); the earlier ones are in the run's `steps.csv`.
     pub step_losses: Vec<(u64, f64)>,
     /// Divergence back-offs so far.
     pub backoffs: u32,

@@ -166,3 +166,23 @@ pub fn best_of(history: &[EpochRecord]) -> (Option<f64>, Option<(f64, usize)>) {
         .reduce(|a, b| if b.0 > a.0 { b } else { a });
     (best_train_loss, best_test_accuracy)
 }
+
+/// `steps.csv`: a `step,loss` header, then one row per step.
+pub fn steps_csv(steps: &[(u64, f64)]) -> String {
+    let mut text = String::from("step,loss\n");
+    for (step, loss) in steps {
+        text += &format!("{step},{loss}\n");
+    }
+    text
+}
+
+/// The rows of a `steps.csv` as (step, loss); the header and lines that are
+/// not rows (a line cut short by a crash) are skipped.
+pub fn parse_steps_csv(text: &str) -> Vec<(u64, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (s, v) = l.split_once(',')?;
+            Some((s.parse().ok()?, v.parse().ok()?))
+        })
+        .collect()
+}

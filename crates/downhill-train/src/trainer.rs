@@ -78,9 +78,10 @@ pub struct Trainer {
     step: u64,
     totals: EpochTotals,
     history: Vec<EpochRecord>,
-    step_losses: Vec<(u64, f64)>,
-    /// The last step whose loss is in `steps.csv`.
-    steps_written: u64,
+    /// Losses of the current epoch's steps, as (step, loss): `steps.csv`
+    /// gets them at the epoch's end. Only one epoch's worth is held, so
+    /// memory and checkpoints stay the same size however long the run.
+    epoch_steps: Vec<(u64, f64)>,
     backoffs: u32,
     elapsed: f64,
     out: Option<PathBuf>,
@@ -313,8 +314,7 @@ impl Trainer {
             step: 0,
             totals: EpochTotals::default(),
             history: Vec::new(),
-            step_losses: Vec::new(),
-            steps_written: 0,
+            epoch_steps: Vec::new(),
             backoffs: 0,
             elapsed: 0.0,
             out,
@@ -349,7 +349,8 @@ impl Trainer {
             )));
         }
         t.restore(&ckpt.params, &ckpt.optimizer, &ckpt.trainer)?;
-        t.rewrite_metrics()?;
+        let mut warnings = warnings;
+        warnings.extend(t.rewrite_metrics()?);
         Ok((t, warnings))
     }
 
@@ -370,7 +371,15 @@ impl Trainer {
         self.step = s.step;
         self.totals = s.totals.clone();
         self.history = s.history.clone();
-        self.step_losses = s.step_losses.clone();
+        // (Checkpoints of older builds hold every step; the file has those
+        // up to the last epoch's end.)
+        let done = s.history.last().map_or(0, |r| r.step);
+        self.epoch_steps = s
+            .step_losses
+            .iter()
+            .filter(|(step, _)| *step > done)
+            .copied()
+            .collect();
         self.backoffs = s.backoffs;
         self.elapsed = s.elapsed_seconds;
         Ok(())
@@ -388,7 +397,7 @@ impl Trainer {
             scheduler: self.sched.clone(),
             totals: self.totals.clone(),
             history: self.history.clone(),
-            step_losses: self.step_losses.clone(),
+            step_losses: self.epoch_steps.clone(),
             backoffs: self.backoffs,
             elapsed_seconds: self.elapsed,
         }
@@ -429,11 +438,6 @@ impl Trainer {
         &self.history
     }
 
-    /// Training loss after each step so far, as (step, loss).
-    pub fn step_losses(&self) -> &[(u64, f64)] {
-        &self.step_losses
-    }
-
     /// Steps per epoch.
     pub fn batches_per_epoch(&self) -> usize {
         match self.method {
@@ -458,19 +462,53 @@ impl Trainer {
         Ok(())
     }
 
-    fn rewrite_metrics(&mut self) -> Result<(), TrainError> {
+    /// Makes `metrics.jsonl` and `steps.csv` say what the restored state
+    /// says: the completed epochs, and the steps up to the last one's end
+    /// (the files may hold rows of an epoch that a kill or a back-off undid).
+    /// Returns a warning when `steps.csv` lacks steps it should have.
+    fn rewrite_metrics(&mut self) -> Result<Option<String>, TrainError> {
+        let Some(out) = &self.out else {
+            return Ok(None);
+        };
         let mut text = String::new();
         for r in &self.history {
             text += &serde_json::to_string(r).expect("records serialise");
             text.push('\n');
         }
         self.write_file("metrics.jsonl", text.as_bytes())?;
-        let mut csv = String::from("step,loss\n");
-        for (step, loss) in &self.step_losses {
-            csv += &format!("{step},{loss}\n");
+        let path = out.join("steps.csv");
+        let done = self.history.last().map_or(0, |r| r.step);
+        let rows = match std::fs::read_to_string(&path) {
+            Ok(s) => crate::metrics::parse_steps_csv(&s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let kept: Vec<(u64, f64)> = rows.into_iter().filter(|(s, _)| *s <= done).collect();
+        let warning = (done > 0 && kept.last().map(|r| r.0) != Some(done)).then(|| {
+            format!(
+                "{}: the losses of the steps up to {done} are missing or incomplete; the file continues from here",
+                path.display()
+            )
+        });
+        self.write_file("steps.csv", crate::metrics::steps_csv(&kept).as_bytes())?;
+        Ok(warning)
+    }
+
+    /// Appends the current epoch's step losses to `steps.csv`.
+    fn flush_epoch_steps(&mut self) -> Result<(), TrainError> {
+        if let Some(out) = &self.out {
+            let csv = out.join("steps.csv");
+            let fresh = std::fs::metadata(&csv).map_or(true, |m| m.len() == 0);
+            let mut text = crate::metrics::steps_csv(&self.epoch_steps);
+            if !fresh {
+                text = text
+                    .split_once('\n')
+                    .map_or(String::new(), |(_, rows)| rows.into());
+            }
+            append(&csv, text.as_bytes()).map_err(io_err(&csv))?;
         }
-        self.steps_written = self.step;
-        self.write_file("steps.csv", csv.as_bytes())
+        self.epoch_steps.clear();
+        Ok(())
     }
 
     fn checkpoint(&self) -> Result<(), TrainError> {
@@ -536,11 +574,16 @@ impl Trainer {
                             self.restore(&snap.params, &snap.optimizer, &snap.state)?;
                             self.backoffs = snap.state.backoffs + 1;
                             self.halve_lr()?;
-                            self.rewrite_metrics()?;
+                            if let Some(w) = self.rewrite_metrics()? {
+                                obs.message(&w);
+                            }
                             self.last_good = Some(snap);
                             self.snapshot()?;
                         }
                         _ => {
+                            // The steps before the divergence, for the record
+                            // (a resume drops them with the epoch).
+                            self.flush_epoch_steps()?;
                             self.diverged = Some(d.clone());
                             let summary = self.summary();
                             self.write_summary(&summary)?;
@@ -695,21 +738,8 @@ impl Trainer {
             let mut line = serde_json::to_string(&record).expect("records serialise");
             line.push('\n');
             append(&path, line.as_bytes()).map_err(io_err(&path))?;
-            let csv = out.join("steps.csv");
-            // Only steps not yet in the file: after a mid-epoch resume the
-            // epoch's first steps are already there.
-            let before = self.steps_written;
-            let mut text = if before == 0 {
-                String::from("step,loss\n")
-            } else {
-                String::new()
-            };
-            for (step, loss) in self.step_losses.iter().filter(|(s, _)| *s > before) {
-                text += &format!("{step},{loss}\n");
-            }
-            append(&csv, text.as_bytes()).map_err(io_err(&csv))?;
-            self.steps_written = self.step;
         }
+        self.flush_epoch_steps()?;
         self.history.push(record.clone());
         self.checkpoint()?;
         self.snapshot()?;
@@ -762,7 +792,7 @@ impl Trainer {
             }
             self.step += 1;
             self.batch = b + 1;
-            self.step_losses.push((self.step, loss));
+            self.epoch_steps.push((self.step, loss));
             let t = &mut self.totals;
             t.loss_sum += st.loss_sum;
             t.penalty_sum += st.penalty * st.count as f64;
@@ -929,7 +959,7 @@ impl Trainer {
         // `steps.csv` has one row per step number.
         if report.iterations > 0 {
             self.step += report.iterations as u64;
-            self.step_losses.push((self.step, st.mean_loss()));
+            self.epoch_steps.push((self.step, st.mean_loss()));
         }
         let t = &mut self.totals;
         t.loss_sum = st.loss_sum;

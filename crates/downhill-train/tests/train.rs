@@ -208,7 +208,62 @@ fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
             comparable(&crashed.join("metrics.jsonl")),
             "{model}"
         );
+        assert_eq!(
+            std::fs::read_to_string(whole.join("steps.csv")).unwrap(),
+            std::fs::read_to_string(crashed.join("steps.csv")).unwrap(),
+            "{model} (mid-epoch)"
+        );
     }
+}
+
+/// A long run must not carry its whole history in memory or in every
+/// checkpoint: a checkpoint holds the step losses of its own epoch only, the
+/// rest are in `steps.csv`.
+#[test]
+fn checkpoints_hold_one_epochs_step_losses_and_steps_csv_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = TrainConfig {
+        checkpoint_every: Some(5),
+        keep_checkpoints: 1000,
+        ..cfg(data_spec(dir.path(), 1.0))
+    };
+    Trainer::new(config, Some(out.clone()))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap();
+    // 400 examples in batches of 16: 25 steps an epoch, 100 in all.
+    let rows = downhill_train::metrics::parse_steps_csv(
+        &std::fs::read_to_string(out.join("steps.csv")).unwrap(),
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    let mut checked = 0;
+    for e in std::fs::read_dir(checkpoint::checkpoints_dir(&out)).unwrap() {
+        let text = std::fs::read(e.unwrap().path().join("trainer.json")).unwrap();
+        let s: checkpoint::TrainerState = serde_json::from_slice(&text).unwrap();
+        let epoch_start = s.history.last().map_or(0, |r| r.step);
+        let want: Vec<(u64, f64)> = rows
+            .iter()
+            .filter(|(step, _)| *step > epoch_start && *step <= s.step)
+            .copied()
+            .collect();
+        assert_eq!(s.step_losses, want, "step {}", s.step);
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} checkpoints");
+
+    // Without steps.csv a resume says what is lost, and carries on.
+    std::fs::remove_file(out.join("steps.csv")).unwrap();
+    let (_, warnings) = Trainer::resume(out.clone(), Some(5)).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("steps.csv") && w.contains("missing")),
+        "{warnings:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
