@@ -81,8 +81,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(UserError(msg)) => {
-            // One line: the first line of the message, with any detail after it.
-            eprintln!("error: {}", msg.trim_end());
+            // One line, whatever it quotes: a path or a setting the user
+            // gave may hold a line break.
+            eprintln!("error: {}", downhill::error::printable(msg.trim_end()));
             ExitCode::from(2)
         }
     }

@@ -367,6 +367,26 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "missing data file whose name holds a line break",
+            setup: |d| {
+                let f = d.join("two\nlines.svm");
+                let shown = p(&f).replace('\n', "\\n");
+                (
+                    train(d, &format!("libsvm:{}", p(&f))),
+                    vec![shown, s("No such file")],
+                )
+            },
+        },
+        Case {
+            name: "optimizer spec with a line break",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--optimizer", "sgd(lr=0.1,\nmomentum)"]),
+                    vec![s("--optimizer"), s("\\nmomentum")],
+                )
+            },
+        },
+        Case {
             name: "unknown data spec",
             setup: |d| {
                 (

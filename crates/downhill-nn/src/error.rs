@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum NnError {
     /// A model spec string could not be parsed; `token` is the offending piece.
-    #[error("model spec: bad token `{token}`: expected {expected}")]
+    #[error("model spec: bad token `{}`: expected {expected}", downhill::error::printable(.token))]
     Spec {
         /// The token that was not understood.
         token: String,

@@ -61,3 +61,34 @@ fn a_config_file_error_names_the_file() {
         "{e}"
     );
 }
+
+/// Found by the `config_toml` fuzz target (14 inputs, one cause): a TOML
+/// string may hold a line break, and the spec parsers quoted the text they
+/// could not read as it was, so the message spanned several lines.
+#[test]
+fn specs_with_line_breaks_are_quoted_on_one_line() {
+    for (text, names) in [
+        ("optimizer = \"sgd(lr=0.05,\\nmomentum\"\n", "--optimizer"),
+        ("optimizer = \"sxxx\\nxx(lr=1)\"\n", "--optimizer"),
+        ("optimizer = \"sgd(lr=0\\t5)\"\n", "--optimizer"),
+        (
+            "schedule = \"steplr(step_size=5,\\ngamma)\"\n",
+            "--schedule",
+        ),
+        ("model = \"mlp:1\\nx\"\n", "--model"),
+        ("model = \"mlp:16:\\nfoo=2\"\n", "--model"),
+    ] {
+        let cfg = TrainConfig::from_toml(text).unwrap();
+        let e = cfg
+            .validate()
+            .map(|_| cfg.optimizer_spec().map(|_| ()))
+            .and_then(|r| r)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && !e.contains('\t'), "{text}: {e:?}");
+        assert!(
+            e.contains(names) && (e.contains("\\n") || e.contains("\\t")),
+            "{text}: {e}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum Error {
     /// A hyper-parameter value outside its allowed range.
-    #[error("{owner}: `{name}` = {value} is invalid: expected {expected}")]
+    #[error("{owner}: `{}` = {} is invalid: expected {expected}", printable(.name), printable(.value))]
     InvalidHyper {
         /// Optimiser or schedule name.
         owner: String,
@@ -20,7 +20,7 @@ pub enum Error {
         expected: String,
     },
     /// A hyper-parameter this optimiser or schedule does not have.
-    #[error("{owner}: unknown hyper-parameter `{name}` (known: {known})")]
+    #[error("{owner}: unknown hyper-parameter `{}` (known: {known})", printable(.name))]
     UnknownHyper {
         /// Optimiser or schedule name.
         owner: String,
@@ -30,7 +30,7 @@ pub enum Error {
         known: String,
     },
     /// A name that is not an optimiser or schedule this crate knows.
-    #[error("unknown {kind} `{name}` (known: {known})")]
+    #[error("unknown {kind} `{}` (known: {known})", printable(.name))]
     UnknownName {
         /// "optimizer" or "schedule".
         kind: &'static str,
@@ -40,7 +40,7 @@ pub enum Error {
         known: String,
     },
     /// A spec string that does not parse.
-    #[error("cannot parse {what} `{text}`: {why}")]
+    #[error("cannot parse {what} `{}`: {}", printable(.text), printable(.why))]
     Parse {
         /// What was being parsed ("optimizer spec", "schedule spec", ...).
         what: &'static str,
@@ -78,3 +78,50 @@ pub enum Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `text` with control characters escaped (`\n`, `\t`, `\u{7f}`), so that a
+/// message quoting what the user gave (a multi-line TOML string, say) stays
+/// on one line.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_quoting_user_text_stay_on_one_line() {
+        let e = Error::Parse {
+            what: "optimizer spec",
+            text: "sgd(lr=\n0.1".into(),
+            why: "`lr=\n0.1` is not key=value".into(),
+        };
+        let m = e.to_string();
+        assert!(!m.contains('\n'), "{m}");
+        assert!(m.contains("sgd(lr=\\n0.1"), "{m}");
+        let e = Error::InvalidHyper {
+            owner: "sgd".into(),
+            name: "lr".into(),
+            value: "1\t2\r".into(),
+            expected: "a number".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "sgd: `lr` = 1\\t2\\r is invalid: expected a number"
+        );
+        assert_eq!(printable("plain ü"), "plain ü");
+    }
+}
