@@ -87,7 +87,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
 fn corrupt(path: &Path, why: impl Into<String>) -> CheckpointError {
     CheckpointError::Corrupt {
         path: path.to_path_buf(),
-        why: why.into(),
+        // What a damaged file says (a field name, a format tag) may hold a
+        // line break; the message stays one line.
+        why: downhill::error::printable(&why.into()).into_owned(),
     }
 }
 
@@ -551,4 +553,28 @@ pub fn latest(
         path: out.to_path_buf(),
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_with_a_line_break_in_a_field_name_is_refused_on_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("MANIFEST.json"),
+            r#"{"format": "downhill-checkpoint/1", "fi\nles": {}}"#,
+        )
+        .unwrap();
+        let e = read(dir.path(), &[]).unwrap_err().to_string();
+        assert!(e.contains("MANIFEST.json") && !e.contains('\n'), "{e:?}");
+        std::fs::write(
+            dir.path().join("MANIFEST.json"),
+            r#"{"format": "downhill-\ncheckpoint/9", "step": 1, "files": {}}"#,
+        )
+        .unwrap();
+        let e = read(dir.path(), &[]).unwrap_err().to_string();
+        assert!(e.contains("format") && !e.contains('\n'), "{e:?}");
+    }
 }

@@ -66,7 +66,7 @@ pub enum Error {
     #[error("the total gradient norm is {0}; refusing to clip (error_if_nonfinite)")]
     NonFiniteNorm(f64),
     /// Saved state that cannot be loaded.
-    #[error("optimizer state: {0}")]
+    #[error("optimizer state: {}", printable(.0))]
     State(String),
     /// The objective closure of L-BFGS or Newton reported an error.
     #[error("objective: {0}")]

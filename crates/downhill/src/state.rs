@@ -234,3 +234,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `optimizer_state` fuzz target: JSON may escape a line
+    /// break into a field name, and serde quotes the name in its error.
+    #[test]
+    fn a_damaged_manifest_is_refused_on_one_line() {
+        for manifest in [
+            r#"{"t\nsors": 1}"#,
+            r#"{"format": "downhill-optimizer-state/1", "tolerance_ch\nge": 2}"#,
+        ] {
+            let e = SavedState::from_parts(manifest, b"")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("optimizer state: manifest: unknown field") && !e.contains('\n'),
+                "{e:?}"
+            );
+            assert!(e.contains("\\n"), "{e}");
+        }
+    }
+}
