@@ -113,9 +113,11 @@ impl Default for TrainConfig {
     }
 }
 
-/// A setting with a bad value; the message names the setting.
+/// A setting with a bad value; the message names the setting. It quotes the
+/// value with control characters escaped (a TOML string may hold a line
+/// break), so it is one line.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[error("{}", downhill::error::printable(.0))]
 pub struct ConfigError(pub String);
 
 impl TrainConfig {

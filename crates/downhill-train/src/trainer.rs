@@ -44,8 +44,9 @@ pub enum TrainError {
     /// The loss or gradient became non-finite.
     #[error("{0}; the last good checkpoint is kept")]
     Diverged(Divergence),
-    /// Something about the request that cannot work.
-    #[error("{0}")]
+    /// Something about the request that cannot work (one line: what it
+    /// quotes has its control characters escaped).
+    #[error("{}", downhill::error::printable(.0))]
     Invalid(String),
 }
 

@@ -77,6 +77,8 @@ fn specs_with_line_breaks_are_quoted_on_one_line() {
         ),
         ("model = \"mlp:1\\nx\"\n", "--model"),
         ("model = \"mlp:16:\\nfoo=2\"\n", "--model"),
+        // The rerun after the fix above found the same in --normalise.
+        ("normalise = \"scale\\n01\"\n", "--normalise"),
     ] {
         let cfg = TrainConfig::from_toml(text).unwrap();
         let e = cfg
