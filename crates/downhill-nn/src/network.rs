@@ -269,8 +269,13 @@ struct Builder {
 
 impl Builder {
     /// Appends a tensor to the table; returns its offset.
+    /// Sizes saturate at `usize::MAX` rather than wrap: a model too large
+    /// for the address space is then refused, not built wrong.
     fn tensor(&mut self, name: String, shape: Vec<usize>, kind: TensorKind) -> usize {
-        let len = shape.iter().product();
+        let len = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .unwrap_or(usize::MAX);
         let offset = self.n_params;
         self.tensors.push(TensorInfo {
             name,
@@ -279,7 +284,7 @@ impl Builder {
             len,
             kind,
         });
-        self.n_params += len;
+        self.n_params = self.n_params.saturating_add(len);
         offset
     }
     /// Appends a dense layer `fcN`.
@@ -339,6 +344,55 @@ impl<T: Real> Network<T> {
         classes: usize,
         seed: u64,
     ) -> Result<Self, NnError> {
+        let bld = Self::plan(spec, input, classes)?;
+        let mut net = Network {
+            spec: spec.clone(),
+            input,
+            classes,
+            outputs: if spec.binary { 1 } else { classes },
+            layers: bld
+                .ops
+                .into_iter()
+                .map(|(op, n)| Layer::new(op, n))
+                .collect(),
+            params: vec![T::zero(); bld.n_params],
+            grads: vec![T::zero(); bld.n_params],
+            tensors: bld.tensors,
+            cap: 0,
+            train_cap: 0,
+            in_buf: Vec::new(),
+            gbuf: [Vec::new(), Vec::new()],
+            scratch: layers::ConvScratch::default(),
+            dw_part: Vec::new(),
+            db_part: Vec::new(),
+            zbuf: Vec::new(),
+            dzbuf: Vec::new(),
+            touched: Vec::new(),
+            touched_valid: false,
+            first_grad_clean: true,
+            row_mark: Vec::new(),
+            stamp: 0,
+        };
+        net.init(seed);
+        Ok(net)
+    }
+
+    /// How many parameters [`Network::new`] would allocate for this spec,
+    /// input and class count (`usize::MAX` when beyond the address space),
+    /// without allocating them, so a caller can refuse a model that does not
+    /// fit in memory. Errors as `new` does for a model that does not fit the
+    /// data.
+    pub fn parameter_count(
+        spec: &ModelSpec,
+        input: InputShape,
+        classes: usize,
+    ) -> Result<usize, NnError> {
+        Ok(Self::plan(spec, input, classes)?.n_params)
+    }
+
+    /// The layers and tensor table of the network, checked against the
+    /// input and classes; nothing of the model's size is allocated.
+    fn plan(spec: &ModelSpec, input: InputShape, classes: usize) -> Result<Builder, NnError> {
         if input.is_empty() {
             return Err(shape_err(spec, "the input has no values".into()));
         }
@@ -469,36 +523,7 @@ impl<T: Real> Network<T> {
                 bld.dense(prev, outputs, Activation::Identity);
             }
         }
-        let mut net = Network {
-            spec: spec.clone(),
-            input,
-            classes,
-            outputs,
-            layers: bld
-                .ops
-                .into_iter()
-                .map(|(op, n)| Layer::new(op, n))
-                .collect(),
-            params: vec![T::zero(); bld.n_params],
-            grads: vec![T::zero(); bld.n_params],
-            tensors: bld.tensors,
-            cap: 0,
-            train_cap: 0,
-            in_buf: Vec::new(),
-            gbuf: [Vec::new(), Vec::new()],
-            scratch: layers::ConvScratch::default(),
-            dw_part: Vec::new(),
-            db_part: Vec::new(),
-            zbuf: Vec::new(),
-            dzbuf: Vec::new(),
-            touched: Vec::new(),
-            touched_valid: false,
-            first_grad_clean: true,
-            row_mark: Vec::new(),
-            stamp: 0,
-        };
-        net.init(seed);
-        Ok(net)
+        Ok(bld)
     }
 
     /// Re-initialises every parameter from `seed` exactly as [`Network::new`] does.

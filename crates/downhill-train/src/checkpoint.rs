@@ -359,8 +359,7 @@ impl FolderName {
 /// leftovers of interrupted writes do not count. A folder that cannot be
 /// read counts, so that nothing in it is overwritten.
 pub fn has_checkpoint(out: &Path) -> bool {
-    let root = checkpoints_dir(out);
-    root.exists() && list(&root).map_or(true, |dirs| !dirs.is_empty())
+    list(&checkpoints_dir(out)).map_or(true, |dirs| !dirs.is_empty())
 }
 
 /// Checkpoint folders, newest first: by step, then generation. Ordering by

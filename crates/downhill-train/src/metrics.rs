@@ -167,13 +167,15 @@ pub fn best_of(history: &[EpochRecord]) -> (Option<f64>, Option<(f64, usize)>) {
     (best_train_loss, best_test_accuracy)
 }
 
-/// `steps.csv`: a `step,loss` header, then one row per step.
-pub fn steps_csv(steps: &[(u64, f64)]) -> String {
-    let mut text = String::from("step,loss\n");
-    for (step, loss) in steps {
-        text += &format!("{step},{loss}\n");
-    }
-    text
+/// The first line of `steps.csv`.
+pub const STEPS_CSV_HEADER: &str = "step,loss\n";
+
+/// Rows of `steps.csv`, one per step.
+pub fn steps_csv_rows(steps: &[(u64, f64)]) -> String {
+    steps
+        .iter()
+        .map(|(step, loss)| format!("{step},{loss}\n"))
+        .collect()
 }
 
 /// The rows of a `steps.csv` as (step, loss); the header and lines that are

@@ -4,7 +4,10 @@ use crate::batch::Batcher;
 use crate::checkpoint::{self, CheckpointError, TrainerState, CHECKPOINT_FORMAT};
 use crate::config::{OnDivergence, ScheduleUnit, TrainConfig, MAX_BACKOFFS};
 use crate::method::Method;
-use crate::metrics::{best_of, DataInfo, Divergence, EpochRecord, EpochTotals, Summary};
+use crate::metrics::{
+    best_of, parse_steps_csv, steps_csv_rows, DataInfo, Divergence, EpochRecord, EpochTotals,
+    Summary, STEPS_CSV_HEADER,
+};
 use crate::progress::{Observer, RunInfo};
 use downhill::clip::{clip_grad_norm_flat, clip_grad_value, grad_norm, Norm};
 use downhill::schedule::Scheduler;
@@ -132,69 +135,15 @@ pub fn build_network(cfg: &TrainConfig, train: &Dataset) -> Result<Network<f32>,
     )?)
 }
 
-/// An upper bound on the parameters of `spec` for this input (convolutions
-/// counted as if pooling did not shrink the image), `None` on overflow.
-fn parameter_bound(spec: &ModelSpec, input: InputShape, classes: usize) -> Option<usize> {
-    let outputs = if spec.binary { 1 } else { classes };
-    let dense = |widths: &[usize], first: usize| -> Option<usize> {
-        let mut total = 0usize;
-        let mut prev = first;
-        for &w in widths.iter().chain(std::iter::once(&outputs)) {
-            total = total.checked_add(prev.checked_add(1)?.checked_mul(w)?)?;
-            prev = w;
-        }
-        Some(total)
-    };
-    match &spec.kind {
-        downhill_nn::ModelKind::Logreg => dense(&[], input.len()),
-        downhill_nn::ModelKind::Mlp { hidden } => dense(hidden, input.len()),
-        downhill_nn::ModelKind::Cnn {
-            channels,
-            kernel,
-            fc,
-            ..
-        } => {
-            let (mut c_in, pixels) = match input {
-                InputShape::Image {
-                    channels,
-                    height,
-                    width,
-                } => (channels, height.checked_mul(width)?),
-                InputShape::Flat(d) => (1, d),
-            };
-            let mut total = 0usize;
-            for &c in channels {
-                let filter = kernel
-                    .0
-                    .checked_mul(kernel.1)?
-                    .checked_mul(c_in)?
-                    .checked_add(1)?;
-                total = total.checked_add(filter.checked_mul(c)?)?;
-                c_in = c;
-            }
-            let flat = pixels.checked_mul(c_in)?;
-            let head = if *fc > 0 {
-                dense(&[*fc], flat)?
-            } else {
-                dense(&[], flat)?
-            };
-            total.checked_add(head)
-        }
-    }
-}
-
 /// Refuses, with a message, a model whose parameters (with their gradient and
 /// two optimiser buffers) this machine cannot allocate: a LIBSVM file with a
 /// feature index of 4·10⁹, or `mlp:100000000000`, must be an error, not an
 /// aborted process.
 fn check_model_fits(spec: &ModelSpec, input: InputShape, classes: usize) -> Result<(), TrainError> {
-    let params = parameter_bound(spec, input, classes);
+    let params =
+        Some(Network::<f32>::parameter_count(spec, input, classes)?).filter(|&p| p < usize::MAX);
     let bytes = params.and_then(|p| p.checked_mul(16));
-    let fits = bytes.is_some_and(|b| {
-        let mut probe: Vec<u8> = Vec::new();
-        probe.try_reserve_exact(b).is_ok()
-    });
-    if fits {
+    if bytes.is_some_and(downhill::can_allocate) {
         return Ok(());
     }
     let size = bytes.map_or("beyond the address space".to_string(), |b| {
@@ -480,7 +429,7 @@ impl Trainer {
         let path = out.join("steps.csv");
         let done = self.history.last().map_or(0, |r| r.step);
         let rows = match std::fs::read_to_string(&path) {
-            Ok(s) => crate::metrics::parse_steps_csv(&s),
+            Ok(s) => parse_steps_csv(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(&path)(e)),
         };
@@ -491,7 +440,8 @@ impl Trainer {
                 path.display()
             )
         });
-        self.write_file("steps.csv", crate::metrics::steps_csv(&kept).as_bytes())?;
+        let csv = String::from(STEPS_CSV_HEADER) + &steps_csv_rows(&kept);
+        self.write_file("steps.csv", csv.as_bytes())?;
         Ok(warning)
     }
 
@@ -500,12 +450,8 @@ impl Trainer {
         if let Some(out) = &self.out {
             let csv = out.join("steps.csv");
             let fresh = std::fs::metadata(&csv).map_or(true, |m| m.len() == 0);
-            let mut text = crate::metrics::steps_csv(&self.epoch_steps);
-            if !fresh {
-                text = text
-                    .split_once('\n')
-                    .map_or(String::new(), |(_, rows)| rows.into());
-            }
+            let header = if fresh { STEPS_CSV_HEADER } else { "" };
+            let text = String::from(header) + &steps_csv_rows(&self.epoch_steps);
             append(&csv, text.as_bytes()).map_err(io_err(&csv))?;
         }
         self.epoch_steps.clear();

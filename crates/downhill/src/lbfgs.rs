@@ -120,9 +120,7 @@ impl<T: Real> Lbfgs<T> {
             .history_size
             .checked_mul(2 * n.max(1))
             .and_then(|e| e.checked_mul(T::BYTES));
-        let affordable =
-            history_bytes.is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok());
-        if !affordable {
+        if !history_bytes.is_some_and(crate::can_allocate) {
             return Err(crate::hyper::invalid_value(
                 "lbfgs",
                 "history_size",

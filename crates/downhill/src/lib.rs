@@ -51,3 +51,10 @@ pub use error::{Error, Result};
 pub use real::Real;
 pub use report::{Report, Termination};
 pub use rng::Rng;
+
+/// Whether this process could allocate `bytes` now: reserves them and lets
+/// them go (untouched pages cost nothing). For refusing, with a message, a
+/// size that would otherwise abort the process when allocated later.
+pub fn can_allocate(bytes: usize) -> bool {
+    Vec::<u8>::new().try_reserve_exact(bytes).is_ok()
+}
