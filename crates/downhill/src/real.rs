@@ -5,8 +5,14 @@ use std::fmt::{Debug, Display};
 
 /// An element type for parameters, gradients and optimiser state: `f32` or `f64`.
 ///
-/// Hyper-parameters are always `f64`; they are converted to `T` once per step, so
-/// an `f32` run computes in `f32` exactly as `torch.optim` does on `float32` tensors.
+/// Hyper-parameters are always `f64`; they are converted to `T` once per step,
+/// as `torch.optim` converts its Python floats for `float32` tensors, and the
+/// element-wise arithmetic then runs in `T`. This is the same order of
+/// operations as torch's single-tensor loop, not the same bits: torch's
+/// vectorised CPU kernels fuse some multiply-adds and downhill's never do.
+/// What holds is measured by `tests/conformance`: f64 runs within 1e-9
+/// relative of torch's float64 results (worst seen 2.7e-13; most values
+/// bit-identical), f32 runs within 1e-4 of them.
 ///
 /// Note: `num_traits::ToPrimitive` (a supertrait of `Float`) also has a
 /// `to_f64(&self) -> Option<f64>`. On a value `x: T`, `x.to_f64()` is this

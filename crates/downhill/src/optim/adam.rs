@@ -1,6 +1,6 @@
 //! Adam, with AMSGrad and optional decoupled weight decay.
 
-use super::mechanics::{bias_correction, ema, ema_sq, Decay};
+use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -41,7 +41,7 @@ pub struct AdamConsts<T> {
     neg_step_size: T,
     bc2_sqrt: T,
     eps: T,
-    w1: T,
+    w1: Lerp<T>,
     beta2: T,
     w2: T,
     decay: Decay<T>,
@@ -65,7 +65,7 @@ impl Rule for Adam {
             neg_step_size: T::from_f64(-self.lr / bias_correction(beta1, step)),
             bc2_sqrt: T::from_f64(bias_correction(beta2, step).sqrt()),
             eps: T::from_f64(self.eps),
-            w1: T::from_f64(1.0 - beta1),
+            w1: Lerp::new(1.0 - beta1),
             beta2: T::from_f64(beta2),
             w2: T::from_f64(1.0 - beta2),
             decay: Decay::new(
@@ -84,7 +84,7 @@ impl Rule for Adam {
             [m, v] => {
                 for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                     let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, c.w1);
+                    *m = ema(*m, d, &c.w1);
                     *v = ema_sq(*v, d, c.beta2, c.w2);
                     let denom = v.sqrt() / c.bc2_sqrt + c.eps;
                     *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
@@ -100,7 +100,7 @@ impl Rule for Adam {
                     .zip(vmax.iter_mut())
                 {
                     let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, c.w1);
+                    *m = ema(*m, d, &c.w1);
                     *v = ema_sq(*v, d, c.beta2, c.w2);
                     *vmax = vmax.max(*v);
                     let denom = vmax.sqrt() / c.bc2_sqrt + c.eps;

@@ -1,6 +1,6 @@
 //! Adamax: Adam with the infinity norm in place of the second moment.
 
-use super::mechanics::{bias_correction, ema, Decay};
+use super::mechanics::{bias_correction, ema, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -32,7 +32,7 @@ crate::hyper_struct! {
 #[derive(Clone, Copy, Debug)]
 pub struct AdamaxConsts<T> {
     neg_clr: T,
-    w1: T,
+    w1: Lerp<T>,
     beta2: T,
     eps: T,
     decay: Decay<T>,
@@ -48,7 +48,7 @@ impl Rule for Adamax {
     fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdamaxConsts<T> {
         AdamaxConsts {
             neg_clr: T::from_f64(-self.lr / bias_correction(self.betas.0, step)),
-            w1: T::from_f64(1.0 - self.betas.0),
+            w1: Lerp::new(1.0 - self.betas.0),
             beta2: T::from_f64(self.betas.1),
             eps: T::from_f64(self.eps),
             decay: Decay::new(self.weight_decay, false, self.lr, self.maximize),
@@ -62,7 +62,7 @@ impl Rule for Adamax {
         };
         for (((p, &g), m), u) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(u.iter_mut()) {
             let d = c.decay.grad(g, *p);
-            *m = ema(*m, d, c.w1);
+            *m = ema(*m, d, &c.w1);
             *u = (*u * c.beta2).max(d.abs() + c.eps);
             *p = *p + c.neg_clr * (*m / *u);
         }

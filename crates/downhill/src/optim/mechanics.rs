@@ -54,11 +54,41 @@ impl<T: Real> Decay<T> {
     }
 }
 
-/// First-moment update `m ← m + (1 − β)(g − m)`, i.e. `β·m + (1 − β)·g` written
-/// as torch's `lerp_`, with `w = 1 − β`.
+/// The weight of a moving average, `m ← m + w·(g − m)`, evaluated as
+/// torch's `lerp_(g, w)` does: for `|w| < 0.5` as written, otherwise as
+/// `g − (g − m)·(1 − w)`, which is more accurate near `w = 1`. The two
+/// round differently, so matching torch bit for bit needs the same switch
+/// (it matters for β₁ ≤ 0.5, or RMSprop's α ≤ 0.5).
+#[derive(Clone, Copy, Debug)]
+pub struct Lerp<T> {
+    w: T,
+    one_minus_w: T,
+    small: bool,
+}
+
+impl<T: Real> Lerp<T> {
+    /// The weight `w = 1 − β` of the new value. `1 − w` is computed in `T`,
+    /// as torch does in the tensor's type.
+    pub fn new(w: f64) -> Self {
+        let w = T::from_f64(w);
+        Lerp {
+            w,
+            one_minus_w: T::one() - w,
+            small: w.abs() < T::from_f64(0.5),
+        }
+    }
+}
+
+/// First-moment update `m ← β·m + (1 − β)·g`, written as torch's `lerp_`
+/// (see [`Lerp`]). The branch is the same for every element, so the
+/// compiler takes it out of the loop.
 #[inline(always)]
-pub fn ema<T: Real>(m: T, g: T, w: T) -> T {
-    m + w * (g - m)
+pub fn ema<T: Real>(m: T, g: T, w: &Lerp<T>) -> T {
+    if w.small {
+        m + w.w * (g - m)
+    } else {
+        g - (g - m) * w.one_minus_w
+    }
 }
 
 /// Second-moment update `v ← β·v + (1 − β)·g²`, with `w = 1 − β`.
@@ -72,4 +102,39 @@ pub fn ema_sq<T: Real>(v: T, g: T, beta: T, w: T) -> T {
 #[inline]
 pub fn bias_correction(beta: f64, step: u64) -> f64 {
     1.0 - beta.powf(step as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// torch's `lerp` switches formula at |w| = 0.5; the two forms round
+    /// differently, and `ema` must follow the one torch takes.
+    #[test]
+    fn ema_rounds_as_torch_lerp() {
+        let mut differ = 0;
+        for i in 0..1000 {
+            let m = (i as f64 * 0.7371).sin();
+            let g = (i as f64 * 1.3713).cos() * 3.0;
+            for beta in [0.3, 0.5, 0.9, 0.999] {
+                let w = 1.0 - beta;
+                let lerp = Lerp::<f64>::new(w);
+                let small = m + w * (g - m);
+                let large = g - (g - m) * (1.0 - w);
+                let torch = if w.abs() < 0.5 { small } else { large };
+                assert_eq!(ema(m, g, &lerp).to_bits(), torch.to_bits(), "β = {beta}");
+                differ += usize::from(small != large);
+            }
+        }
+        // The switch is observable: otherwise this test could not fail.
+        assert!(differ > 100, "{differ}");
+        // In f32, 1 − w is computed in f32, as torch does for float32 tensors.
+        let lerp = Lerp::<f32>::new(0.7);
+        let (m, g) = (0.123_456_7f32, -2.345_678_9f32);
+        let w = 0.7f64 as f32;
+        assert_eq!(
+            ema(m, g, &lerp).to_bits(),
+            (g - (g - m) * (1.0 - w)).to_bits()
+        );
+    }
 }

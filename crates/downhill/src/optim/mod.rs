@@ -199,6 +199,15 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     fn set_non_finite(&mut self, policy: NonFinite);
     /// Steps taken by parameter tensor `param`.
     fn steps(&self, param: usize) -> u64;
+    /// The point to evaluate the model at, for optimisers whose evaluation
+    /// point differs from the training point (schedule-free's `x`, ASGD's
+    /// average): writes it into `out` and returns `true`, leaving the
+    /// parameters and the state untouched. The others return `false` and
+    /// leave `out` alone: evaluate at the parameters themselves.
+    fn eval_params(&self, params: &[&[T]], out: &mut [&mut [T]]) -> Result<bool> {
+        let _ = (params, out);
+        Ok(false)
+    }
     /// The whole state (hyper-parameters, counters and buffers); see [`crate::state`].
     fn save_state(&self) -> Result<SavedState>;
     /// Restores a state saved by the same kind of optimiser over the same sizes.

@@ -1,6 +1,6 @@
 //! NAdam: Adam with Nesterov momentum.
 
-use super::mechanics::{bias_correction, ema, ema_sq, Decay};
+use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -39,7 +39,7 @@ crate::hyper_struct! {
 /// Per-step constants of [`NAdam`].
 #[derive(Clone, Copy, Debug)]
 pub struct NadamConsts<T> {
-    w1: T,
+    w1: Lerp<T>,
     beta2: T,
     w2: T,
     bc2: T,
@@ -71,7 +71,7 @@ impl Rule for NAdam {
         scalars[0] *= mu;
         let mu_product = scalars[0];
         NadamConsts {
-            w1: T::from_f64(1.0 - self.betas.0),
+            w1: Lerp::new(1.0 - self.betas.0),
             beta2: T::from_f64(self.betas.1),
             w2: T::from_f64(1.0 - self.betas.1),
             bc2: T::from_f64(bias_correction(self.betas.1, step)),
@@ -94,7 +94,7 @@ impl Rule for NAdam {
         };
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let d = c.decay.grad(g, *p);
-            *m = ema(*m, d, c.w1);
+            *m = ema(*m, d, &c.w1);
             *v = ema_sq(*v, d, c.beta2, c.w2);
             let denom = (*v / c.bc2).sqrt() + c.eps;
             let q = c.decay.param(*p) + c.coef_grad * (d / denom);

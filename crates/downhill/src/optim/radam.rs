@@ -1,6 +1,6 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
-use super::mechanics::{bias_correction, ema, ema_sq, Decay};
+use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -40,7 +40,7 @@ crate::hyper_struct! {
 /// Per-step constants of [`RAdam`].
 #[derive(Clone, Copy, Debug)]
 pub struct RadamConsts<T> {
-    w1: T,
+    w1: Lerp<T>,
     beta2: T,
     w2: T,
     bc1: T,
@@ -69,7 +69,7 @@ impl Rule for RAdam {
                 .sqrt()
         });
         RadamConsts {
-            w1: T::from_f64(1.0 - beta1),
+            w1: Lerp::new(1.0 - beta1),
             beta2: T::from_f64(beta2),
             w2: T::from_f64(1.0 - beta2),
             bc1: T::from_f64(bias_correction(beta1, step)),
@@ -96,7 +96,7 @@ impl Rule for RAdam {
             Some(rect) => {
                 for (((p, &g), m), v) in elements {
                     let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, c.w1);
+                    *m = ema(*m, d, &c.w1);
                     *v = ema_sq(*v, d, c.beta2, c.w2);
                     let adaptive = c.bc2_sqrt / (v.sqrt() + c.eps);
                     *p = c.decay.param(*p) - *m / c.bc1 * c.lr * adaptive * rect;
@@ -105,7 +105,7 @@ impl Rule for RAdam {
             None => {
                 for (((p, &g), m), v) in elements {
                     let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, c.w1);
+                    *m = ema(*m, d, &c.w1);
                     *v = ema_sq(*v, d, c.beta2, c.w2);
                     *p = c.decay.param(*p) - *m / c.bc1 * c.lr;
                 }

@@ -1,6 +1,6 @@
 //! RMSprop: steps divided by a running RMS of the gradient.
 
-use super::mechanics::{ema, ema_sq, Decay};
+use super::mechanics::{ema, ema_sq, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -41,6 +41,7 @@ pub struct RmspropConsts<T> {
     neg_lr: T,
     alpha: T,
     one_minus_alpha: T,
+    grad_avg: Lerp<T>,
     eps: T,
     momentum: T,
     centered: bool,
@@ -74,6 +75,7 @@ impl Rule for RMSprop {
             neg_lr: T::from_f64(-self.lr),
             alpha: T::from_f64(self.alpha),
             one_minus_alpha: T::from_f64(1.0 - self.alpha),
+            grad_avg: Lerp::new(1.0 - self.alpha),
             eps: T::from_f64(self.eps),
             momentum: T::from_f64(self.momentum),
             centered: self.centered,
@@ -105,7 +107,7 @@ impl Rule for RMSprop {
                 for (((p, &g), v), a) in p.iter_mut().zip(g).zip(v.iter_mut()).zip(a.iter_mut()) {
                     let d = c.decay.grad(g, *p);
                     *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *a = ema(*a, d, c.one_minus_alpha);
+                    *a = ema(*a, d, &c.grad_avg);
                     *p = *p + c.neg_lr * (d / denominator(c, *v, Some(*a)));
                 }
             }
@@ -119,7 +121,7 @@ impl Rule for RMSprop {
                 {
                     let d = c.decay.grad(g, *p);
                     *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *a = ema(*a, d, c.one_minus_alpha);
+                    *a = ema(*a, d, &c.grad_avg);
                     *m = *m * c.momentum + d / denominator(c, *v, Some(*a));
                     *p = *p + c.neg_lr * *m;
                 }

@@ -19,6 +19,7 @@ pub const OPTIMIZERS: &[&str] = &[
 
 /// A parameter group in a spec: tensor indices and hyper-parameter overrides.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// Tensor indices.
     pub params: Vec<usize>,
@@ -34,6 +35,7 @@ pub struct GroupSpec {
 /// commas (`adam(betas=0.9,0.99,lr=0.01)`) or may be bracketed
 /// (`betas=(0.9,0.99)`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OptimizerSpec {
     /// torch name, lower case.
     pub name: String,
@@ -301,6 +303,15 @@ mod tests {
         );
         let e = build::<f32>(&"lbfgs".parse().unwrap(), &[1]).unwrap_err();
         assert!(e.to_string().contains("closure"), "{e}");
+    }
+
+    #[test]
+    fn a_misplaced_key_in_a_group_is_an_error() {
+        // `lr` belongs in `hyper`; silently ignoring it would train at the wrong rate.
+        let e = serde_json::from_str::<GroupSpec>(r#"{"params":[0],"lr":0.2}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `lr`"), "{e}");
+        let e = serde_json::from_str::<OptimizerSpec>(r#"{"name":"sgd","lr":0.2}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `lr`"), "{e}");
     }
 
     #[test]

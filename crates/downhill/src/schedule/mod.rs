@@ -127,12 +127,7 @@ impl Schedule {
             "inversetimelr" => Schedule::InverseTimeLR(with(hyper)?),
             "inversesqrtlr" => Schedule::InverseSqrtLR(with(hyper)?),
             "reducelronplateau" => Schedule::ReduceLROnPlateau(with(hyper)?),
-            "sequentiallr" => return Err(Error::Parse {
-                what: "schedule spec",
-                text: name.into(),
-                why: "sequentiallr is written sequentiallr(SCHEDULE,SCHEDULE,...,milestones=M,...)"
-                    .into(),
-            }),
+            "sequentiallr" => sequence_from_map(hyper)?,
             other => {
                 return Err(Error::UnknownName {
                     kind: "schedule",
@@ -296,6 +291,48 @@ impl FromStr for Schedule {
         let (name, hyper) = crate::optim::parse_call(t, "schedule spec")?;
         Schedule::from_name(&name, &hyper)
     }
+}
+
+/// `sequentiallr` from a map, as fixtures and configs give it:
+/// `schedulers` is the list of specs as one string (`"linearlr(...),cosineannealinglr(...)"`)
+/// and `milestones` a list of whole numbers.
+fn sequence_from_map(hyper: &HyperMap) -> Result<Schedule> {
+    let bad = |why: String| Error::Parse {
+        what: "schedule spec",
+        text: "sequentiallr".into(),
+        why,
+    };
+    if let Some(k) = hyper
+        .keys()
+        .find(|k| !["schedulers", "milestones"].contains(&k.as_str()))
+    {
+        return Err(crate::hyper::unknown_name(
+            "sequentiallr",
+            k,
+            &["schedulers", "milestones"],
+        ));
+    }
+    let schedules = match hyper.get("schedulers") {
+        Some(HyperValue::Text(specs)) => crate::optim::split_top_level(specs)
+            .into_iter()
+            .map(str::parse)
+            .collect::<Result<Vec<Schedule>>>()?,
+        _ => {
+            return Err(bad(
+                "needs `schedulers`, the schedule specs as one string: \"linearlr(...),cosineannealinglr(...)\""
+                    .into(),
+            ))
+        }
+    };
+    let milestones = match hyper.get("milestones") {
+        None => Vec::new(),
+        Some(v) => <Vec<u64> as crate::hyper::HyperField>::from_value(v)
+            .map_err(|e| bad(format!("`milestones` must be {e}")))?,
+    };
+    Ok(Schedule::SequentialLR {
+        schedules,
+        milestones,
+    })
 }
 
 fn parse_milestone(m: &str, text: &str) -> Result<Vec<u64>> {
