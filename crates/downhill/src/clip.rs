@@ -124,8 +124,9 @@ fn check_norm(norm: Norm) -> Result<()> {
 /// as `torch.nn.utils.clip_grad_norm_`: the factor is
 /// `min(1, max_norm / (total + 10⁻⁶))`. Returns the total norm before
 /// clipping. A non-finite total is an error when `error_if_nonfinite`
-/// (nothing is changed); otherwise the gradients are scaled by it anyway, as
-/// torch does.
+/// (nothing is changed); otherwise the gradients are scaled anyway, as torch
+/// does: an infinite total scales by 0 (an infinite element becomes NaN), a
+/// NaN total makes every gradient NaN.
 pub fn clip_grad_norm<T: Real>(
     grads: &mut [&mut [T]],
     max_norm: f64,
@@ -146,10 +147,12 @@ pub fn clip_grad_norm<T: Real>(
         return Err(Error::NonFiniteNorm(total));
     }
     let coef = max_norm / (total + 1e-6);
-    // Scaling by exactly 1 changes nothing, so skip the pass over memory
-    // (a NaN coefficient still scales, as in torch).
+    // torch clamps with `torch.clamp(coef, max=1.0)`, which keeps a NaN, so a
+    // NaN total norm makes every gradient NaN (`f64::min` would return 1.0
+    // and leave them alone). Scaling by exactly 1 changes nothing, so that
+    // pass over memory is skipped.
     if coef.is_nan() || coef < 1.0 {
-        let c = T::from_f64(coef.min(1.0));
+        let c = T::from_f64(if coef.is_nan() { coef } else { coef.min(1.0) });
         for g in grads.iter_mut() {
             for x in g.iter_mut() {
                 *x = *x * c;
@@ -249,6 +252,27 @@ mod tests {
         assert_eq!(g[0], before[0]);
         assert!(clip_grad_norm(&mut [&mut g], -1.0, Norm::P(2.0), false).is_err());
         assert!(clip_grad_norm(&mut [&mut g], 1.0, Norm::P(0.5), false).is_err());
+    }
+
+    #[test]
+    fn non_finite_norms_scale_as_torch() {
+        // NaN total: torch.clamp keeps the NaN, so every gradient becomes NaN.
+        let mut a = vec![1.0f32, f32::NAN];
+        let mut b = vec![2.0f32];
+        let total = clip_grad_norm(&mut [&mut a, &mut b], 1.0, Norm::P(2.0), false).unwrap();
+        assert!(total.is_nan());
+        assert!(a.iter().chain(&b).all(|x| x.is_nan()), "{a:?} {b:?}");
+        // Infinite total: coefficient 0, so finite elements become 0 and the
+        // infinite one NaN (inf · 0).
+        let mut c = vec![3.0f64, f64::INFINITY];
+        let total = clip_grad_norm(&mut [&mut c], 1.0, Norm::P(2.0), false).unwrap();
+        assert_eq!(total, f64::INFINITY);
+        assert_eq!(c[0], 0.0);
+        assert!(c[1].is_nan());
+        // error_if_nonfinite: an error, nothing changed.
+        let mut d = vec![1.0f32, f32::INFINITY];
+        assert!(clip_grad_norm(&mut [&mut d], 1.0, Norm::P(2.0), true).is_err());
+        assert_eq!(d, vec![1.0, f32::INFINITY]);
     }
 
     #[test]

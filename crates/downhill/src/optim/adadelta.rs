@@ -23,7 +23,7 @@ crate::hyper_struct! {
         lr: f64 = 1.0; check check::non_negative,
         /// Decay ρ of both running averages.
         rho: f64 = 0.9; check check::unit_closed,
-        /// ε inside both square roots.
+        /// ε inside both square roots, > 0 (torch also accepts 0, with which the update √u/√v·g stays 0 forever, and is 0/0 where g = 0).
         eps: f64 = 1e-6; check check::positive,
         /// L2 penalty λ.
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -49,7 +49,7 @@ impl Rule for Adadelta {
         &["square_avg", "acc_delta"]
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: &mut [f64]) -> AdadeltaConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> AdadeltaConsts<T> {
         AdadeltaConsts {
             neg_lr: T::from_f64(-self.lr),
             rho: T::from_f64(self.rho),

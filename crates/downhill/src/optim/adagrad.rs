@@ -26,7 +26,7 @@ crate::hyper_struct! {
         weight_decay: f64 = 0.0; check check::non_negative,
         /// Starting value of the accumulator `s`.
         initial_accumulator_value: f64 = 0.0; check check::non_negative,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-10; check check::positive,
         /// Maximise the objective instead of minimising it.
         maximize: bool = false,
@@ -52,7 +52,7 @@ impl Rule for Adagrad {
         self.initial_accumulator_value
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdagradConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdagradConsts<T> {
         let clr = self.lr / (1.0 + (step - 1) as f64 * self.lr_decay);
         AdagradConsts {
             neg_clr: T::from_f64(-clr),

@@ -1,6 +1,6 @@
 //! Adam, with AMSGrad and optional decoupled weight decay.
 
-use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
+use super::mechanics::{bias_correction, ema, ema_sq, maximum, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -22,7 +22,7 @@ crate::hyper_struct! {
         lr: f64 = 1e-3; check check::non_negative,
         /// Decay rates (β₁, β₂) of the first and second moments.
         betas: (f64, f64) = (0.9, 0.999); check check::betas,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-8; check check::positive,
         /// Weight decay λ (L2, or decoupled when `decoupled_weight_decay`).
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -59,7 +59,7 @@ impl Rule for Adam {
         }
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdamConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdamConsts<T> {
         let (beta1, beta2) = self.betas;
         AdamConsts {
             neg_step_size: T::from_f64(-self.lr / bias_correction(beta1, step)),
@@ -102,7 +102,7 @@ impl Rule for Adam {
                     let d = c.decay.grad(g, *p);
                     *m = ema(*m, d, &c.w1);
                     *v = ema_sq(*v, d, c.beta2, c.w2);
-                    *vmax = vmax.max(*v);
+                    *vmax = maximum(*vmax, *v);
                     let denom = vmax.sqrt() / c.bc2_sqrt + c.eps;
                     *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
                 }

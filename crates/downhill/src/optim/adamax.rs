@@ -1,6 +1,6 @@
 //! Adamax: Adam with the infinity norm in place of the second moment.
 
-use super::mechanics::{bias_correction, ema, Decay, Lerp};
+use super::mechanics::{bias_correction, ema, maximum, Decay, Lerp};
 use super::Rule;
 use crate::hyper::check;
 use crate::Real;
@@ -19,7 +19,7 @@ crate::hyper_struct! {
         lr: f64 = 2e-3; check check::non_negative,
         /// Decay rates (β₁, β₂) of the first moment and the infinity norm.
         betas: (f64, f64) = (0.9, 0.999); check check::betas,
-        /// ε added to |g|.
+        /// ε added to |g|, > 0 (torch also accepts 0, which divides 0 by 0 for a coordinate whose gradients were all 0).
         eps: f64 = 1e-8; check check::positive,
         /// L2 penalty λ.
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -45,7 +45,7 @@ impl Rule for Adamax {
         &["exp_avg", "exp_inf"]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> AdamaxConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdamaxConsts<T> {
         AdamaxConsts {
             neg_clr: T::from_f64(-self.lr / bias_correction(self.betas.0, step)),
             w1: Lerp::new(1.0 - self.betas.0),
@@ -63,7 +63,7 @@ impl Rule for Adamax {
         for (((p, &g), m), u) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(u.iter_mut()) {
             let d = c.decay.grad(g, *p);
             *m = ema(*m, d, &c.w1);
-            *u = (*u * c.beta2).max(d.abs() + c.eps);
+            *u = maximum(*u * c.beta2, d.abs() + c.eps);
             *p = *p + c.neg_clr * (*m / *u);
         }
     }

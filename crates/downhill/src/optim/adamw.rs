@@ -19,7 +19,7 @@ crate::hyper_struct! {
         lr: f64 = 1e-3; check check::non_negative,
         /// Decay rates (β₁, β₂) of the first and second moments.
         betas: (f64, f64) = (0.9, 0.999); check check::betas,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-8; check check::positive,
         /// Decoupled weight decay λ.
         weight_decay: f64 = 1e-2; check check::non_negative,
@@ -52,8 +52,8 @@ impl Rule for AdamW {
         self.as_adam().buffers()
     }
 
-    fn prepare<T: Real>(&self, step: u64, scalars: &mut [f64]) -> AdamConsts<T> {
-        self.as_adam().prepare(step, scalars)
+    fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> AdamConsts<T> {
+        self.as_adam().prepare(step, fresh, scalars)
     }
 
     #[inline(always)]

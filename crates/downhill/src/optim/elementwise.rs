@@ -38,7 +38,16 @@ pub struct Elementwise<R: Rule, T: Real> {
     group_of: Vec<Option<usize>>,
     states: Vec<TensorState<T>>,
     policy: NonFinite,
+    /// A rule was handed out by [`Elementwise::rule_mut`] and may have
+    /// changed: validate every group before the next step changes anything.
+    unvalidated: bool,
 }
+
+/// The largest step count a state may hold: beyond 2⁵³ the count is no
+/// longer exact in the `f64` bias corrections, and near `u64::MAX` the
+/// counter would overflow. No run gets there; a loaded state that claims it
+/// is damaged.
+pub const MAX_STEP: u64 = 1 << 53;
 
 /// A step's constants and the tensor's state buffers in the rule's order
 /// (the first `.2` of them are in use).
@@ -80,6 +89,7 @@ impl<R: Rule, T: Real> Elementwise<R, T> {
             group_of,
             states: vec![TensorState::default(); sizes.len()],
             policy: NonFinite::default(),
+            unvalidated: false,
         })
     }
 
@@ -88,10 +98,52 @@ impl<R: Rule, T: Real> Elementwise<R, T> {
         &self.groups
     }
 
-    /// A group's rule, to change hyper-parameters in typed form. The change is
-    /// validated at the next step.
+    /// A group's rule, to change hyper-parameters in typed form. Every group
+    /// is validated again at the start of the next step, before anything
+    /// changes; an invalid change makes that step (and every later one) an
+    /// error until it is corrected.
+    ///
+    /// # Panics
+    /// If `group` is out of range, as every accessor by group index.
     pub fn rule_mut(&mut self, group: usize) -> &mut R {
+        let group = self.checked_group(group);
+        self.unvalidated = true;
         &mut self.groups[group].rule
+    }
+
+    /// `group`, or a panic that names the optimiser and the number of groups.
+    fn checked_group(&self, group: usize) -> usize {
+        assert!(
+            group < self.groups.len(),
+            "{}: no parameter group {group} (there are {})",
+            R::OWNER,
+            self.groups.len()
+        );
+        group
+    }
+
+    /// Everything that can make a step fail before it changes anything:
+    /// hyper-parameters changed through [`Elementwise::rule_mut`], and step
+    /// counters at their limit. Checked for all tensors first, so a step is
+    /// taken whole or not at all.
+    fn ready(&mut self, tensors: impl Iterator<Item = usize>) -> Result<()> {
+        if self.unvalidated {
+            for g in &self.groups {
+                g.rule.validate()?;
+                g.rule.check()?;
+            }
+            self.unvalidated = false;
+        }
+        for i in tensors {
+            if self.group_of[i].is_some() && self.states[i].step >= MAX_STEP {
+                return Err(Error::State(format!(
+                    "{}: tensor {i} has taken {} steps, the most a state may hold is 2^53",
+                    R::OWNER,
+                    self.states[i].step
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The state buffer `name` of tensor `param`, if it has been allocated.
@@ -133,23 +185,19 @@ impl<R: Rule, T: Real> Elementwise<R, T> {
 
     /// Advances tensor `i`'s counter, makes sure its state exists, and returns
     /// the step's constants with the state buffers in the rule's order.
-    fn begin(&mut self, i: usize) -> Result<Option<Prepared<'_, R, T>>> {
-        let Some(gi) = self.group_of[i] else {
-            return Ok(None);
-        };
+    /// Infallible: [`Elementwise::ready`] has checked what could fail.
+    fn begin(&mut self, i: usize) -> Option<Prepared<'_, R, T>> {
+        let gi = self.group_of[i]?;
         let rule = &self.groups[gi].rule;
-        if self.states[i].step == 0 {
-            // First use, or hyper-parameters changed through `rule_mut`.
-            rule.validate()?;
-            rule.check()?;
-        }
         let st = &mut self.states[i];
         let names = rule.buffers();
+        let mut fresh = false;
         for name in names {
             if !st.buffers.iter().any(|(n, _)| n == name) {
                 let init = T::from_f64(rule.buffer_init(name));
                 st.buffers
                     .push((name.to_string(), vec![init; self.sizes[i]]));
+                fresh = true;
             }
         }
         let scalars = rule.scalars();
@@ -157,21 +205,20 @@ impl<R: Rule, T: Real> Elementwise<R, T> {
             st.scalars = scalars.iter().map(|(_, v)| *v).collect();
         }
         st.step += 1;
-        let consts = rule.prepare::<T>(st.step, &mut st.scalars);
+        let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars);
         let mut bufs: [&mut [T]; MAX_BUFFERS] = Default::default();
         for (name, buf) in st.buffers.iter_mut() {
             if let Some(k) = names.iter().position(|n| n == name) {
                 bufs[k] = buf.as_mut_slice();
             }
         }
-        Ok(Some((consts, bufs, names.len())))
+        Some((consts, bufs, names.len()))
     }
 
-    fn step_tensor(&mut self, i: usize, p: &mut [T], g: &[T]) -> Result<()> {
-        if let Some((consts, bufs, n)) = self.begin(i)? {
+    fn step_tensor(&mut self, i: usize, p: &mut [T], g: &[T]) {
+        if let Some((consts, bufs, n)) = self.begin(i) {
             fused::<R, T>(&consts, p, g, bufs, n);
         }
-        Ok(())
     }
 
     fn shape_error(&self, what: &str, got: usize, expected: usize) -> Error {
@@ -378,8 +425,9 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
         if let Some(outcome) = self.screen(grads.iter().copied())? {
             return Ok(outcome);
         }
+        self.ready(0..n)?;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            self.step_tensor(i, p, g)?;
+            self.step_tensor(i, p, g);
         }
         Ok(StepOutcome::Stepped)
     }
@@ -400,11 +448,12 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
         if let Some(outcome) = self.screen(tensors)? {
             return Ok(outcome);
         }
+        self.ready(0..self.sizes.len())?;
         let (mut rest_p, mut rest_g) = (params, grads);
         for i in 0..self.sizes.len() {
             let (p, tail_p) = rest_p.split_at_mut(self.sizes[i]);
             let (g, tail_g) = rest_g.split_at(self.sizes[i]);
-            self.step_tensor(i, p, g)?;
+            self.step_tensor(i, p, g);
             (rest_p, rest_g) = (tail_p, tail_g);
         }
         Ok(StepOutcome::Stepped)
@@ -464,7 +513,8 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
                 return self.non_finite(param, index, values[j]);
             }
         }
-        if let Some((consts, mut bufs, n)) = self.begin(param)? {
+        self.ready(std::iter::once(param))?;
+        if let Some((consts, mut bufs, n)) = self.begin(param) {
             for (&r, g) in rows.iter().zip(values.chunks_exact(row_len)) {
                 let range = r as usize * row_len..(r as usize + 1) * row_len;
                 let mut row_bufs: [&mut [T]; MAX_BUFFERS] = Default::default();
@@ -482,28 +532,22 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
     }
 
     fn group_params(&self, group: usize) -> &[usize] {
-        &self.groups[group].params
+        &self.groups[self.checked_group(group)].params
     }
 
     fn lr(&self, group: usize) -> f64 {
-        match self.groups[group].rule.get("lr") {
+        match self.groups[self.checked_group(group)].rule.get("lr") {
             Some(HyperValue::Number(lr)) => lr,
             _ => unreachable!("every rule has a numeric lr"),
         }
     }
 
     fn hyper(&self, group: usize) -> HyperMap {
-        self.groups[group].rule.to_map()
+        self.groups[self.checked_group(group)].rule.to_map()
     }
 
     fn set_hyper(&mut self, group: usize, name: &str, value: &HyperValue) -> Result<()> {
-        let Some(g) = self.groups.get(group) else {
-            return Err(Error::Shape(format!(
-                "{}: no group {group} (there are {})",
-                R::OWNER,
-                self.groups.len()
-            )));
-        };
+        let g = &self.groups[self.checked_group(group)];
         let mut rule = g.rule.clone();
         rule.set(name, value)?;
         self.groups[group].rule = rule.validated()?;
@@ -515,6 +559,12 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
     }
 
     fn steps(&self, param: usize) -> u64 {
+        assert!(
+            param < self.states.len(),
+            "{}: no parameter tensor {param} (there are {})",
+            R::OWNER,
+            self.states.len()
+        );
         self.states[param].step
     }
 
@@ -585,6 +635,12 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
         }
         let mut states = Vec::with_capacity(m.tensors.len());
         for (i, rec) in m.tensors.iter().enumerate() {
+            if rec.step > MAX_STEP {
+                return Err(Error::State(format!(
+                    "tensor {i} claims {} steps; the most a state may hold is 2^53 = {MAX_STEP}",
+                    rec.step
+                )));
+            }
             let mut buffers = Vec::with_capacity(rec.buffers.len());
             for name in &rec.buffers {
                 let bytes = saved.buffer(&format!("{i}.{name}"))?;
@@ -620,6 +676,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Elementwise<R, T> {
         self.groups = groups;
         self.group_of = group_of;
         self.states = states;
+        self.unvalidated = false;
         Ok(())
     }
 }

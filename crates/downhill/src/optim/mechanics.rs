@@ -97,6 +97,20 @@ pub fn ema_sq<T: Real>(v: T, g: T, beta: T, w: T) -> T {
     v * beta + w * g * g
 }
 
+/// `torch.maximum(a, b)`: the larger, or NaN when either is NaN (Rust's
+/// `max` would drop the NaN, hiding a bad gradient in AMSGrad's and Adamax's
+/// running maxima when the non-finite check is off).
+#[inline(always)]
+pub fn maximum<T: Real>(a: T, b: T) -> T {
+    #[allow(clippy::eq_op)]
+    let a_is_nan = a != a;
+    if a > b || a_is_nan {
+        a
+    } else {
+        b
+    }
+}
+
 /// Bias correction `1 − βᵗ` of an exponential moving average started at zero
 /// (Kingma & Ba 2015, §3), computed in `f64` as Python's `beta ** step`.
 #[inline]
@@ -110,6 +124,15 @@ mod tests {
 
     /// torch's `lerp` switches formula at |w| = 0.5; the two forms round
     /// differently, and `ema` must follow the one torch takes.
+    #[test]
+    fn maximum_spreads_nan_as_torch() {
+        assert!(maximum(f64::NAN, 1.0).is_nan());
+        assert!(maximum(1.0, f64::NAN).is_nan());
+        assert_eq!(maximum(1.0f32, 2.0), 2.0);
+        assert_eq!(maximum(3.0f32, 2.0), 3.0);
+        assert_eq!(maximum(-0.0f64, 0.0).to_bits(), 0.0f64.to_bits());
+    }
+
     #[test]
     fn ema_rounds_as_torch_lerp() {
         let mut differ = 0;

@@ -33,6 +33,25 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
+//! ## Where downhill differs from torch
+//!
+//! Updates follow torch's order of operations, with two exceptions to its
+//! checks, both stricter, both stated in the hyper-parameter's doc (and so
+//! in `downhill optimizers`):
+//!
+//! * momentum (SGD, RMSprop) and RMSprop's `alpha` must lie in `[0, 1)`;
+//!   torch accepts any value `>= 0`, and a value `>= 1` never forgets (the
+//!   buffer grows without bound, or the average never leaves 0);
+//! * every `eps` must be `> 0`; torch accepts 0, which divides 0 by 0 in a
+//!   coordinate whose gradients have all been 0 (common with sparse data).
+//!
+//! Results are not bit-identical to torch's: torch's vectorised CPU kernels
+//! fuse some multiply-adds in the vector body of a tensor and not in its
+//! tail, so its own bits depend on the CPU. `tests/conformance` measures
+//! what holds: every f64 value within 1e-9 relative of torch's float64
+//! result (the worst seen is 2.7e-13, most values are bit-identical), f32
+//! runs within 1e-4.
+
 pub mod mechanics;
 
 mod adadelta;
@@ -52,7 +71,7 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
-pub use elementwise::{Elementwise, Group};
+pub use elementwise::{Elementwise, Group, MAX_STEP};
 pub use nadam::NAdam;
 pub use radam::RAdam;
 pub use rmsprop::RMSprop;
@@ -100,8 +119,11 @@ pub trait Rule: Hyper {
     }
 
     /// The constants of step number `step` (1 on the first step); may advance
-    /// the tensor's scalar state.
-    fn prepare<T: Real>(&self, step: u64, scalars: &mut [f64]) -> Self::Consts<T>;
+    /// the tensor's scalar state. `fresh` says the state buffers were created
+    /// for this step (always on step 1; later when a hyper-parameter change
+    /// needed a new buffer, e.g. momentum turned on mid-run, where torch
+    /// starts the buffer from the gradient).
+    fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> Self::Consts<T>;
 
     /// Updates a chunk of the parameter in place, given the gradient and the
     /// state buffers (as many as [`Rule::buffers`] names, same length as `p`).
@@ -157,6 +179,13 @@ pub enum StepOutcome {
 ///
 /// Parameter tensor `i` has the size given at construction; each belongs to at
 /// most one parameter group, and each group has its own hyper-parameters.
+///
+/// Indices are checked as slices check them: a group index `>= num_groups()`
+/// or a tensor index `>= sizes().len()` given to an accessor or setter
+/// (`lr`, `set_lr`, `hyper`, `set_hyper`, `group_params`, `steps`) is a bug
+/// in the caller and panics with a message naming the optimiser. Values are
+/// input: an invalid hyper-parameter, tensor or state is an `Err`, and leaves
+/// the optimiser as it was.
 pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     /// torch's name of the optimiser (`"adam"`, `"adamw"`, ...).
     fn name(&self) -> &'static str;

@@ -23,7 +23,7 @@ crate::hyper_struct! {
         lr: f64 = 2e-3; check check::non_negative,
         /// Decay rates (β₁, β₂) of the first and second moments.
         betas: (f64, f64) = (0.9, 0.999); check check::betas,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-8; check check::positive,
         /// Weight decay λ (L2, or decoupled when `decoupled_weight_decay`).
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -66,7 +66,7 @@ impl Rule for NAdam {
         &[("mu_product", 1.0)]
     }
 
-    fn prepare<T: Real>(&self, step: u64, scalars: &mut [f64]) -> NadamConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, scalars: &mut [f64]) -> NadamConsts<T> {
         let (mu, mu_next) = (self.mu(step), self.mu(step + 1));
         scalars[0] *= mu;
         let mu_product = scalars[0];

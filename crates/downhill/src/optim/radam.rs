@@ -26,7 +26,7 @@ crate::hyper_struct! {
         lr: f64 = 1e-3; check check::non_negative,
         /// Decay rates (β₁, β₂) of the first and second moments.
         betas: (f64, f64) = (0.9, 0.999); check check::betas,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-8; check check::positive,
         /// Weight decay λ (L2, or decoupled when `decoupled_weight_decay`).
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -58,7 +58,7 @@ impl Rule for RAdam {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> RadamConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> RadamConsts<T> {
         let (beta1, beta2) = self.betas;
         let bc2 = bias_correction(beta2, step);
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;

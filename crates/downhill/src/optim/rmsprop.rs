@@ -20,13 +20,14 @@ crate::hyper_struct! {
     pub struct RMSprop: "rmsprop" {
         /// Learning rate γ.
         lr: f64 = 1e-2; check check::non_negative,
-        /// Smoothing constant α.
+        /// Smoothing constant α, in [0, 1). Stricter than torch (any α ≥ 0): with α = 1 the
+        /// average never moves from 0 and every step divides by ε; α > 1 makes it negative.
         alpha: f64 = 0.99; check check::unit_open,
-        /// ε added to the denominator.
+        /// ε added to the denominator, > 0 (torch also accepts 0, which divides 0 by 0 where a coordinate has never had a gradient).
         eps: f64 = 1e-8; check check::positive,
         /// L2 penalty λ.
         weight_decay: f64 = 0.0; check check::non_negative,
-        /// Momentum μ.
+        /// Momentum μ, in [0, 1). Stricter than torch (any μ ≥ 0): μ ≥ 1 grows without bound.
         momentum: f64 = 0.0; check check::unit_open,
         /// Normalise by the estimated variance instead of the raw second moment.
         centered: bool = false,
@@ -70,7 +71,7 @@ impl Rule for RMSprop {
         }
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: &mut [f64]) -> RmspropConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> RmspropConsts<T> {
         RmspropConsts {
             neg_lr: T::from_f64(-self.lr),
             alpha: T::from_f64(self.alpha),

@@ -14,7 +14,7 @@ crate::hyper_struct! {
     ///
     /// ```text
     /// g ← g + λ·θ
-    /// if μ ≠ 0:  b ← g                    on the first step
+    /// if μ ≠ 0:  b ← g                    when b is new (first step, or momentum just turned on)
     ///            b ← μ·b + (1 − τ)·g      afterwards
     ///            g ← g + μ·b   (nesterov)   or   g ← b
     /// θ ← θ − γ·g
@@ -25,9 +25,9 @@ crate::hyper_struct! {
     pub struct Sgd: "sgd" {
         /// Learning rate γ.
         lr: f64 = 1e-3; check check::non_negative,
-        /// Momentum factor μ.
+        /// Momentum factor μ, in [0, 1). Stricter than torch (any μ ≥ 0): with μ ≥ 1 the buffer never forgets and grows without bound.
         momentum: f64 = 0.0; check check::unit_open,
-        /// Dampening τ of the momentum.
+        /// Dampening τ of the momentum, in [0, 1] (torch does not check it; τ > 1 would reverse the gradient).
         dampening: f64 = 0.0; check check::unit_closed,
         /// L2 penalty λ.
         weight_decay: f64 = 0.0; check check::non_negative,
@@ -83,9 +83,11 @@ impl Rule for Sgd {
         Ok(())
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: &mut [f64]) -> SgdConsts<T> {
-        // torch starts the buffer at the first gradient, undamped: b ← 0·b + 1·g.
-        let (keep, take) = if step == 1 {
+    fn prepare<T: Real>(&self, _: u64, fresh: bool, _: &mut [f64]) -> SgdConsts<T> {
+        // torch starts the buffer at the gradient, undamped (b ← 0·b + 1·g),
+        // whenever the buffer is new: on the first step, and when momentum is
+        // turned on mid-run.
+        let (keep, take) = if fresh {
             (0.0, 1.0)
         } else {
             (self.momentum, 1.0 - self.dampening)

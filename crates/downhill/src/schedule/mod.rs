@@ -404,6 +404,7 @@ impl Scheduler {
             steps: 0,
             plateau: PlateauState::default(),
         };
+        s.check_applicable(opt, 0)?;
         s.apply(opt)?;
         Ok(s)
     }
@@ -456,21 +457,30 @@ impl Scheduler {
                 opt.num_groups()
             )));
         }
-        self.steps += 1;
-        if let Schedule::ReduceLROnPlateau(p) = &self.schedule {
-            let m = metric.ok_or_else(|| {
-                Error::Unsupported(
-                    "reducelronplateau needs a metric at every step (e.g. the loss)".into(),
-                )
-            })?;
-            if !m.is_finite() {
-                return Err(crate::hyper::invalid_value(
-                    "reducelronplateau",
-                    "metric",
-                    m,
-                    "a finite number",
-                ));
+        // Everything that can fail is checked before the count advances, so a
+        // rejected step leaves the scheduler as it was.
+        let metric = match &self.schedule {
+            Schedule::ReduceLROnPlateau(_) => {
+                let m = metric.ok_or_else(|| {
+                    Error::Unsupported(
+                        "reducelronplateau needs a metric at every step (e.g. the loss)".into(),
+                    )
+                })?;
+                if !m.is_finite() {
+                    return Err(crate::hyper::invalid_value(
+                        "reducelronplateau",
+                        "metric",
+                        m,
+                        "a finite number",
+                    ));
+                }
+                Some(m)
             }
+            _ => None,
+        };
+        self.check_applicable(opt, self.steps + 1)?;
+        self.steps += 1;
+        if let (Schedule::ReduceLROnPlateau(p), Some(m)) = (&self.schedule, metric) {
             if p.observe(&mut self.plateau, m) {
                 for lr in &mut self.current {
                     if let Some(new) = p.reduce(*lr) {
@@ -480,6 +490,38 @@ impl Scheduler {
             }
         }
         self.apply(opt)
+    }
+
+    /// Whether the rates and momentum of step `t` can be set on `opt`: a
+    /// rate must be a finite number ≥ 0, and a schedule that cycles momentum
+    /// needs an optimiser that has it.
+    fn check_applicable<T: Real>(&self, opt: &dyn Optimizer<T>, t: u64) -> Result<()> {
+        if !matches!(self.schedule, Schedule::ReduceLROnPlateau(_)) {
+            for &base in &self.base_lrs {
+                let lr = self.schedule.lr(base, t);
+                if !(lr.is_finite() && lr >= 0.0) {
+                    return Err(crate::hyper::invalid_value(
+                        self.schedule.name(),
+                        "lr",
+                        lr,
+                        "a finite number >= 0 (the schedule's rate at this step)",
+                    ));
+                }
+            }
+        }
+        if self.schedule.momentum(t).is_some() {
+            for g in 0..opt.num_groups() {
+                let hyper = opt.hyper(g);
+                if !hyper.contains_key("betas") && !hyper.contains_key("momentum") {
+                    return Err(Error::Unsupported(format!(
+                        "{} cycles momentum, but {} has neither `momentum` nor `betas` (set cycle_momentum=false)",
+                        self.schedule.name(),
+                        opt.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sets the current rates (computed here for closed-form schedules).

@@ -1,0 +1,181 @@
+//! A step, a load or a schedule step is taken whole or not at all: whatever
+//! can fail is checked before anything changes. Also the places where
+//! downhill follows torch in corner cases (momentum turned on mid-run, NaN in
+//! running maxima).
+
+use downhill::hyper::HyperValue;
+use downhill::optim::{build, Adam, Elementwise, Group, NonFinite, Optimizer, Rule, Sgd, MAX_STEP};
+use downhill::schedule::{Schedule, Scheduler};
+
+fn step<T: downhill::Real>(
+    opt: &mut dyn Optimizer<T>,
+    params: &mut [Vec<T>],
+    grads: &[Vec<T>],
+) -> downhill::Result<downhill::optim::StepOutcome> {
+    let mut ps: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+    let gs: Vec<&[T]> = grads.iter().map(Vec::as_slice).collect();
+    opt.step(&mut ps, &gs)
+}
+
+#[test]
+fn a_typed_change_is_validated_at_every_later_step() {
+    let mut opt = Adam::default().build::<f64>(&[3, 2]).unwrap();
+    let mut params = vec![vec![1.0; 3], vec![2.0; 2]];
+    let grads = vec![vec![0.5; 3], vec![-0.5; 2]];
+    for _ in 0..3 {
+        step(&mut opt, &mut params, &grads).unwrap();
+    }
+    // Mid-run (step 3 already taken), an invalid β₁ through the typed handle.
+    opt.rule_mut(0).betas = (1.0, 0.999);
+    let before = params.clone();
+    let e = step(&mut opt, &mut params, &grads).unwrap_err();
+    assert!(e.to_string().contains("`betas` = (1, 0.999)"), "{e}");
+    assert_eq!(params, before);
+    assert_eq!(opt.steps(0), 3);
+    // Still refused until corrected, then the run goes on.
+    assert!(step(&mut opt, &mut params, &grads).is_err());
+    opt.rule_mut(0).betas = (0.9, 0.999);
+    step(&mut opt, &mut params, &grads).unwrap();
+    assert_eq!(opt.steps(0), 4);
+}
+
+#[test]
+fn an_invalid_later_group_leaves_earlier_tensors_untouched() {
+    // Two groups; the second is made invalid. Tensor 0 (first group) must not
+    // move: validation happens before the tensor loop.
+    let groups = vec![
+        Group {
+            rule: Sgd {
+                lr: 0.1,
+                ..Sgd::default()
+            },
+            params: vec![0],
+        },
+        Group {
+            rule: Sgd {
+                lr: 0.1,
+                ..Sgd::default()
+            },
+            params: vec![1],
+        },
+    ];
+    let mut opt = Elementwise::<Sgd, f32>::with_groups(groups, &[4, 4]).unwrap();
+    opt.rule_mut(1).lr = -1.0;
+    let mut params = vec![vec![1.0f32; 4], vec![1.0; 4]];
+    let before = params.clone();
+    let e = step(&mut opt, &mut params, &[vec![1.0; 4], vec![1.0; 4]]).unwrap_err();
+    assert!(e.to_string().contains("`lr` = -1"), "{e}");
+    assert_eq!(params, before);
+    assert_eq!((opt.steps(0), opt.steps(1)), (0, 0));
+    // The same through a flat buffer.
+    let mut flat = vec![1.0f32; 8];
+    assert!(opt.step_flat(&mut flat, &[1.0; 8]).is_err());
+    assert_eq!(flat, vec![1.0; 8]);
+}
+
+#[test]
+fn a_state_claiming_an_absurd_step_count_is_refused_on_load() {
+    let mut opt = build::<f64>(&"adagrad".parse().unwrap(), &[2]).unwrap();
+    let mut params = vec![vec![1.0, 2.0]];
+    step(&mut *opt, &mut params, &[vec![0.1, 0.2]]).unwrap();
+    let saved = opt.save_state().unwrap();
+    for bad in [u64::MAX, u64::MAX - 1, MAX_STEP + 1] {
+        let mut damaged = saved.clone();
+        damaged.manifest.tensors[0].step = bad;
+        let mut fresh = build::<f64>(&"adagrad".parse().unwrap(), &[2]).unwrap();
+        let e = fresh.load_state(&damaged).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("claims {bad} steps")),
+            "{e}"
+        );
+        assert_eq!(fresh.steps(0), 0, "a refused load changes nothing");
+    }
+    // At the limit itself the load is accepted, and the next step refused
+    // (instead of overflowing or losing exactness in the bias corrections).
+    let mut at_limit = saved.clone();
+    at_limit.manifest.tensors[0].step = MAX_STEP;
+    opt.load_state(&at_limit).unwrap();
+    let before = params.clone();
+    let e = step(&mut *opt, &mut params, &[vec![0.1, 0.2]]).unwrap_err();
+    assert!(
+        e.to_string().contains("the most a state may hold is 2^53"),
+        "{e}"
+    );
+    assert_eq!(params, before);
+}
+
+#[test]
+fn momentum_turned_on_mid_run_starts_its_buffer_at_the_gradient() {
+    // torch: `buf = torch.clone(grad)` whenever the buffer is missing,
+    // whatever the dampening; afterwards `buf = μ·buf + (1 − τ)·g`.
+    let mut opt = Sgd {
+        lr: 0.1,
+        ..Sgd::default()
+    }
+    .build::<f64>(&[2])
+    .unwrap();
+    let mut p = vec![vec![1.0, -1.0]];
+    for _ in 0..3 {
+        step(&mut opt, &mut p, &[vec![0.5, 0.25]]).unwrap();
+    }
+    opt.set_hyper(0, "momentum", &HyperValue::Number(0.9))
+        .unwrap();
+    opt.set_hyper(0, "dampening", &HyperValue::Number(0.5))
+        .unwrap();
+    let before = p[0].clone();
+    step(&mut opt, &mut p, &[vec![2.0, -4.0]]).unwrap();
+    assert_eq!(opt.buffer(0, "momentum_buffer").unwrap(), &[2.0, -4.0]);
+    assert_eq!(p[0], vec![before[0] - 0.1 * 2.0, before[1] - 0.1 * -4.0]);
+    step(&mut opt, &mut p, &[vec![1.0, 1.0]]).unwrap();
+    assert_eq!(
+        opt.buffer(0, "momentum_buffer").unwrap(),
+        &[0.9 * 2.0 + 0.5 * 1.0, 0.9 * -4.0 + 0.5 * 1.0]
+    );
+}
+
+#[test]
+fn running_maxima_keep_a_nan_as_torch_maximum_does() {
+    // Only reachable with the check off; then a NaN must not vanish.
+    for spec in ["adam(amsgrad=true)", "adamax"] {
+        let mut opt = build::<f32>(&spec.parse().unwrap(), &[2]).unwrap();
+        opt.set_non_finite(NonFinite::Unchecked);
+        let mut p = vec![vec![1.0f32, 1.0]];
+        step(&mut *opt, &mut p, &[vec![f32::NAN, 1.0]]).unwrap();
+        step(&mut *opt, &mut p, &[vec![1.0, 1.0]]).unwrap();
+        assert!(p[0][0].is_nan(), "{spec}: {:?}", p[0]);
+        assert!(p[0][1].is_finite(), "{spec}");
+    }
+}
+
+#[test]
+fn a_rejected_schedule_step_leaves_the_scheduler_as_it_was() {
+    let mut opt = build::<f64>(&"sgd(lr=0.1)".parse().unwrap(), &[1]).unwrap();
+    let plateau: Schedule = "reducelronplateau(patience=0)".parse().unwrap();
+    let mut sched = Scheduler::new(plateau, &mut *opt).unwrap();
+    sched.step(&mut *opt, Some(1.0)).unwrap();
+    let saved = sched.clone();
+    assert!(sched.step(&mut *opt, None).is_err());
+    assert!(sched.step(&mut *opt, Some(f64::NAN)).is_err());
+    assert_eq!(sched, saved);
+    assert_eq!(sched.steps(), 1);
+    // A momentum-cycling schedule on an optimiser without momentum fails at
+    // the start and changes no rate.
+    let mut ada = build::<f64>(&"adagrad(lr=0.3)".parse().unwrap(), &[1]).unwrap();
+    let cycle: Schedule = "onecyclelr(max_lr=1,total_steps=10)".parse().unwrap();
+    assert!(Scheduler::new(cycle, &mut *ada).is_err());
+    assert_eq!(ada.lr(0), 0.3);
+}
+
+#[test]
+#[should_panic(expected = "sgd: no parameter group 5 (there are 1)")]
+fn a_group_index_out_of_range_panics_like_a_slice_index() {
+    let opt = build::<f64>(&"sgd".parse().unwrap(), &[1]).unwrap();
+    let _ = opt.lr(5);
+}
+
+#[test]
+#[should_panic(expected = "sgd: no parameter group 2 (there are 1)")]
+fn setters_check_the_group_index_the_same_way() {
+    let mut opt = build::<f64>(&"sgd".parse().unwrap(), &[1]).unwrap();
+    let _ = opt.set_lr(2, 0.1);
+}
