@@ -128,6 +128,39 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
     }
 }
 
+/// The README's Rosenbrock command, as printed there: every optimiser is
+/// described by what it did (momentum SGD near (1, 1) without meeting the
+/// tolerance, Adam still moving, L-BFGS with its line search at the minimum).
+#[test]
+fn readme_rosenbrock_example_converges_with_lbfgs_and_says_near_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = ok(&[
+        "landscape",
+        "--function",
+        "rosenbrock",
+        "--optimizers",
+        "sgd(lr=0.001,momentum=0.9),adam(lr=0.05),lbfgs(line_search_fn=strong_wolfe)",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+            .to_string()
+    };
+    let sgd = line("sgd(");
+    assert!(sgd.contains("target not reached in 500 steps"), "{sgd}");
+    assert!(sgd.contains("near the minimum (1, 1)"), "{sgd}");
+    let adam = line("adam(");
+    assert!(adam.contains("still moving"), "{adam}");
+    let lbfgs = line("lbfgs(");
+    assert!(lbfgs.contains("target at step"), "{lbfgs}");
+    assert!(lbfgs.contains("at the minimum (1, 1)"), "{lbfgs}");
+    assert!(!stdout.contains("diverged"), "{stdout}");
+}
+
 #[test]
 fn saddle_defaults_escape_and_are_drawn() {
     let dir = tempfile::tempdir().unwrap();
