@@ -60,6 +60,32 @@ fn check_png(path: &Path) {
     );
 }
 
+/// The x-axis tick labels of a chart's SVG: the horizontal, centred texts
+/// that are numbers (the title and the x-axis label are words; y ticks are
+/// right-aligned; the y-axis label is rotated).
+fn x_tick_labels(svg_path: &Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(svg_path).unwrap();
+    svg.split("<text ")
+        .skip(1)
+        .filter_map(|t| {
+            let (attrs, rest) = t.split_once('>')?;
+            let centred = attrs.contains("text-anchor=\"middle\"") && !attrs.contains("rotate(");
+            let text = rest.split("</text>").next()?;
+            (centred && text.replace('−', "-").parse::<f64>().is_ok()).then(|| text.to_string())
+        })
+        .collect()
+}
+
+/// Epoch and step axes count whole things: their ticks are whole numbers.
+fn assert_whole_x_ticks(svg_path: &Path) {
+    let ticks = x_tick_labels(svg_path);
+    assert!(
+        ticks.len() >= 2 && ticks.iter().all(|t| !t.contains('.')),
+        "{}: {ticks:?}",
+        svg_path.display()
+    );
+}
+
 /// Deterministic pseudo-random numbers for test data.
 fn noise(i: usize) -> f64 {
     let x = (i as f64 * 12.9898).sin() * 43758.5453;
@@ -414,6 +440,8 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
             svg.contains("<svg") && svg.contains("adam(lr=0.05)"),
             "{pic}.svg"
         );
+        // Three epochs once gave ticks 1.00, 1.25, … 3.00.
+        assert_whole_x_ticks(&out.join(format!("{pic}.svg")));
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"));
@@ -571,6 +599,7 @@ fn advise_names_its_evidence_and_races() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("winner:"), "{text}");
     check_png(&race_dir.join("race.png"));
+    assert_whole_x_ticks(&race_dir.join("race.svg"));
     let r = json(&race_dir.join("race.json"));
     assert_eq!(r["entrants"].as_array().unwrap().len(), 3);
     assert!(race_dir.join("advice.json").exists());

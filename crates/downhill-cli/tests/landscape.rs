@@ -85,6 +85,22 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
         ],
     );
     check_svg(&out.join("loss.svg"), &["f − f_min", "adam(lr=0.1)"]);
+    // The step axis counts whole steps.
+    let loss_svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
+    let x_ticks: Vec<&str> = loss_svg
+        .split("<text ")
+        .skip(1)
+        .filter_map(|t| {
+            let (attrs, rest) = t.split_once('>')?;
+            let text = rest.split("</text>").next()?;
+            let centred = attrs.contains("text-anchor=\"middle\"") && !attrs.contains("rotate(");
+            (centred && text.parse::<f64>().is_ok()).then_some(text)
+        })
+        .collect();
+    assert!(
+        x_ticks.len() >= 2 && x_ticks.iter().all(|t| !t.contains('.')),
+        "{x_ticks:?}"
+    );
     let gif = std::fs::read(out.join("paths.gif")).unwrap();
     assert_eq!(&gif[..6], b"GIF89a");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();

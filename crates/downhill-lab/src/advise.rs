@@ -361,6 +361,7 @@ pub fn race(
     })?;
     let mut chart = LineChart::new("Race: held-out loss per epoch")
         .x_label("epoch")
+        .x_integer()
         .y_label("held-out loss");
     for (i, e) in result.entrants.iter().enumerate() {
         let style = if i == 0 {

@@ -1034,7 +1034,7 @@ fn loss_chart(result: &Landscape) -> LineChart {
     } else {
         "step"
     };
-    let mut chart = LineChart::new(title).x_label(x_label);
+    let mut chart = LineChart::new(title).x_label(x_label).x_integer();
     match result.target {
         Target::Tolerance {
             min_value,
