@@ -603,4 +603,46 @@ fn advise_names_its_evidence_and_races() {
     let r = json(&race_dir.join("race.json"));
     assert_eq!(r["entrants"].as_array().unwrap().len(), 3);
     assert!(race_dir.join("advice.json").exists());
+
+    // The suggested entrants: rates around adagrad's 0.05 are the decimals a
+    // person would type, in the table, the legend and race.json; epochs count
+    // from 1 and "1 epoch" is singular.
+    let race_dir = tmp.path().join("race-defaults");
+    let out = ok(&[
+        "advise",
+        "--data",
+        &sparse,
+        "--race",
+        "--budget",
+        "20",
+        "--out",
+        race_dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let svg = std::fs::read_to_string(race_dir.join("race.svg")).unwrap();
+    let race_json = std::fs::read_to_string(race_dir.join("race.json")).unwrap();
+    for shown in [&*text, &svg, &race_json] {
+        assert!(shown.contains("adagrad(lr=0.15)"), "{shown}");
+        assert!(shown.contains("adagrad(lr=0.015)"), "{shown}");
+        assert!(!shown.contains("0000000"), "{shown}");
+    }
+    let r = json(&race_dir.join("race.json"));
+    let entrants = r["entrants"].as_array().unwrap();
+    assert!(entrants.len() >= 4, "{text}");
+    // The entrants dropped after the first rung trained one epoch.
+    assert!(entrants.iter().any(|e| e["epochs"] == 1), "{race_json}");
+    assert!(text.contains(" after 1 epoch\n"), "{text}");
+    assert!(
+        !text.contains(" 1 epochs") && !text.contains(" 1 rungs"),
+        "{text}"
+    );
+    // Counted from 0, the curves began at x = 0 and the axis showed a 0 tick;
+    // from 1 (and under 25 epochs, so the padding stays above 0) it cannot.
+    let ticks = x_tick_labels(&race_dir.join("race.svg"));
+    let longest = entrants.iter().map(|e| e["epochs"].as_u64().unwrap()).max();
+    assert!(longest < Some(25), "{race_json}");
+    assert!(
+        !ticks.is_empty() && !ticks.contains(&"0".to_string()),
+        "{ticks:?}"
+    );
 }

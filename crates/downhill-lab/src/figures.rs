@@ -244,7 +244,7 @@ pub fn write_comparison(
             for p in &tune.grid {
                 let cells = [
                     r.label.clone(),
-                    format!("{:e}", p.lr),
+                    p.lr.to_string(),
                     p.holdout_loss
                         .map_or("diverged".into(), |l| format!("{l:.4}")),
                     if p.lr == tune.best_lr {
