@@ -377,12 +377,11 @@ fn learns_online_from_standard_input() {
 
 #[test]
 fn real_fashion_mnist_beats_chance_by_far_in_a_fraction_of_an_epoch() {
-    let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    if !dir.exists() {
-        println!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            dir.display()
-        );
+    if !downhill_testenv::require_path(
+        "real_fashion_mnist_beats_chance_by_far_in_a_fraction_of_an_epoch",
+        "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+        "apt-get install dataset-fashion-mnist",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -446,7 +445,11 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"));
     // The report renders in a real browser (headless Chromium, offline).
-    if Path::new("/usr/bin/chromium").exists() {
+    if downhill_testenv::require_path(
+        "compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs (browser check)",
+        "/usr/bin/chromium",
+        "apt-get install chromium",
+    ) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../downhill-plot/scripts/check-report-in-chromium.sh");
         let shot = out.join("report-screenshot.png");
@@ -462,8 +465,6 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
             String::from_utf8_lossy(&status.stderr)
         );
         check_png(&shot);
-    } else {
-        println!("browser check skipped: /usr/bin/chromium is missing (apt-get install chromium)");
     }
     let s = json(&out.join("summary.json"));
     let runs = s["runs"].as_array().unwrap();
