@@ -157,7 +157,7 @@ impl Axis {
         })
     }
 
-    /// The same axis with ticks at whole numbers only (see [`Axis::integer`]).
+    /// The same axis with ticks at whole numbers only (its `integer` field).
     pub(crate) fn integer(self, integer: bool) -> Axis {
         Axis { integer, ..self }
     }
