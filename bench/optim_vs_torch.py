@@ -5,10 +5,14 @@ streaming-memory kernel that moves the same 28 bytes per parameter.
     python3 bench/optim_vs_torch.py [--params 10000000] [--threads 2] [--seconds 2]
 
 Runs `cargo bench -p downhill --bench step_throughput` for Adam (with and
-without the non-finite gradient check) and, when `import torch` works,
+without the non-finite gradient check) and, when an interpreter can
+`import torch` (`$TORCH_PYTHON` if set, else the one running this script;
+candidates that are missing or lack torch are named on stderr and skipped),
 torch.optim.Adam(fused=True) on the same number of f32 parameters.
 """
 import argparse, os, re, subprocess, sys, time
+
+from torch_python import python_with_torch  # $TORCH_PYTHON, else this interpreter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,13 +30,6 @@ for fused in (True, False):
         t0 = time.perf_counter(); opt.step(); best = min(best, time.perf_counter() - t0); runs += 1
     print(f"{'fused' if fused else 'foreach'} {n / best / 1e6:.0f}")
 '''
-
-
-def python_with_torch():
-    for py in [os.environ.get("TORCH_PYTHON"), "/work/torchenv/bin/python", sys.executable, "python3"]:
-        if py and subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0:
-            return py
-    return None
 
 
 def main():
@@ -60,7 +57,7 @@ def main():
                 kind, rate = line.split()
                 rows[f"torch Adam ({kind})"] = (int(rate), None)
     else:
-        print("PyTorch is not installed: reporting downhill alone")
+        print("PyTorch not found (set TORCH_PYTHON to a Python that has it): reporting downhill alone")
     base = rows.get("torch Adam (fused)", (None,))[0]
     print(f"{a.params} f32 parameters, {a.threads} threads")
     print("| step | Mparam/s | stream kernel (28 B/param) in the same run | vs kernel | vs torch fused |")

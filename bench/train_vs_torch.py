@@ -8,10 +8,13 @@ process so peak RSS is its own. Usage:
     python3 bench/train_vs_torch.py [--examples 12800] [--epochs 3] [--models logreg,mlp,cnn]
 
 Needs the downhill example built (the script builds it) and, for the PyTorch
-column, `import torch` to work (e.g. pip install torch); without PyTorch it
-reports downhill alone.
+column, an interpreter that can `import torch`: `$TORCH_PYTHON` if set, else
+the one running this script (candidates that are missing or lack torch are
+named on stderr and skipped); without PyTorch it reports downhill alone.
 """
 import argparse, json, os, subprocess, sys
+
+from torch_python import python_with_torch  # $TORCH_PYTHON, else this interpreter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {
@@ -54,13 +57,6 @@ print(json.dumps({"framework": "torch " + torch.__version__, "model": name, "bat
 '''
 
 
-def python_with_torch():
-    for py in [os.environ.get("TORCH_PYTHON"), "/work/torchenv/bin/python", sys.executable, "python3"]:
-        if py and subprocess.run([py, "-c", "import torch"], capture_output=True).returncode == 0:
-            return py
-    return None
-
-
 def run(cmd, env):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -81,7 +77,7 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     py = python_with_torch()
     if py is None:
-        print("PyTorch is not installed: reporting downhill alone")
+        print("PyTorch not found (set TORCH_PYTHON to a Python that has it): reporting downhill alone")
     print(f"| model | downhill samples/s | torch samples/s | ratio | downhill peak RSS | torch peak RSS | RSS ratio |")
     print(f"|---|---:|---:|---:|---:|---:|---:|")
     for name in a.models.split(","):

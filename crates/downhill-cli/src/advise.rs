@@ -2,7 +2,7 @@
 
 use crate::UserError;
 use clap::Args;
-use downhill_lab::advise::{advise, default_entrants, race};
+use downhill_lab::advise::{advise, count, default_entrants, race};
 use downhill_lab::compare::parse_specs;
 use downhill_train::TrainConfig;
 use std::path::PathBuf;
@@ -91,8 +91,8 @@ pub fn run(a: AdviseArgs) -> Result<(), UserError> {
         println!("race: {} entrants, budget {} s", entrants.len(), a.budget);
         let r = race(&base, &data, &entrants, a.budget, out)?;
         println!(
-            "after {} rungs and {:.1} s{}:",
-            r.rungs,
+            "after {} and {:.1} s{}:",
+            count(r.rungs, "rung"),
             r.seconds,
             if r.budget_exhausted {
                 " (budget spent)"
@@ -101,17 +101,11 @@ pub fn run(a: AdviseArgs) -> Result<(), UserError> {
             }
         );
         for (i, e) in r.entrants.iter().enumerate() {
-            let last = e
-                .scores
-                .last()
-                .copied()
-                .flatten()
-                .map_or("diverged".to_string(), |s| format!("{s:.4}"));
             println!(
-                "  {}{} — held-out loss {last} after {} epochs",
+                "  {}{} — {}",
                 if i == 0 { "winner: " } else { "        " },
                 e.spec,
-                e.epochs
+                e.outcome()
             );
         }
         println!("picture: {}", out.join("race.png").display());

@@ -60,6 +60,32 @@ fn check_png(path: &Path) {
     );
 }
 
+/// The x-axis tick labels of a chart's SVG: the horizontal, centred texts
+/// that are numbers (the title and the x-axis label are words; y ticks are
+/// right-aligned; the y-axis label is rotated).
+fn x_tick_labels(svg_path: &Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(svg_path).unwrap();
+    svg.split("<text ")
+        .skip(1)
+        .filter_map(|t| {
+            let (attrs, rest) = t.split_once('>')?;
+            let centred = attrs.contains("text-anchor=\"middle\"") && !attrs.contains("rotate(");
+            let text = rest.split("</text>").next()?;
+            (centred && text.replace('−', "-").parse::<f64>().is_ok()).then(|| text.to_string())
+        })
+        .collect()
+}
+
+/// Epoch and step axes count whole things: their ticks are whole numbers.
+fn assert_whole_x_ticks(svg_path: &Path) {
+    let ticks = x_tick_labels(svg_path);
+    assert!(
+        ticks.len() >= 2 && ticks.iter().all(|t| !t.contains('.')),
+        "{}: {ticks:?}",
+        svg_path.display()
+    );
+}
+
 /// Deterministic pseudo-random numbers for test data.
 fn noise(i: usize) -> f64 {
     let x = (i as f64 * 12.9898).sin() * 43758.5453;
@@ -351,12 +377,11 @@ fn learns_online_from_standard_input() {
 
 #[test]
 fn real_fashion_mnist_beats_chance_by_far_in_a_fraction_of_an_epoch() {
-    let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    if !dir.exists() {
-        println!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            dir.display()
-        );
+    if !downhill_testenv::require_path(
+        "real_fashion_mnist_beats_chance_by_far_in_a_fraction_of_an_epoch",
+        "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+        "apt-get install dataset-fashion-mnist",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -414,11 +439,17 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
             svg.contains("<svg") && svg.contains("adam(lr=0.05)"),
             "{pic}.svg"
         );
+        // Three epochs once gave ticks 1.00, 1.25, … 3.00.
+        assert_whole_x_ticks(&out.join(format!("{pic}.svg")));
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"));
     // The report renders in a real browser (headless Chromium, offline).
-    if Path::new("/usr/bin/chromium").exists() {
+    if downhill_testenv::require_path(
+        "compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs (browser check)",
+        "/usr/bin/chromium",
+        "apt-get install chromium",
+    ) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../downhill-plot/scripts/check-report-in-chromium.sh");
         let shot = out.join("report-screenshot.png");
@@ -434,8 +465,6 @@ fn compare_writes_pictures_summaries_and_a_report_consistent_with_the_runs() {
             String::from_utf8_lossy(&status.stderr)
         );
         check_png(&shot);
-    } else {
-        println!("browser check skipped: /usr/bin/chromium is missing (apt-get install chromium)");
     }
     let s = json(&out.join("summary.json"));
     let runs = s["runs"].as_array().unwrap();
@@ -571,7 +600,50 @@ fn advise_names_its_evidence_and_races() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("winner:"), "{text}");
     check_png(&race_dir.join("race.png"));
+    assert_whole_x_ticks(&race_dir.join("race.svg"));
     let r = json(&race_dir.join("race.json"));
     assert_eq!(r["entrants"].as_array().unwrap().len(), 3);
     assert!(race_dir.join("advice.json").exists());
+
+    // The suggested entrants: rates around adagrad's 0.05 are the decimals a
+    // person would type, in the table, the legend and race.json; epochs count
+    // from 1 and "1 epoch" is singular.
+    let race_dir = tmp.path().join("race-defaults");
+    let out = ok(&[
+        "advise",
+        "--data",
+        &sparse,
+        "--race",
+        "--budget",
+        "20",
+        "--out",
+        race_dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let svg = std::fs::read_to_string(race_dir.join("race.svg")).unwrap();
+    let race_json = std::fs::read_to_string(race_dir.join("race.json")).unwrap();
+    for shown in [&*text, &svg, &race_json] {
+        assert!(shown.contains("adagrad(lr=0.15)"), "{shown}");
+        assert!(shown.contains("adagrad(lr=0.015)"), "{shown}");
+        assert!(!shown.contains("0000000"), "{shown}");
+    }
+    let r = json(&race_dir.join("race.json"));
+    let entrants = r["entrants"].as_array().unwrap();
+    assert!(entrants.len() >= 4, "{text}");
+    // The entrants dropped after the first rung trained one epoch.
+    assert!(entrants.iter().any(|e| e["epochs"] == 1), "{race_json}");
+    assert!(text.contains(" after 1 epoch\n"), "{text}");
+    assert!(
+        !text.contains(" 1 epochs") && !text.contains(" 1 rungs"),
+        "{text}"
+    );
+    // Counted from 0, the curves began at x = 0 and the axis showed a 0 tick;
+    // from 1 (and under 25 epochs, so the padding stays above 0) it cannot.
+    let ticks = x_tick_labels(&race_dir.join("race.svg"));
+    let longest = entrants.iter().map(|e| e["epochs"].as_u64().unwrap()).max();
+    assert!(longest < Some(25), "{race_json}");
+    assert!(
+        !ticks.is_empty() && !ticks.contains(&"0".to_string()),
+        "{ticks:?}"
+    );
 }

@@ -85,6 +85,22 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
         ],
     );
     check_svg(&out.join("loss.svg"), &["f − f_min", "adam(lr=0.1)"]);
+    // The step axis counts whole steps.
+    let loss_svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
+    let x_ticks: Vec<&str> = loss_svg
+        .split("<text ")
+        .skip(1)
+        .filter_map(|t| {
+            let (attrs, rest) = t.split_once('>')?;
+            let text = rest.split("</text>").next()?;
+            let centred = attrs.contains("text-anchor=\"middle\"") && !attrs.contains("rotate(");
+            (centred && text.parse::<f64>().is_ok()).then_some(text)
+        })
+        .collect();
+    assert!(
+        x_ticks.len() >= 2 && x_ticks.iter().all(|t| !t.contains('.')),
+        "{x_ticks:?}"
+    );
     let gif = std::fs::read(out.join("paths.gif")).unwrap();
     assert_eq!(&gif[..6], b"GIF89a");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
@@ -126,6 +142,39 @@ fn function_mode_shows_momentum_beating_gd_on_a_ravine() {
         assert_eq!(r["final_value"].as_f64().unwrap(), last[3]);
         assert!(last[3] <= 1e-6);
     }
+}
+
+/// The README's Rosenbrock command, as printed there: every optimiser is
+/// described by what it did (momentum SGD near (1, 1) without meeting the
+/// tolerance, Adam still moving, L-BFGS with its line search at the minimum).
+#[test]
+fn readme_rosenbrock_example_converges_with_lbfgs_and_says_near_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = ok(&[
+        "landscape",
+        "--function",
+        "rosenbrock",
+        "--optimizers",
+        "sgd(lr=0.001,momentum=0.9),adam(lr=0.05),lbfgs(line_search_fn=strong_wolfe)",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+            .to_string()
+    };
+    let sgd = line("sgd(");
+    assert!(sgd.contains("target not reached in 500 steps"), "{sgd}");
+    assert!(sgd.contains("near the minimum (1, 1)"), "{sgd}");
+    let adam = line("adam(");
+    assert!(adam.contains("still moving"), "{adam}");
+    let lbfgs = line("lbfgs(");
+    assert!(lbfgs.contains("target at step"), "{lbfgs}");
+    assert!(lbfgs.contains("at the minimum (1, 1)"), "{lbfgs}");
+    assert!(!stdout.contains("diverged"), "{stdout}");
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use crate::error::{write_file, LabError};
 use crate::figures::FORMATS;
-use crate::tune::{tuning_split, with_lr, TuneSettings};
+use crate::tune::{round_rate, tuning_split, with_lr, TuneSettings};
 use downhill::Rng;
 use downhill_data::{stats, DataSplit, DataStats};
 use downhill_nn::{Input, ModelSpec};
@@ -210,6 +210,36 @@ pub struct Entrant {
     pub curve: Vec<f64>,
 }
 
+/// `n` and the noun, plural unless `n` is 1: "1 epoch", "2 epochs".
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+impl Entrant {
+    /// Its curve as (epoch, held-out loss) points, epochs counted from 1 as
+    /// in every other chart and table.
+    pub fn curve_points(&self) -> Vec<(f64, f64)> {
+        // The race always has a held-out part, so every epoch has a loss and
+        // position i is epoch i + 1.
+        self.curve
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| ((i + 1) as f64, l))
+            .collect()
+    }
+
+    /// "held-out loss 0.6931 after 1 epoch" (or "diverged after 2 epochs").
+    pub fn outcome(&self) -> String {
+        let last = self
+            .scores
+            .last()
+            .copied()
+            .flatten()
+            .map_or("diverged".to_string(), |s| format!("held-out loss {s:.4}"));
+        format!("{last} after {}", count(self.epochs, "epoch"))
+    }
+}
+
 /// The outcome of a race.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Race {
@@ -223,10 +253,23 @@ pub struct Race {
     pub budget_exhausted: bool,
 }
 
+/// The race's rates around a suggested one: ×0.3, ×1 and ×3, each rounded
+/// to the decimal a person would type (0.05 × 3 is 0.15000000000000002 in
+/// binary; the legend and the spec to copy say 0.15).
+pub fn rates_around(lr: f64) -> [f64; 3] {
+    [0.3, 1.0, 3.0].map(|f| round_rate(lr * f))
+}
+
 /// The default entrants: each suggested family at three rates.
 pub fn default_entrants(advice: &Advice) -> Vec<String> {
+    entrants_for(&advice.suggestions)
+}
+
+/// The entrants for some suggestions: L-BFGS as it is, every other one at
+/// [`rates_around`] its rate.
+fn entrants_for(suggestions: &[Suggestion]) -> Vec<String> {
     let mut out = Vec::new();
-    for s in &advice.suggestions {
+    for s in suggestions {
         if s.optimizer.starts_with("lbfgs") {
             out.push(s.optimizer.clone());
             continue;
@@ -236,8 +279,8 @@ pub fn default_entrants(advice: &Advice) -> Vec<String> {
             Some(downhill::hyper::HyperValue::Number(x)) => Some(*x),
             _ => None,
         });
-        for f in [0.3, 1.0, 3.0] {
-            if let Ok(spec) = with_lr(&s.optimizer, lr.unwrap_or(1e-3) * f) {
+        for rate in rates_around(lr.unwrap_or(1e-3)) {
+            if let Ok(spec) = with_lr(&s.optimizer, rate) {
                 out.push(spec);
             }
         }
@@ -361,6 +404,7 @@ pub fn race(
     })?;
     let mut chart = LineChart::new("Race: held-out loss per epoch")
         .x_label("epoch")
+        .x_integer()
         .y_label("held-out loss");
     for (i, e) in result.entrants.iter().enumerate() {
         let style = if i == 0 {
@@ -369,7 +413,7 @@ pub fn race(
             LineStyle::Dashed
         };
         chart = chart.series(
-            Series::from_values(e.spec.clone(), &e.curve)
+            Series::new(e.spec.clone(), e.curve_points())
                 .style(style)
                 .color_slot(i),
         );
@@ -386,4 +430,65 @@ pub fn race(
 
 fn last_score(e: &Entrant) -> f64 {
     e.scores.last().copied().flatten().unwrap_or(f64::INFINITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::significant_digits;
+
+    #[test]
+    fn race_rates_are_the_decimals_a_person_would_type() {
+        assert_eq!(rates_around(0.05), [0.015, 0.05, 0.15]);
+        assert_eq!(rates_around(0.001), [0.0003, 0.001, 0.003]);
+        assert_eq!(rates_around(0.1), [0.03, 0.1, 0.3]);
+        for lr in [
+            1e-4, 3e-4, 7e-4, 1e-3, 0.01, 0.05, 0.1, 0.3, 1.0, 0.123, 2.5,
+        ] {
+            for r in rates_around(lr) {
+                assert!(significant_digits(r) <= 4, "{lr}: {r}");
+            }
+        }
+        let suggestions = [
+            Suggestion {
+                optimizer: "adagrad(lr=0.05)".into(),
+                why: String::new(),
+            },
+            Suggestion {
+                optimizer: "lbfgs(line_search_fn=strong_wolfe)".into(),
+                why: String::new(),
+            },
+        ];
+        assert_eq!(
+            entrants_for(&suggestions),
+            [
+                "adagrad(lr=0.015)",
+                "adagrad(lr=0.05)",
+                "adagrad(lr=0.15)",
+                "lbfgs(line_search_fn=strong_wolfe)"
+            ]
+        );
+    }
+
+    #[test]
+    fn race_curves_count_epochs_from_one_and_outcomes_pluralise() {
+        let e = Entrant {
+            spec: "adam".into(),
+            scores: vec![Some(0.5)],
+            epochs: 1,
+            curve: vec![0.5],
+        };
+        assert_eq!(e.curve_points(), [(1.0, 0.5)]);
+        assert_eq!(e.outcome(), "held-out loss 0.5000 after 1 epoch");
+        let e = Entrant {
+            spec: "adam".into(),
+            scores: vec![Some(0.5), None],
+            epochs: 3,
+            curve: vec![0.5, 0.4, 0.3],
+        };
+        assert_eq!(e.curve_points(), [(1.0, 0.5), (2.0, 0.4), (3.0, 0.3)]);
+        assert_eq!(e.outcome(), "diverged after 3 epochs");
+        assert_eq!(count(0, "rung"), "0 rungs");
+        assert_eq!(count(1, "rung"), "1 rung");
+    }
 }

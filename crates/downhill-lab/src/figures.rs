@@ -42,6 +42,7 @@ fn per_epoch(
 ) -> LineChart {
     let mut chart = LineChart::new(title)
         .x_label("epoch")
+        .x_integer()
         .y_label(y)
         .y_scale(scale);
     for (i, r) in result.runs.iter().enumerate() {
@@ -82,6 +83,7 @@ pub fn write_comparison(
     )];
     let mut steps = LineChart::new("Training loss per step (smoothed)")
         .x_label("step")
+        .x_integer()
         .y_label("training loss")
         .y_scale(Scale::Log);
     for (i, r) in result.runs.iter().enumerate() {
@@ -242,7 +244,7 @@ pub fn write_comparison(
             for p in &tune.grid {
                 let cells = [
                     r.label.clone(),
-                    format!("{:e}", p.lr),
+                    p.lr.to_string(),
                     p.holdout_loss
                         .map_or("diverged".into(), |l| format!("{l:.4}")),
                     if p.lr == tune.best_lr {

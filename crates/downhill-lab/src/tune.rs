@@ -89,6 +89,30 @@ pub struct TuneResult {
     pub best_spec: String,
 }
 
+/// `x` rounded to four significant digits: the decimal a person would type.
+/// Rates computed in binary pick up noise (0.05 × 3 = 0.15000000000000002);
+/// going through decimal text gives the f64 nearest to 0.15, which prints as
+/// 0.15.
+pub fn round_rate(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.3e}").parse().unwrap_or(x)
+}
+
+/// Significant digits in `x`'s shortest decimal form (`to_string`):
+/// 2 for 0.15, 1 for 0.0003, 17 for 0.15000000000000002.
+#[cfg(test)]
+pub(crate) fn significant_digits(x: f64) -> usize {
+    let s = x.abs().to_string();
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1)
+}
+
 /// The spec with its `lr` replaced.
 pub fn with_lr(spec: &str, lr: f64) -> Result<String, LabError> {
     let mut s: OptimizerSpec = spec
@@ -146,7 +170,7 @@ pub fn tune_lr(
             Err(e) => return Err(e.into()),
         };
         obs.message(&format!(
-            "lr {lr:e}: held-out loss {}",
+            "lr {lr}: held-out loss {}",
             score.map_or("diverged".to_string(), |s| format!("{s:.4}"))
         ));
         grid.push(TunePoint {
@@ -166,4 +190,41 @@ pub fn tune_lr(
         best_lr: best.0,
         best_spec: with_lr(spec, best.0)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_digits_of_shortest_decimals() {
+        assert_eq!(significant_digits(0.15), 2);
+        assert_eq!(significant_digits(0.0003), 1);
+        assert_eq!(significant_digits(1.0), 1);
+        assert_eq!(significant_digits(0.15000000000000002), 17);
+        assert_eq!(significant_digits(0.30000000000000004), 17);
+    }
+
+    #[test]
+    fn rounded_rates_print_as_typed() {
+        assert_eq!(round_rate(0.05 * 3.0).to_string(), "0.15");
+        assert_eq!(round_rate(0.1 * 3.0).to_string(), "0.3");
+        assert_eq!(round_rate(0.001 * 0.3).to_string(), "0.0003");
+        assert_eq!(round_rate(0.123456), 0.1235);
+        assert_eq!(round_rate(0.0), 0.0);
+        assert!(round_rate(f64::NAN).is_nan());
+        // Every grid value, and a spec built from it, reads as typed.
+        for lr in default_grid() {
+            assert!(significant_digits(lr) <= 4, "{lr}");
+            let spec = with_lr("adam", lr).unwrap();
+            assert_eq!(spec, format!("adam(lr={lr})"));
+        }
+        assert_eq!(
+            default_grid()
+                .iter()
+                .map(f64::to_string)
+                .collect::<Vec<_>>(),
+            ["0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"]
+        );
+    }
 }

@@ -187,6 +187,9 @@ pub enum Ending {
         at: [f64; 2],
         /// Distance of the last point from it.
         distance: f64,
+        /// Whether the last point met the target tolerance: only then is the
+        /// run "at" the minimum rather than "near" it.
+        reached: bool,
     },
     /// In a local minimum that is not among the known ones (e.g. Rastrigin's).
     LocalMinimum {
@@ -228,10 +231,14 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// A phrase for reports: "at the minimum (1, 1)", "escaped the saddle along +y".
+    /// A phrase for reports: "at the minimum (1, 1)" (only once the target
+    /// was met; "near the minimum (1, 1)" before), "escaped the saddle along +y".
     pub fn describe(&self) -> String {
         match self {
-            Ending::Minimum { at, .. } => format!("at the minimum {}", fmt_point(*at)),
+            Ending::Minimum {
+                at, reached: true, ..
+            } => format!("at the minimum {}", fmt_point(*at)),
+            Ending::Minimum { at, .. } => format!("near the minimum {}", fmt_point(*at)),
             Ending::LocalMinimum { at, value } => {
                 format!(
                     "in a local minimum at {} (f = {})",
@@ -699,9 +706,16 @@ impl<'a> Judge<'a> {
                 step: points.len() - 1,
             };
         }
+        // Within the "near" radius is not converged: a run can stop there at
+        // f = 2e-3 with the tolerance 1e-6 unmet.
+        let reached = target.reached(self.problem.value(&last));
         if let Some((at, d)) = Self::nearest(&self.minima, last) {
             if d <= self.near {
-                return Ending::Minimum { at, distance: d };
+                return Ending::Minimum {
+                    at,
+                    distance: d,
+                    reached,
+                };
             }
         }
         if let Target::Escape { saddle, level } = *target {
@@ -733,6 +747,7 @@ impl<'a> Judge<'a> {
                         return Ending::Minimum {
                             at,
                             distance: dist(at, last),
+                            reached,
                         };
                     }
                 }
@@ -1019,7 +1034,7 @@ fn loss_chart(result: &Landscape) -> LineChart {
     } else {
         "step"
     };
-    let mut chart = LineChart::new(title).x_label(x_label);
+    let mut chart = LineChart::new(title).x_label(x_label).x_integer();
     match result.target {
         Target::Tolerance {
             min_value,

@@ -116,13 +116,66 @@ fn every_optimiser_ends_at_the_same_minimum_of_a_convex_function() {
         assert_eq!(l.runs.len(), 9);
         for r in &l.runs {
             assert_eq!(r.stop, Stop::Target, "{f}: {}", r.optimizer);
-            let Ending::Minimum { at, distance } = r.ending else {
+            let Ending::Minimum {
+                at,
+                distance,
+                reached,
+            } = r.ending
+            else {
                 panic!("{f}: {}: {:?}", r.optimizer, r.ending)
             };
             assert_eq!(at, minimum, "{f}: {}", r.optimizer);
+            assert!(reached, "{f}: {}", r.optimizer);
             assert!(distance < 1e-2, "{f}: {}: {distance}", r.optimizer);
         }
     }
+}
+
+/// The README's Rosenbrock example: momentum SGD stops within the "near"
+/// radius of (1, 1) at f ≈ 2e-3, far from the 1e-6 tolerance, so it is near
+/// the minimum, not at it; L-BFGS with the strong-Wolfe search meets the
+/// tolerance and is at it, while plain L-BFGS (torch's default: fixed steps
+/// of lr = 1, no line search) diverges, which is why the README asks for the
+/// line search.
+#[test]
+fn only_a_run_that_met_the_tolerance_is_at_the_minimum() {
+    let l = run(
+        "rosenbrock",
+        "sgd(lr=0.001,momentum=0.9),lbfgs(line_search_fn=strong_wolfe),lbfgs",
+        500,
+    );
+    let plain = by_name(&l, "lbfgs");
+    assert_eq!(plain.stop, Stop::Diverged);
+    assert!(
+        matches!(plain.ending, Ending::Diverged { .. }),
+        "{:?}",
+        plain.ending
+    );
+    let sgd = by_name(&l, "sgd(lr=0.001,momentum=0.9)");
+    assert_eq!(sgd.stop, Stop::StepLimit);
+    assert!(sgd.last_value() > 1e-6, "{}", sgd.last_value());
+    assert!(
+        matches!(
+            sgd.ending,
+            Ending::Minimum {
+                at: [1.0, 1.0],
+                reached: false,
+                ..
+            }
+        ),
+        "{:?}",
+        sgd.ending
+    );
+    assert_eq!(sgd.ending.describe(), "near the minimum (1, 1)");
+
+    let lbfgs = by_name(&l, "lbfgs(line_search_fn=strong_wolfe)");
+    assert_eq!(lbfgs.stop, Stop::Target);
+    assert!(
+        matches!(lbfgs.ending, Ending::Minimum { reached: true, .. }),
+        "{:?}",
+        lbfgs.ending
+    );
+    assert_eq!(lbfgs.ending.describe(), "at the minimum (1, 1)");
 }
 
 #[test]

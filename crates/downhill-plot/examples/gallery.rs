@@ -83,6 +83,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut loss = LineChart::new("Fashion-MNIST logistic regression: loss")
         .size(w, h)
         .x_label("epoch")
+        .x_integer()
         .y_label("cross-entropy loss");
     for (i, (name, rate)) in [
         ("sgd", 0.15f64),
@@ -114,6 +115,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut acc = LineChart::new("Test accuracy")
         .size(w, h)
         .x_label("epoch")
+        .x_integer()
         .y_label("accuracy");
     for (name, rate) in [
         ("sgd", 0.15),
@@ -140,6 +142,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let edge = LineChart::new("Edge cases: gap, lone point, empty series, divergence")
         .size(w, h)
         .x_label("step")
+        .x_integer()
         .y_label("loss")
         .series(Series::new("with a NaN gap", odd))
         .series(Series::new("lone point", vec![(15.0, 0.3)]))

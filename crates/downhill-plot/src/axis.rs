@@ -30,6 +30,9 @@ pub(crate) struct Axis {
     pub kind: Kind,
     pub lo: f64,
     pub hi: f64,
+    /// The axis counts whole things (epochs, steps): ticks only at whole
+    /// numbers, as "epoch 2.5" does not exist.
+    pub integer: bool,
 }
 
 /// One tick mark; minor ticks have no label.
@@ -105,6 +108,7 @@ impl Axis {
                 kind,
                 lo: r.0,
                 hi: r.1,
+                integer: false,
             });
         }
         let usable = |v: &f64| v.is_finite() && (kind == Kind::Linear || *v > 0.0);
@@ -145,7 +149,17 @@ impl Axis {
                 }
             }
         };
-        Ok(Axis { kind, lo, hi })
+        Ok(Axis {
+            kind,
+            lo,
+            hi,
+            integer: false,
+        })
+    }
+
+    /// The same axis with ticks at whole numbers only (its `integer` field).
+    pub(crate) fn integer(self, integer: bool) -> Axis {
+        Axis { integer, ..self }
     }
 
     /// Position of `v` along the axis, 0 at `lo` and 1 at `hi`; NaN when the
@@ -173,17 +187,27 @@ impl Axis {
     /// a vertical one); labels never come closer than that plus a gap.
     pub(crate) fn ticks(&self, len: f32, label_extent: &dyn Fn(&str) -> f32) -> Vec<Tick> {
         let gap = 14.0f32;
-        match self.kind {
+        let mut ticks = match self.kind {
             Kind::Linear => self.linear_ticks(len, label_extent, gap),
             Kind::Log => self.log_ticks(len, label_extent, gap),
+        };
+        if self.integer {
+            // Linear ticks are whole already; a log axis may reach below 1
+            // (0.5, 0.2 …), which counts of things never take.
+            ticks.retain(|t| t.value.fract() == 0.0);
         }
+        ticks
     }
 
     fn linear_ticks(&self, len: f32, extent: &dyn Fn(&str) -> f32, gap: f32) -> Vec<Tick> {
         // Start dense and coarsen until neighbouring labels do not collide.
         let mut count = ((len / 55.0).floor() as usize).clamp(2, 10);
         loop {
-            let ticks = linear_ticks(self.lo, self.hi, count);
+            let ticks = if self.integer {
+                integer_ticks(self.lo, self.hi, count)
+            } else {
+                linear_ticks(self.lo, self.hi, count)
+            };
             let labelled: Vec<(f32, f32)> = ticks
                 .iter()
                 .map(|t| {
@@ -300,8 +324,7 @@ impl Axis {
     fn linear_ticks_on_log(&self, len: f32, extent: &dyn Fn(&str) -> f32, gap: f32) -> Vec<Tick> {
         let lin = Axis {
             kind: Kind::Linear,
-            lo: self.lo,
-            hi: self.hi,
+            ..*self
         };
         lin.linear_ticks(len, extent, gap)
             .into_iter()
@@ -316,7 +339,11 @@ fn pow10(k: i32) -> f64 {
 
 /// Nice tick values ("1, 2, 2.5, 5 × 10ᵏ" steps), at most about `count` of them.
 pub(crate) fn linear_ticks(lo: f64, hi: f64, count: usize) -> Vec<Tick> {
-    let step = nice_step((hi - lo) / count.max(1) as f64);
+    ticks_every(lo, hi, nice_step((hi - lo) / count.max(1) as f64))
+}
+
+/// Labelled ticks at the multiples of `step` within `[lo, hi]`.
+fn ticks_every(lo: f64, hi: f64, step: f64) -> Vec<Tick> {
     if step.is_nan() || step <= 0.0 || !step.is_finite() {
         return Vec::new();
     }
@@ -335,6 +362,33 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64, count: usize) -> Vec<Tick> {
             label: Some(label),
         })
         .collect()
+}
+
+/// Like [`linear_ticks`], but only at whole numbers: the step is at least 1
+/// and never 2.5 (its multiples 2.5, 7.5 are not whole).
+pub(crate) fn integer_ticks(lo: f64, hi: f64, count: usize) -> Vec<Tick> {
+    let mut step = match nice_step((hi - lo) / count.max(1) as f64) {
+        s if s < 1.0 => 1.0,
+        2.5 => 5.0,
+        s => s,
+    };
+    let mut ticks = ticks_every(lo, hi, step);
+    // A step of 2 on 1..3 leaves the lone label "2", where the fractional
+    // steps a plain axis would fall back on are not allowed: refine instead.
+    while ticks.len() < 2 && step > 1.0 {
+        let mag = pow10(step.log10().floor() as i32);
+        step = match (step / mag).round() as i32 {
+            1 => 0.5 * mag,
+            2 => mag,
+            _ => 2.0 * mag,
+        };
+        let finer = ticks_every(lo, hi, step);
+        if finer.is_empty() {
+            break; // too many ticks at that step
+        }
+        ticks = finer;
+    }
+    ticks
 }
 
 /// The smallest of 1, 2, 2.5, 5, 10 × 10ᵏ that is at least `raw`.
@@ -517,6 +571,47 @@ mod tests {
     }
 
     #[test]
+    fn integer_axes_have_whole_ticks_only() {
+        // Epoch axes as charts fit them: the data 1..=n, padded, on axes from
+        // cramped to wide.
+        for (lo, hi) in [(1, 3), (1, 10), (1, 7), (1, 1000), (1, 1), (0, 5), (1, 2)] {
+            let data: Vec<f64> = (lo..=hi).map(f64::from).collect();
+            let a = Axis::fit("x", Kind::Linear, &data, None)
+                .unwrap()
+                .integer(true);
+            for len in [60.0, 150.0, 300.0, 700.0, 1500.0] {
+                let t = a.ticks(len, &width_extent(12.0));
+                let l = labels(&t);
+                assert!(!l.is_empty(), "{lo}..{hi}, {len} px: no labels");
+                // (60 px has room for one label of 1..3, as on any linear axis.)
+                if hi > lo && len >= 150.0 {
+                    assert!(l.len() >= 2, "{lo}..{hi}, {len} px: {l:?}");
+                }
+                for tick in &t {
+                    assert_eq!(tick.value.fract(), 0.0, "{lo}..{hi}, {len} px: {l:?}");
+                }
+                for label in &l {
+                    assert!(
+                        label.chars().all(|c| c.is_ascii_digit()),
+                        "{lo}..{hi}, {len} px: {l:?}"
+                    );
+                }
+            }
+        }
+        // Without the declaration, 1..10 on a short axis gets 2.5-steps: what
+        // the flag prevents.
+        let a = Axis::fit("x", Kind::Linear, &[1.0, 10.0], None).unwrap();
+        assert!(labels(&a.ticks(220.0, &width_extent(12.0))).contains(&"7.5".to_string()));
+        // On a log axis, values below 1 are dropped rather than labelled 0.5.
+        let a = Axis::fit("x", Kind::Log, &[1.0, 1000.0], None)
+            .unwrap()
+            .integer(true);
+        let t = a.ticks(400.0, &width_extent(12.0));
+        assert!(t.iter().all(|t| t.value >= 1.0 && t.value.fract() == 0.0));
+        assert_eq!(labels(&t), ["1", "10", "100", "1000"]);
+    }
+
+    #[test]
     fn linear_labels_are_round_and_distinct() {
         let t = linear_ticks(0.0, 1.0, 5);
         assert_eq!(labels(&t), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
@@ -538,6 +633,7 @@ mod tests {
             kind: Kind::Log,
             lo: 1e-4,
             hi: 10.0,
+            integer: false,
         };
         let t = a.ticks(300.0, &height_extent(12.0));
         assert_eq!(labels(&t), ["10⁻⁴", "10⁻³", "10⁻²", "10⁻¹", "10⁰", "10¹"]);
@@ -545,6 +641,7 @@ mod tests {
             kind: Kind::Log,
             lo: 1e-3,
             hi: 10.0,
+            integer: false,
         };
         let t = a.ticks(300.0, &height_extent(12.0));
         assert_eq!(labels(&t), ["0.001", "0.01", "0.1", "1", "10"]);
@@ -553,6 +650,7 @@ mod tests {
             kind: Kind::Log,
             lo: 0.01,
             hi: 1.0,
+            integer: false,
         };
         let t = a.ticks(500.0, &height_extent(12.0));
         assert_eq!(
@@ -565,6 +663,7 @@ mod tests {
             kind: Kind::Log,
             lo: 1e-12,
             hi: 1e12,
+            integer: false,
         };
         let t = a.ticks(120.0, &height_extent(12.0));
         let l = labels(&t);
@@ -577,6 +676,7 @@ mod tests {
             kind: Kind::Log,
             lo: 2.1,
             hi: 2.9,
+            integer: false,
         };
         let t = a.ticks(400.0, &height_extent(12.0));
         assert!(labels(&t).len() >= 2, "{:?}", labels(&t));

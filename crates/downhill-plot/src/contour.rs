@@ -354,11 +354,13 @@ impl<'a> Scene<'a> {
             kind: Kind::Linear,
             lo: g.x_range().0,
             hi: g.x_range().1,
+            integer: false,
         };
         let y = Axis {
             kind: Kind::Linear,
             lo: g.y_range().0,
             hi: g.y_range().1,
+            integer: false,
         };
         let aspect = spec.equal_aspect.then(|| (y.hi - y.lo) / (x.hi - x.lo));
         let m = frame::Metrics::for_size(spec.width, spec.height);

@@ -80,6 +80,7 @@ impl Series {
 /// use downhill_plot::{LineChart, Series, LineStyle, Scale};
 /// let chart = LineChart::new("Training loss")
 ///     .x_label("epoch")
+///     .x_integer()
 ///     .y_label("loss")
 ///     .series(Series::from_values("adam", &[2.3, 0.9, 0.5, 0.31, 0.22]))
 ///     .series(Series::from_values("sgd", &[2.3, 1.7, 1.2, 0.95, 0.8]).style(LineStyle::Dashed));
@@ -97,6 +98,9 @@ pub struct LineChart {
     pub y_label: String,
     /// Scale of the x axis (default linear, as steps and epochs are).
     pub x_scale: Scale,
+    /// The x axis counts whole things (epochs, steps): ticks at whole numbers
+    /// only, never 2.5 or 7.5. Default `false`.
+    pub x_integer: bool,
     /// Scale of the y axis (default [`Scale::Auto`]: log when values span decades).
     pub y_scale: Scale,
     /// The curves; legend order and colours follow this order.
@@ -118,6 +122,7 @@ impl Default for LineChart {
             x_label: String::new(),
             y_label: String::new(),
             x_scale: Scale::Linear,
+            x_integer: false,
             y_scale: Scale::Auto,
             series: Vec::new(),
             x_range: None,
@@ -159,6 +164,13 @@ impl LineChart {
     /// Sets the x scale.
     pub fn x_scale(mut self, scale: Scale) -> LineChart {
         self.x_scale = scale;
+        self
+    }
+
+    /// Declares the x axis a count of whole things (epochs, steps), so its
+    /// ticks fall on whole numbers only.
+    pub fn x_integer(mut self) -> LineChart {
+        self.x_integer = true;
         self
     }
 
@@ -243,7 +255,7 @@ impl LineChart {
             .iter()
             .flat_map(|s| s.points.iter().filter(|p| shown(p)).map(|p| p.1))
             .collect();
-        let x = Axis::fit("x range", xk, &xs, self.x_range)?;
+        let x = Axis::fit("x range", xk, &xs, self.x_range)?.integer(self.x_integer);
         let y = Axis::fit("y range", yk, &ys, self.y_range)?;
         Ok((x, y))
     }

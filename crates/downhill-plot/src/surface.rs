@@ -159,7 +159,7 @@ impl SurfaceChart {
         // A flat surface still gets a usable (padded) scale.
         Axis::fit("colour scale", kind, &[lo, hi], None).map(|a| {
             if hi > lo {
-                Axis { kind, lo, hi }
+                Axis { lo, hi, ..a }
             } else {
                 a
             }

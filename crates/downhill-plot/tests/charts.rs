@@ -68,6 +68,45 @@ fn line_chart_png_and_svg() {
     assert!(texts.iter().any(|t| t == "0.1"), "{texts:?}");
 }
 
+/// Epochs 1..=n, at any picture size, get whole-number ticks once the chart
+/// declares its x axis an integer one. The y values (100 per epoch) have whole
+/// ticks too, so any number with a decimal point is an x tick.
+#[test]
+fn integer_x_axis_labels_are_whole_numbers() {
+    let chart = |n: u32, (w, h): (u32, u32), integer: bool| {
+        let pts = (1..=n).map(|e| (f64::from(e), 100.0 * f64::from(e)));
+        let c = LineChart::new("epochs")
+            .x_label("epoch")
+            .size(w, h)
+            .series(Series::new("run", pts.collect()));
+        let c = if integer { c.x_integer() } else { c };
+        svg_texts(&c.render(Format::Svg).unwrap())
+    };
+    let numbers = |texts: &[String]| -> Vec<String> {
+        texts
+            .iter()
+            .filter(|t| t.parse::<f64>().is_ok())
+            .cloned()
+            .collect()
+    };
+    let mut fractional_without = false;
+    for n in [3, 10, 7, 1000] {
+        for size in [(320, 240), (500, 300), (800, 600), (1600, 500)] {
+            let texts = chart(n, size, true);
+            let nums = numbers(&texts);
+            assert!(
+                nums.iter().all(|t| !t.contains('.')),
+                "1..{n} at {size:?}: {nums:?}"
+            );
+            assert!(nums.len() >= 4, "1..{n} at {size:?}: {nums:?}");
+            fractional_without |= numbers(&chart(n, size, false))
+                .iter()
+                .any(|t| t.contains('.'));
+        }
+    }
+    assert!(fractional_without, "the check would catch 2.5-steps");
+}
+
 #[test]
 fn colours_are_stable_across_charts_by_series_order() {
     let a = LineChart::new("a")

@@ -103,9 +103,11 @@ fn report_is_self_contained() {
 
 #[test]
 fn report_in_headless_chromium_is_not_blank() {
-    let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        eprintln!("note: /usr/bin/chromium not found; skipping the browser check (apt-get install -y chromium)");
+    if !downhill_testenv::require_path(
+        "report_in_headless_chromium_is_not_blank",
+        "/usr/bin/chromium",
+        "apt-get install chromium",
+    ) {
         return;
     }
     // Kept under the target directory so that a person can look at it.
