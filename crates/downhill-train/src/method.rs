@@ -4,8 +4,8 @@
 use downhill::hyper::Hyper;
 use downhill::lbfgs::{Lbfgs, LbfgsConfig};
 use downhill::newton::Newton;
-use downhill::optim::{build, NonFinite, Optimizer, OptimizerSpec};
-use downhill::state::{GroupRecord, SavedState, StateManifest, TensorRecord, STATE_FORMAT};
+use downhill::optim::{build, NonFinite, Optimizer, OptimizerSpec, Param};
+use downhill::state::{GroupRecord, SavedState, StateManifest, TensorRecord};
 
 /// How parameters are updated.
 #[derive(Debug)]
@@ -102,21 +102,20 @@ impl Method {
             Method::Step(o) => o.save_state()?,
             Method::Lbfgs(l) => l.save_state(),
             Method::Newton { config, iterations } => SavedState {
-                manifest: StateManifest {
-                    format: STATE_FORMAT.into(),
-                    optimizer: "newton".into(),
-                    dtype: "f32".into(),
-                    sizes: vec![total],
-                    groups: vec![GroupRecord {
+                manifest: StateManifest::new(
+                    "newton",
+                    "f32",
+                    &[Param::from(total)],
+                    vec![GroupRecord {
                         params: vec![0],
                         hyper: config.to_map(),
                     }],
-                    tensors: vec![TensorRecord {
+                    vec![TensorRecord {
                         step: *iterations,
                         scalars: Default::default(),
                         buffers: Vec::new(),
                     }],
-                },
+                ),
                 buffers: Vec::new(),
             },
         })
@@ -128,8 +127,9 @@ impl Method {
             Method::Step(o) => o.load_state(saved),
             Method::Lbfgs(l) => l.load_state(saved),
             Method::Newton { config, iterations } => {
-                let m = &saved.manifest;
-                m.expect("newton", "f32", &[total])?;
+                let m = saved
+                    .manifest
+                    .expect("newton", "f32", &[Param::from(total)])?;
                 let mut c = Newton::default();
                 if let Some(g) = m.groups.first() {
                     c.apply(&g.hyper)?;

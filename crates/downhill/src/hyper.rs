@@ -22,6 +22,8 @@ pub enum HyperValue {
     Text(String),
     /// JSON `null` / `none`: "not set", for optional hyper-parameters.
     Null,
+    /// A list whose members may be unset, e.g. Adafactor's `eps = (none, 1e-3)`.
+    OptList(Vec<Option<f64>>),
 }
 
 /// Hyper-parameters by name, in a stable order.
@@ -49,6 +51,13 @@ impl HyperValue {
             }
         }
         let parts: Vec<&str> = inner.split([',', ':']).map(str::trim).collect();
+        let unset = |p: &str| p.eq_ignore_ascii_case("none") || p.eq_ignore_ascii_case("null");
+        if parts.len() > 1
+            && parts.iter().any(|p| unset(p))
+            && parts.iter().all(|p| unset(p) || p.parse::<f64>().is_ok())
+        {
+            return HyperValue::OptList(parts.iter().map(|p| p.parse().ok()).collect());
+        }
         if parts.iter().all(|p| p.parse::<f64>().is_ok()) && (parts.len() > 1 || inner != t) {
             return HyperValue::List(
                 parts
@@ -78,6 +87,19 @@ impl fmt::Display for HyperValue {
             }
             HyperValue::Text(s) => write!(f, "{s}"),
             HyperValue::Null => write!(f, "none"),
+            HyperValue::OptList(xs) => {
+                write!(f, "(")?;
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    match x {
+                        Some(x) => write!(f, "{x}")?,
+                        None => write!(f, "none")?,
+                    }
+                }
+                write!(f, ")")
+            }
         }
     }
 }
@@ -165,6 +187,39 @@ impl HyperField for (f64, f64) {
     }
     fn to_value(&self) -> HyperValue {
         HyperValue::List(vec![self.0, self.1])
+    }
+}
+
+impl HyperField for (f64, f64, f64) {
+    fn from_value(v: &HyperValue) -> std::result::Result<Self, String> {
+        match v {
+            HyperValue::List(xs) if xs.len() == 3 => Ok((xs[0], xs[1], xs[2])),
+            _ => Err("three numbers, e.g. 3.4445,-4.775,2.0315".into()),
+        }
+    }
+    fn to_value(&self) -> HyperValue {
+        HyperValue::List(vec![self.0, self.1, self.2])
+    }
+}
+
+/// A pair whose first member may be unset (Adafactor's `eps`).
+impl HyperField for (Option<f64>, f64) {
+    fn from_value(v: &HyperValue) -> std::result::Result<Self, String> {
+        let expected = || "a pair of numbers, the first may be none, e.g. none,0.001".to_string();
+        match v {
+            HyperValue::List(xs) if xs.len() == 2 => Ok((Some(xs[0]), xs[1])),
+            HyperValue::OptList(xs) if xs.len() == 2 => match xs[1] {
+                Some(second) => Ok((xs[0], second)),
+                None => Err(expected()),
+            },
+            _ => Err(expected()),
+        }
+    }
+    fn to_value(&self) -> HyperValue {
+        match self.0 {
+            Some(first) => HyperValue::List(vec![first, self.1]),
+            None => HyperValue::OptList(vec![None, Some(self.1)]),
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 use crate::error::{Error, Result};
 use crate::hyper::check;
 use crate::line_search::{Backtracking, LinePoint, LineSearch, Slot, StrongWolfe};
+use crate::optim::Param;
 use crate::report::{Report, Termination};
-use crate::state::{GroupRecord, SavedState, StateManifest, TensorRecord, STATE_FORMAT};
+use crate::state::{BufferRecord, GroupRecord, SavedState, StateManifest, TensorRecord};
 use crate::Real;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -180,7 +181,10 @@ impl<T: Real> Lbfgs<T> {
             let mut bytes = Vec::new();
             T::extend_le_bytes(v, &mut bytes);
             buffers.push((format!("0.{name}"), bytes));
-            names.push(name);
+            names.push(BufferRecord {
+                name,
+                shape: vec![v.len()],
+            });
         };
         push("d".into(), &self.d);
         push("prev_grad".into(), &self.prev_grad);
@@ -194,21 +198,20 @@ impl<T: Real> Lbfgs<T> {
         scalars.insert("h_diag".into(), self.h_diag);
         scalars.insert("func_evals".into(), self.func_evals as f64);
         SavedState {
-            manifest: StateManifest {
-                format: STATE_FORMAT.into(),
-                optimizer: "lbfgs".into(),
-                dtype: T::NAME.into(),
-                sizes: vec![self.n],
-                groups: vec![GroupRecord {
+            manifest: StateManifest::new(
+                "lbfgs",
+                T::NAME,
+                &[Param::from(self.n)],
+                vec![GroupRecord {
                     params: vec![0],
                     hyper: self.config.to_map(),
                 }],
-                tensors: vec![TensorRecord {
+                vec![TensorRecord {
                     step: self.n_iter,
                     scalars,
                     buffers: names,
                 }],
-            },
+            ),
             buffers,
         }
     }
@@ -217,8 +220,9 @@ impl<T: Real> Lbfgs<T> {
     /// size; unchanged on error.
     pub fn load_state(&mut self, saved: &SavedState) -> Result<()> {
         use crate::hyper::Hyper;
-        let m = &saved.manifest;
-        m.expect("lbfgs", T::NAME, &[self.n])?;
+        let m = saved
+            .manifest
+            .expect("lbfgs", T::NAME, &[Param::from(self.n)])?;
         let (Some(group), Some(rec)) = (m.groups.first(), m.tensors.first()) else {
             return Err(Error::State(
                 "lbfgs state without a group or tensor record".into(),
@@ -245,7 +249,11 @@ impl<T: Real> Lbfgs<T> {
             T::read_le_bytes(bytes, &mut v);
             Ok(v)
         };
-        let pairs = rec.buffers.iter().filter(|b| b.starts_with('s')).count();
+        let pairs = rec
+            .buffers
+            .iter()
+            .filter(|b| b.name.starts_with('s'))
+            .count();
         if pairs > config.history_size {
             return Err(Error::State(format!(
                 "{pairs} history pairs for history_size {}",

@@ -4,7 +4,7 @@
 //! running maxima).
 
 use downhill::hyper::HyperValue;
-use downhill::optim::{build, Adam, Elementwise, Group, NonFinite, Optimizer, Rule, Sgd, MAX_STEP};
+use downhill::optim::{build, Adam, Driver, Group, NonFinite, Optimizer, Rule, Sgd, MAX_STEP};
 use downhill::schedule::{Schedule, Scheduler};
 
 fn step<T: downhill::Real>(
@@ -59,7 +59,8 @@ fn an_invalid_later_group_leaves_earlier_tensors_untouched() {
             params: vec![1],
         },
     ];
-    let mut opt = Elementwise::<Sgd, f32>::with_groups(groups, &[4, 4]).unwrap();
+    let mut opt =
+        Driver::<Sgd, f32>::with_groups(groups, downhill::optim::to_params(&[4usize, 4])).unwrap();
     opt.rule_mut(1).lr = -1.0;
     let mut params = vec![vec![1.0f32; 4], vec![1.0; 4]];
     let before = params.clone();

@@ -3,38 +3,47 @@
 
 use downhill::hyper::HyperValue;
 use downhill::optim::{
-    build, describe, NonFinite, Optimizer, OptimizerSpec, StepOutcome, OPTIMIZERS,
+    build, describe, NonFinite, Optimizer, OptimizerSpec, StepOutcome, OPTIMIZERS, REGISTRY,
 };
 use downhill::schedule::{Schedule, Scheduler};
 use downhill::state::SavedState;
 use downhill::{Real, Rng};
 use proptest::prelude::*;
 
-/// Each optimiser with settings that exercise its state (momentum, amsgrad,
-/// centered ...), at a learning rate suited to a unit-scale quadratic.
+/// Every registered optimiser with the settings its registry entry lists
+/// (they exercise its state: momentum, amsgrad, centered, ...), at rates
+/// suited to a unit-scale quadratic.
 fn configured() -> Vec<OptimizerSpec> {
-    [
-        "sgd(lr=0.1)",
-        "sgd(lr=0.05,momentum=0.9,dampening=0.1)",
-        "sgd(lr=0.05,momentum=0.9,nesterov=true)",
-        "adagrad(lr=0.5,lr_decay=0.01,initial_accumulator_value=0.1)",
-        "adadelta(lr=5)",
-        "rmsprop(lr=0.02)",
-        "rmsprop(lr=0.01,momentum=0.5,centered=true)",
-        "adam(lr=0.05)",
-        "adam(lr=0.05,amsgrad=true)",
-        "adamw(lr=0.05)",
-        "adamax(lr=0.1)",
-        "nadam(lr=0.05)",
-        "radam(lr=0.05)",
-    ]
-    .iter()
-    .map(|s| s.parse().unwrap())
-    .collect()
+    REGISTRY
+        .iter()
+        .flat_map(|e| e.examples)
+        .map(|s| s.parse().unwrap_or_else(|e| panic!("{s}: {e}")))
+        .collect()
+}
+
+/// Whether the optimiser has a hyper-parameter called `name`.
+fn has(spec: &OptimizerSpec, name: &str) -> bool {
+    describe(&spec.name).unwrap().iter().any(|h| h.name == name)
+}
+
+/// The spec with weight decay off, where it has any.
+fn without_decay(spec: &OptimizerSpec) -> OptimizerSpec {
+    if has(spec, "weight_decay") {
+        spec.clone().with("weight_decay", HyperValue::Number(0.0))
+    } else {
+        spec.clone()
+    }
 }
 
 fn random_vec<T: Real>(rng: &mut Rng, n: usize, scale: f64) -> Vec<T> {
     (0..n).map(|_| T::from_f64(scale * rng.normal())).collect()
+}
+
+fn random_tensors<T: Real>(rng: &mut Rng, shapes: &[Vec<usize>], scale: f64) -> Vec<Vec<T>> {
+    shapes
+        .iter()
+        .map(|s| random_vec(rng, s.iter().product(), scale))
+        .collect()
 }
 
 fn step<T: Real>(
@@ -47,31 +56,34 @@ fn step<T: Real>(
     opt.step(&mut ps, &gs).unwrap()
 }
 
+/// A matrix (a hidden layer, for rules that need one) and a vector.
+fn matrix_and_vector() -> Vec<Vec<usize>> {
+    vec![vec![4, 3], vec![3]]
+}
+
 #[test]
-fn spec_list_covers_every_optimizer() {
+fn every_registered_optimizer_has_examples_that_build() {
     let names: Vec<String> = configured().iter().map(|s| s.name.clone()).collect();
     for name in OPTIMIZERS {
         assert!(names.iter().any(|n| n == name), "{name} is not exercised");
+    }
+    for e in REGISTRY {
+        assert!(!e.use_when.is_empty(), "{}", e.name);
     }
 }
 
 #[test]
 fn zero_gradient_without_weight_decay_leaves_parameters_unchanged() {
     for spec in configured() {
+        let spec = without_decay(&spec);
+        let shapes = matrix_and_vector();
         let mut rng = Rng::new(1);
-        let mut params = vec![
-            random_vec::<f64>(&mut rng, 7, 1.0),
-            random_vec(&mut rng, 3, 1.0),
-        ];
+        let mut params = random_tensors::<f64>(&mut rng, &shapes, 1.0);
         let before = params.clone();
-        let spec = if spec.name == "adamw" {
-            spec.with("weight_decay", HyperValue::Number(0.0))
-        } else {
-            spec
-        };
-        let mut opt = build::<f64>(&spec, &[7, 3]).unwrap();
+        let mut opt = build::<f64>(&spec, &shapes).unwrap();
+        let zeros: Vec<Vec<f64>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
         for _ in 0..5 {
-            step(&mut *opt, &mut params, &[vec![0.0; 7], vec![0.0; 3]]);
+            step(&mut *opt, &mut params, &zeros);
         }
         assert_eq!(params, before, "{spec}");
     }
@@ -79,17 +91,21 @@ fn zero_gradient_without_weight_decay_leaves_parameters_unchanged() {
 
 #[test]
 fn maximize_mirrors_the_minimising_path() {
-    for spec in configured() {
+    for spec in configured().into_iter().filter(|s| has(s, "maximize")) {
+        let shapes = matrix_and_vector();
         let mut rng = Rng::new(2);
-        let p0 = vec![random_vec::<f64>(&mut rng, 9, 1.0)];
+        let p0 = random_tensors::<f64>(&mut rng, &shapes, 1.0);
         let grads: Vec<Vec<Vec<f64>>> = (0..10)
-            .map(|_| vec![random_vec(&mut rng, 9, 1.0)])
+            .map(|_| random_tensors(&mut rng, &shapes, 1.0))
             .collect();
         let mut a = p0.clone();
         let mut b = p0.clone();
-        let mut min = build::<f64>(&spec, &[9]).unwrap();
-        let mut max =
-            build::<f64>(&spec.clone().with("maximize", HyperValue::Bool(true)), &[9]).unwrap();
+        let mut min = build::<f64>(&spec, &shapes).unwrap();
+        let mut max = build::<f64>(
+            &spec.clone().with("maximize", HyperValue::Bool(true)),
+            &shapes,
+        )
+        .unwrap();
         for g in &grads {
             step(&mut *min, &mut a, g);
             let neg: Vec<Vec<f64>> = g.iter().map(|t| t.iter().map(|x| -x).collect()).collect();
@@ -99,7 +115,7 @@ fn maximize_mirrors_the_minimising_path() {
     }
 }
 
-/// f(x) = ½ Σ λᵢ xᵢ² with λ from 0.5 to 2.
+/// f(x) = ½ Σ λᵢ xᵢ² with λ from 0.5 to 2, over a 4×4 matrix.
 fn quadratic_run<T: Real>(spec: &OptimizerSpec, steps: usize) -> (f64, f64) {
     let n = 16;
     let lambda: Vec<f64> = (0..n)
@@ -115,7 +131,7 @@ fn quadratic_run<T: Real>(spec: &OptimizerSpec, steps: usize) -> (f64, f64) {
     let mut rng = Rng::new(3);
     let mut x = vec![random_vec::<T>(&mut rng, n, 1.0)];
     let f0 = f(&x[0]);
-    let mut opt = build::<T>(spec, &[n]).unwrap();
+    let mut opt = build::<T>(spec, &[vec![4usize, 4]]).unwrap();
     for _ in 0..steps {
         let g: Vec<T> = x[0]
             .iter()
@@ -140,20 +156,12 @@ fn every_optimizer_decreases_a_convex_quadratic() {
 fn round_trip_determinism<T: Real>() {
     for spec in configured() {
         let mut rng = Rng::new(4);
-        let sizes = [5, 1, 12];
-        let mut params: Vec<Vec<T>> = sizes
-            .iter()
-            .map(|&n| random_vec(&mut rng, n, 1.0))
-            .collect();
+        let shapes = vec![vec![5], vec![1], vec![3, 4], vec![2, 2, 2, 3]];
+        let mut params = random_tensors::<T>(&mut rng, &shapes, 1.0);
         let grads: Vec<Vec<Vec<T>>> = (0..12)
-            .map(|_| {
-                sizes
-                    .iter()
-                    .map(|&n| random_vec(&mut rng, n, 1.0))
-                    .collect()
-            })
+            .map(|_| random_tensors(&mut rng, &shapes, 1.0))
             .collect();
-        let mut opt = build::<T>(&spec, &sizes).unwrap();
+        let mut opt = build::<T>(&spec, &shapes).unwrap();
         for g in &grads[..6] {
             step(&mut *opt, &mut params, g);
         }
@@ -163,9 +171,11 @@ fn round_trip_determinism<T: Real>() {
             SavedState::from_parts(&saved.manifest_json(), &saved.tensors_bytes().unwrap())
                 .unwrap();
         assert_eq!(restored, saved, "{spec}");
-        let mut fresh = build::<T>(&OptimizerSpec::new(&spec.name), &sizes).unwrap();
+        let mut fresh = build::<T>(&OptimizerSpec::new(&spec.name), &shapes).unwrap();
         fresh.load_state(&restored).unwrap();
-        assert_eq!(fresh.hyper(0), opt.hyper(0), "{spec}");
+        for g in 0..opt.num_groups() {
+            assert_eq!(fresh.hyper(g), opt.hyper(g), "{spec}");
+        }
         let mut params2 = params.clone();
         for g in &grads[6..] {
             step(&mut *opt, &mut params, g);
@@ -205,7 +215,13 @@ fn loading_mismatched_state_is_refused_and_changes_nothing() {
         .load_state(&saved)
         .unwrap_err()
         .to_string()
-        .contains("sizes"));
+        .contains("shapes"));
+    let mut reshaped = build::<f32>(&"adam".parse().unwrap(), &[vec![2usize, 2]]).unwrap();
+    assert!(reshaped
+        .load_state(&saved)
+        .unwrap_err()
+        .to_string()
+        .contains("shapes [[4]], not [[2, 2]]"));
     let mut f64_adam = build::<f64>(&"adam".parse().unwrap(), &[4]).unwrap();
     assert!(f64_adam
         .load_state(&saved)
@@ -220,30 +236,45 @@ fn loading_mismatched_state_is_refused_and_changes_nothing() {
     assert!(SavedState::from_parts("{not json", &[]).is_err());
 }
 
+/// Values that no hyper-parameter of this kind accepts.
+fn invalid_values(name: &str, hyper: &str, default: &HyperValue) -> Vec<HyperValue> {
+    match default {
+        // An exponent like Adafactor's `beta2_decay` is ≤ 0: +1 is out of range for it.
+        HyperValue::Number(_) if hyper == "beta2_decay" => vec![
+            HyperValue::Number(1.0),
+            HyperValue::Number(f64::NAN),
+            HyperValue::Bool(true),
+        ],
+        HyperValue::Number(_) => vec![
+            HyperValue::Number(-1.0),
+            HyperValue::Number(f64::NAN),
+            HyperValue::Bool(true),
+        ],
+        HyperValue::Bool(_) => vec![HyperValue::Number(0.5), HyperValue::Text("yes".into())],
+        HyperValue::List(_) => vec![
+            HyperValue::List(vec![0.9, 1.0]),
+            HyperValue::List(vec![-0.1, 0.9]),
+            HyperValue::List(vec![0.9]),
+            HyperValue::Number(0.9),
+        ],
+        HyperValue::OptList(_) => vec![
+            HyperValue::OptList(vec![None, None]),
+            HyperValue::OptList(vec![Some(-1.0), Some(0.1)]),
+            HyperValue::List(vec![0.9]),
+            HyperValue::Number(0.9),
+        ],
+        HyperValue::Text(_) => vec![HyperValue::Text("nonsense".into()), HyperValue::Number(1.0)],
+        other => panic!("{name}.{hyper}: unexpected default {other:?}"),
+    }
+}
+
 #[test]
 fn every_invalid_hyper_parameter_is_an_error_naming_it() {
     for name in OPTIMIZERS {
         for h in describe(name).unwrap() {
-            let bad: Vec<HyperValue> = match &h.default {
-                HyperValue::Number(_) => vec![
-                    HyperValue::Number(-1.0),
-                    HyperValue::Number(f64::NAN),
-                    HyperValue::Bool(true),
-                ],
-                HyperValue::Bool(_) => {
-                    vec![HyperValue::Number(0.5), HyperValue::Text("yes".into())]
-                }
-                HyperValue::List(_) => vec![
-                    HyperValue::List(vec![0.9, 1.0]),
-                    HyperValue::List(vec![-0.1, 0.9]),
-                    HyperValue::List(vec![0.9]),
-                    HyperValue::Number(0.9),
-                ],
-                other => panic!("{name}.{}: unexpected default {other:?}", h.name),
-            };
-            for v in bad {
+            for v in invalid_values(name, h.name, &h.default) {
                 let spec = OptimizerSpec::new(name).with(h.name, v.clone());
-                let err = match build::<f32>(&spec, &[3]) {
+                let err = match build::<f32>(&spec, &[vec![3usize, 3]]) {
                     Ok(_) => panic!("{name}: `{}` = {v} was accepted", h.name),
                     Err(e) => e.to_string(),
                 };
@@ -273,18 +304,13 @@ fn every_invalid_hyper_parameter_is_an_error_naming_it() {
 #[test]
 fn non_finite_gradients_are_reported_or_skipped_without_changing_anything() {
     for spec in configured() {
+        let shapes = vec![vec![2, 3], vec![4]];
         let mut rng = Rng::new(5);
-        let mut params = vec![
-            random_vec::<f32>(&mut rng, 6, 1.0),
-            random_vec(&mut rng, 4, 1.0),
-        ];
-        let good = vec![
-            random_vec::<f32>(&mut rng, 6, 1.0),
-            random_vec(&mut rng, 4, 1.0),
-        ];
+        let mut params = random_tensors::<f32>(&mut rng, &shapes, 1.0);
+        let good = random_tensors::<f32>(&mut rng, &shapes, 1.0);
         let mut bad = good.clone();
         bad[1][2] = f32::INFINITY;
-        let mut opt = build::<f32>(&spec, &[6, 4]).unwrap();
+        let mut opt = build::<f32>(&spec, &shapes).unwrap();
         step(&mut *opt, &mut params, &good);
         let (p_before, s_before) = (params.clone(), opt.save_state().unwrap());
 
@@ -312,28 +338,78 @@ fn non_finite_gradients_are_reported_or_skipped_without_changing_anything() {
     }
 }
 
-#[test]
-fn flat_steps_equal_sliced_steps_and_large_tensors_split_exactly() {
-    for spec in configured() {
+/// Runs 3 steps of `spec` on `shapes` (large enough to be split across
+/// threads) on a pool of `threads`, through `step` and through `step_flat`.
+fn run_on_threads(
+    spec: &OptimizerSpec,
+    shapes: &[Vec<usize>],
+    threads: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
         let mut rng = Rng::new(6);
-        // 200k elements run on rayon's pool in halves; 50 small tensors run serially.
+        let mut sliced = random_tensors::<f32>(&mut rng, shapes, 1.0);
+        let mut flat = sliced.concat();
+        let mut a = build::<f32>(spec, shapes).unwrap();
+        let mut b = build::<f32>(spec, shapes).unwrap();
+        for _ in 0..3 {
+            let g = random_tensors::<f32>(&mut rng, shapes, 1.0);
+            step(&mut *a, &mut sliced, &g);
+            b.step_flat(&mut flat, &g.concat()).unwrap();
+        }
+        (sliced.concat(), flat)
+    })
+}
+
+#[test]
+fn flat_steps_equal_sliced_steps_and_the_thread_count_changes_no_bit() {
+    // 360k elements in a matrix (split across the pool in halves, or in row
+    // blocks) and a vector; one, two and three threads.
+    let shapes = vec![vec![600, 600], vec![600]];
+    for spec in configured() {
+        let (one, flat) = run_on_threads(&spec, &shapes, 1);
+        assert_eq!(one, flat, "{spec}: flat and sliced steps differ");
+        for threads in [2, 3] {
+            let (many, _) = run_on_threads(&spec, &shapes, threads);
+            let differ = one
+                .iter()
+                .zip(&many)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(
+                differ, 0,
+                "{spec}: {threads} threads changed {differ} values"
+            );
+        }
+    }
+}
+
+#[test]
+fn element_wise_rules_give_the_same_bits_however_a_tensor_is_cut() {
+    for spec in configured() {
+        if !downhill::optim::registry::entry(&spec.name)
+            .unwrap()
+            .elementwise
+        {
+            continue;
+        }
+        let mut rng = Rng::new(6);
         let n = 200_000;
         let mut whole = vec![random_vec::<f32>(&mut rng, n, 1.0)];
-        let mut flat = whole[0].clone();
         let sizes: Vec<usize> = (0..50).map(|_| n / 50).collect();
         let mut pieces: Vec<Vec<f32>> = whole[0].chunks(n / 50).map(|c| c.to_vec()).collect();
         let mut a = build::<f32>(&spec, &[n]).unwrap();
         let mut b = build::<f32>(&spec, &sizes).unwrap();
-        let mut c = build::<f32>(&spec, &sizes).unwrap();
         for _ in 0..3 {
             let g = random_vec::<f32>(&mut rng, n, 1.0);
             step(&mut *a, &mut whole, std::slice::from_ref(&g));
             let gp: Vec<Vec<f32>> = g.chunks(n / 50).map(|c| c.to_vec()).collect();
             step(&mut *b, &mut pieces, &gp);
-            c.step_flat(&mut flat, &g).unwrap();
         }
         assert_eq!(whole[0], pieces.concat(), "{spec}");
-        assert_eq!(whole[0], flat, "{spec}");
     }
 }
 
@@ -355,22 +431,17 @@ fn parameter_groups_are_independent() {
                     .collect(),
             },
         ];
+        let shape = vec![vec![5usize, 5]];
         let mut rng = Rng::new(7);
-        let mut both = vec![
-            random_vec::<f64>(&mut rng, 5, 1.0),
-            random_vec(&mut rng, 5, 1.0),
-        ];
+        let mut both = random_tensors::<f64>(&mut rng, &[vec![5, 5], vec![5, 5]], 1.0);
         let mut first = vec![both[0].clone()];
         let mut second = vec![both[1].clone()];
-        let mut g_opt = build::<f64>(&grouped, &[5, 5]).unwrap();
-        let mut o1 = build::<f64>(&spec, &[5]).unwrap();
+        let mut g_opt = build::<f64>(&grouped, &[vec![5usize, 5], vec![5, 5]]).unwrap();
+        let mut o1 = build::<f64>(&spec, &shape).unwrap();
         let mut o2 =
-            build::<f64>(&spec.clone().with("lr", HyperValue::Number(0.01)), &[5]).unwrap();
+            build::<f64>(&spec.clone().with("lr", HyperValue::Number(0.01)), &shape).unwrap();
         for _ in 0..5 {
-            let g = vec![
-                random_vec::<f64>(&mut rng, 5, 1.0),
-                random_vec(&mut rng, 5, 1.0),
-            ];
+            let g = random_tensors::<f64>(&mut rng, &[vec![5, 5], vec![5, 5]], 1.0);
             step(&mut *g_opt, &mut both, &g);
             step(&mut *o1, &mut first, &g[..1]);
             step(&mut *o2, &mut second, &g[1..]);
@@ -479,10 +550,10 @@ proptest! {
     fn finite_inputs_give_finite_outputs(seed in 0u64..1000, scale in prop::sample::select(vec![1e-6, 1e-2, 1.0, 1e3])) {
         for spec in configured() {
             let mut rng = Rng::new(seed);
-            let mut p = vec![random_vec::<f32>(&mut rng, 11, scale)];
-            let mut opt = build::<f32>(&spec, &[11]).unwrap();
+            let mut p = vec![random_vec::<f32>(&mut rng, 12, scale)];
+            let mut opt = build::<f32>(&spec, &[vec![3usize, 4]]).unwrap();
             for _ in 0..5 {
-                let g = vec![random_vec::<f32>(&mut rng, 11, scale)];
+                let g = vec![random_vec::<f32>(&mut rng, 12, scale)];
                 step(&mut *opt, &mut p, &g);
             }
             prop_assert!(p[0].iter().all(|x| x.is_finite()), "{}: {:?}", spec, p);

@@ -1,7 +1,7 @@
 //! Adadelta: step sizes from running averages of squared gradients and updates.
 
 use super::mechanics::{ema_sq, Decay};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -45,7 +45,10 @@ pub struct AdadeltaConsts<T> {
 impl Rule for Adadelta {
     type Consts<T: Real> = AdadeltaConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str = "you want per-coordinate steps without choosing a learning rate";
+    const EXAMPLES: &'static [&'static str] = &["adadelta(lr=5)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         &["square_avg", "acc_delta"]
     }
 
@@ -59,6 +62,10 @@ impl Rule for Adadelta {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for Adadelta {
     #[inline(always)]
     fn update<T: Real>(c: &AdadeltaConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [v, u] = b else {

@@ -1,7 +1,7 @@
 //! Adagrad: per-coordinate step sizes from the sum of squared gradients.
 
 use super::mechanics::Decay;
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -44,7 +44,12 @@ pub struct AdagradConsts<T> {
 impl Rule for Adagrad {
     type Consts<T: Real> = AdagradConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "sparse features (text, click logs): rare coordinates keep large steps";
+    const EXAMPLES: &'static [&'static str] =
+        &["adagrad(lr=0.5,lr_decay=0.01,initial_accumulator_value=0.1)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         &["sum"]
     }
 
@@ -61,6 +66,10 @@ impl Rule for Adagrad {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for Adagrad {
     #[inline(always)]
     fn update<T: Real>(c: &AdagradConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         for ((p, &g), s) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {

@@ -1,7 +1,7 @@
 //! Adam, with AMSGrad and optional decoupled weight decay.
 
 use super::mechanics::{bias_correction, ema, ema_sq, maximum, Decay, Lerp};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -51,7 +51,11 @@ pub struct AdamConsts<T> {
 impl Rule for Adam {
     type Consts<T: Real> = AdamConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "the default for most networks; little tuning beyond the learning rate";
+    const EXAMPLES: &'static [&'static str] = &["adam(lr=0.05)", "adam(lr=0.05,amsgrad=true)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         if self.amsgrad {
             &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
         } else {
@@ -78,6 +82,10 @@ impl Rule for Adam {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for Adam {
     #[inline(always)]
     fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         match b {

@@ -1,7 +1,7 @@
 //! Adamax: Adam with the infinity norm in place of the second moment.
 
 use super::mechanics::{bias_correction, ema, maximum, Decay, Lerp};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -41,7 +41,11 @@ pub struct AdamaxConsts<T> {
 impl Rule for Adamax {
     type Consts<T: Real> = AdamaxConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "Adam with an infinity-norm second moment: robust to rare huge gradients";
+    const EXAMPLES: &'static [&'static str] = &["adamax(lr=0.1)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         &["exp_avg", "exp_inf"]
     }
 
@@ -55,6 +59,10 @@ impl Rule for Adamax {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for Adamax {
     #[inline(always)]
     fn update<T: Real>(c: &AdamaxConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, u] = b else {

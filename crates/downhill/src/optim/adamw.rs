@@ -1,7 +1,7 @@
 //! AdamW: Adam with decoupled weight decay on by default.
 
 use super::adam::AdamConsts;
-use super::{Adam, Rule};
+use super::{Adam, Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -48,14 +48,22 @@ impl AdamW {
 impl Rule for AdamW {
     type Consts<T: Real> = AdamConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
-        self.as_adam().buffers()
+    const USE_WHEN: &'static str =
+        "Adam with weight decay that regularises (decoupled); the default for transformers";
+    const EXAMPLES: &'static [&'static str] = &["adamw(lr=0.05)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
+        self.as_adam().buffers(_shape)
     }
 
     fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> AdamConsts<T> {
         self.as_adam().prepare(step, fresh, scalars)
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for AdamW {
     #[inline(always)]
     fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         Adam::update(c, p, g, b)

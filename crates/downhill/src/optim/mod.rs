@@ -2,10 +2,25 @@
 //! and update rules.
 //!
 //! Each optimiser is one file holding its hyper-parameter struct (which is also
-//! its update [`Rule`]); the shared machinery lives once:
-//! [`mechanics`] (weight decay, moments, bias correction) and [`Elementwise`]
-//! (parameter groups, state, a fused parallel pass over memory, non-finite
-//! checks, sparse steps, save/restore).
+//! its update [`Rule`]) and one line in the [`registry`]; the shared machinery
+//! lives once: [`mechanics`] (weight decay, moments, bias correction),
+//! [`passes`] (the fused loop, the deterministic parallel reductions) and the
+//! [`Driver`] (parameter groups, state, non-finite checks, sparse steps,
+//! save/restore).
+//!
+//! There are two kinds of rule, and one driver runs both:
+//!
+//! * **element-wise** rules (SGD, Adam, ...) update each element from its own
+//!   gradient and state: one fused, allocation-free pass over memory, split
+//!   across threads, identical bits for any thread count;
+//! * **tensor-level** rules see a whole tensor and its shape: they reduce
+//!   first (norms, row and column statistics) and then update, and may run
+//!   matrix products (Muon's Newton–Schulz). Their buffers may have any
+//!   shape (Adafactor keeps a row and a column vector per matrix).
+//!
+//! Parameters carry shapes and roles ([`Param`]); a [`Partition`] gives
+//! different rules to different roles, e.g. Muon on hidden matrices and
+//! AdamW on the rest, and saves, loads and resumes as one state.
 //!
 //! ```
 //! use downhill::optim::{Adam, Optimizer, Rule};
@@ -32,7 +47,7 @@
 //! assert_eq!(opt.lr(0), 0.05);
 //! # Ok::<(), downhill::Error>(())
 //! ```
-
+//!
 //! ## Where downhill differs from torch
 //!
 //! Updates follow torch's order of operations, with two exceptions to its
@@ -53,54 +68,99 @@
 //! runs within 1e-4.
 
 pub mod mechanics;
+pub mod passes;
+pub mod registry;
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
 mod adamw;
-mod elementwise;
+mod driver;
+mod lamb;
+mod lars;
+// mod muon;
 mod nadam;
+mod param;
+mod partition;
 mod radam;
 mod rmsprop;
 mod sgd;
 mod spec;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
-pub use elementwise::{Elementwise, Group, MAX_STEP};
+pub use driver::{Driver, Group, MAX_STEP};
+pub use lamb::Lamb;
+pub use lars::Lars;
+// pub use muon::Muon;
 pub use nadam::NAdam;
+pub use param::{to_params, Param, Role, ROLES};
+pub use partition::{Part, Partition};
 pub use radam::RAdam;
+pub use registry::{build, describe, Entry, OPTIMIZERS, REGISTRY};
 pub use rmsprop::RMSprop;
 pub use sgd::Sgd;
-pub use spec::{build, describe, GroupSpec, OptimizerSpec, OPTIMIZERS};
 pub(crate) use spec::{parse_call, split_top_level};
+pub use spec::{GroupSpec, OptimizerSpec, PartSpec};
 
+use crate::error::Error;
 use crate::hyper::{Hyper, HyperMap, HyperValue};
 use crate::state::SavedState;
 use crate::{Real, Result};
 
-/// The most element-wise state buffers any rule keeps per parameter
-/// (e.g. RMSprop centered with momentum, or Adam with AMSGrad: 3).
+/// The most state buffers any rule keeps per parameter (e.g. RMSprop
+/// centered with momentum, or Adam with AMSGrad: 3).
 pub const MAX_BUFFERS: usize = 3;
 
-/// An element-wise update rule: the part that differs between SGD, Adam and
-/// the rest. The rule's own struct holds its hyper-parameters.
+/// One tensor's step as a rule sees it: the parameter and its gradient
+/// (row-major, `shape`), the state buffers in the order [`Rule::buffers`]
+/// names them (the first `n_buffers` are in use; each has the shape
+/// [`Rule::buffer_shape`] gave it), and a scratch vector the rule may grow
+/// and reuse: it is kept between steps, so after the first step a rule
+/// that needs temporary memory (Muon's Newton–Schulz matrices) allocates
+/// nothing.
+pub struct TensorStep<'a, T> {
+    /// The parameter, updated in place.
+    pub param: &'a mut [T],
+    /// Its gradient.
+    pub grad: &'a [T],
+    /// Its shape.
+    pub shape: &'a [usize],
+    /// The state buffers.
+    pub buffers: [&'a mut [T]; MAX_BUFFERS],
+    /// How many of `buffers` are in use.
+    pub n_buffers: usize,
+    /// Reusable temporary memory.
+    pub scratch: &'a mut Vec<T>,
+}
+
+/// An update rule: the part that differs between SGD, Adam, Muon and the
+/// rest. The rule's own struct holds its hyper-parameters.
 ///
 /// A step of tensor `θ` with gradient `g` is computed by [`Rule::prepare`]
-/// (once per tensor and step: the scalars, in `f64`) and [`Rule::update`]
-/// (the fused loop over a chunk of elements; called on disjoint chunks in
-/// parallel and on single rows for sparse steps).
+/// (once per tensor and step: the scalars, in `f64`) and [`Rule::step_tensor`]
+/// (the work on the tensor). Element-wise rules implement [`Pointwise`] and
+/// write `crate::pointwise_rule!();` in their `impl Rule`, which makes
+/// `step_tensor` the fused pass and allows lazy row-sparse steps.
 pub trait Rule: Hyper {
     /// Per-step constants, converted to the element type.
     type Consts<T: Real>: Copy + Send + Sync;
 
-    /// Names of the state buffers (one element per parameter element) the
-    /// current hyper-parameters need, in the order `update` receives them.
-    fn buffers(&self) -> &'static [&'static str];
+    /// Names of the state buffers the current hyper-parameters need for a
+    /// parameter of this shape, in the order `step_tensor` receives them.
+    fn buffers(&self, shape: &[usize]) -> &'static [&'static str];
+
+    /// The shape of a state buffer for a parameter of shape `shape`: the
+    /// parameter's own unless the rule keeps something smaller.
+    fn buffer_shape(&self, _buffer: &str, shape: &[usize]) -> Vec<usize> {
+        shape.to_vec()
+    }
 
     /// Initial value of a state buffer.
     fn buffer_init(&self, _buffer: &str) -> f64 {
@@ -118,6 +178,12 @@ pub trait Rule: Hyper {
         Ok(())
     }
 
+    /// Whether this rule can update a parameter of this shape; if not, why,
+    /// in a few words (Muon: "updates matrices (2-D or more)").
+    fn accepts(&self, _shape: &[usize]) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     /// The constants of step number `step` (1 on the first step); may advance
     /// the tensor's scalar state. `fresh` says the state buffers were created
     /// for this step (always on step 1; later when a hyper-parameter change
@@ -125,9 +191,32 @@ pub trait Rule: Hyper {
     /// starts the buffer from the gradient).
     fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> Self::Consts<T>;
 
-    /// Updates a chunk of the parameter in place, given the gradient and the
-    /// state buffers (as many as [`Rule::buffers`] names, same length as `p`).
-    fn update<T: Real>(c: &Self::Consts<T>, p: &mut [T], g: &[T], buffers: &mut [&mut [T]]);
+    /// Updates one tensor in place.
+    fn step_tensor<T: Real>(c: &Self::Consts<T>, t: TensorStep<'_, T>);
+
+    /// One line for `downhill optimizers`: when to reach for this rule.
+    const USE_WHEN: &'static str;
+
+    /// Specs that exercise the rule's state; the property battery and the
+    /// step benchmark run each.
+    const EXAMPLES: &'static [&'static str];
+
+    /// Element-wise rules (set by [`pointwise_rule!`](crate::pointwise_rule))
+    /// run as one fused pass and allow lazy row-sparse steps.
+    const ELEMENTWISE: bool = false;
+
+    /// A lazy row-sparse update of the listed rows only (see
+    /// [`Optimizer::step_sparse`]); called only for [`Rule::ELEMENTWISE`] rules.
+    fn apply_rows<T: Real>(
+        _c: &Self::Consts<T>,
+        _p: &mut [T],
+        _rows: &[u32],
+        _row_len: usize,
+        _values: &[T],
+        _bufs: [&mut [T]; MAX_BUFFERS],
+        _n: usize,
+    ) {
+    }
 
     /// Validates ranges and cross-checks.
     fn validated(self) -> Result<Self> {
@@ -136,13 +225,49 @@ pub trait Rule: Hyper {
         Ok(self)
     }
 
-    /// An optimiser with this rule for parameter tensors of the given sizes.
-    fn build<T: Real>(self, sizes: &[usize]) -> Result<Elementwise<Self, T>>
+    /// An optimiser with this rule for the given parameters: sizes
+    /// (`&[6, 3]`), shapes (`&[vec![3, 2], vec![3]]`) or [`Param`]s.
+    fn build<T: Real>(self, params: &[impl Clone + Into<Param>]) -> Result<Driver<Self, T>>
     where
         Self: Sized,
     {
-        Elementwise::new(self, sizes)
+        Driver::new(self, to_params(params))
     }
+}
+
+/// The element-wise half of an element-wise rule: the fused loop over a
+/// chunk of elements, called on disjoint chunks in parallel and on single
+/// rows for sparse steps.
+pub trait Pointwise: Rule {
+    /// Updates a chunk of the parameter in place, given the gradient and the
+    /// state buffers (as many as [`Rule::buffers`] names, same length as `p`).
+    fn update<T: Real>(c: &Self::Consts<T>, p: &mut [T], g: &[T], buffers: &mut [&mut [T]]);
+}
+
+/// The [`Rule`] methods of an element-wise rule, written once: `step_tensor` is
+/// the fused pass of [`Pointwise::update`], and lazy row-sparse steps work.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! pointwise_rule {
+    () => {
+        fn step_tensor<T: $crate::Real>(c: &Self::Consts<T>, t: $crate::optim::TensorStep<'_, T>) {
+            $crate::optim::passes::pointwise::<Self, T>(c, t)
+        }
+
+        const ELEMENTWISE: bool = true;
+
+        fn apply_rows<T: $crate::Real>(
+            c: &Self::Consts<T>,
+            p: &mut [T],
+            rows: &[u32],
+            row_len: usize,
+            values: &[T],
+            bufs: [&mut [T]; $crate::optim::MAX_BUFFERS],
+            n: usize,
+        ) {
+            $crate::optim::passes::pointwise_rows::<Self, T>(c, p, rows, row_len, values, bufs, n)
+        }
+    };
 }
 
 /// What a step does when a gradient holds a NaN or an infinity.
@@ -156,7 +281,8 @@ pub enum NonFinite {
     /// report [`StepOutcome::Skipped`].
     Skip,
     /// Do not check (saves one read of the gradients per step). For callers
-    /// that already check, e.g. by computing the gradient norm for clipping.
+    /// that already check, e.g. by computing the gradient norm for clipping,
+    /// as `downhill train` does.
     Unchecked,
 }
 
@@ -174,11 +300,62 @@ pub enum StepOutcome {
     },
 }
 
+/// Random access to the tensors of one step: parameter `i` (mutable) and its
+/// gradient, one at a time. How a step reaches tensors that may lie in
+/// separate slices, in one flat buffer, or (inside a [`Partition`]) at other
+/// indices of an outer step.
+pub trait Tensors<T> {
+    /// Parameter `i` and its gradient.
+    fn get(&mut self, i: usize) -> (&mut [T], &[T]);
+}
+
+/// Tensors as separate slices.
+pub struct Slices<'a, 'p, 'g, T> {
+    /// Parameters.
+    pub params: &'a mut [&'p mut [T]],
+    /// Gradients.
+    pub grads: &'a [&'g [T]],
+}
+
+impl<T> Tensors<T> for Slices<'_, '_, '_, T> {
+    fn get(&mut self, i: usize) -> (&mut [T], &[T]) {
+        (&mut *self.params[i], self.grads[i])
+    }
+}
+
+/// Tensors lying one after another in one buffer.
+pub struct Flat<'a, T> {
+    /// All parameters.
+    pub params: &'a mut [T],
+    /// All gradients.
+    pub grads: &'a [T],
+    /// Where each tensor starts, and (last) the total: `starts[i]..starts[i + 1]`.
+    pub starts: &'a [usize],
+}
+
+impl<T> Tensors<T> for Flat<'_, T> {
+    fn get(&mut self, i: usize) -> (&mut [T], &[T]) {
+        let range = self.starts[i]..self.starts[i + 1];
+        (&mut self.params[range.clone()], &self.grads[range])
+    }
+}
+
+/// `starts` for [`Flat`]: the running sums of `sizes`, with the total last.
+pub fn starts(sizes: &[usize]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(sizes.iter().scan(0usize, |s, &n| {
+            *s = s.saturating_add(n);
+            Some(*s)
+        }))
+        .collect()
+}
+
 /// A first-order optimiser over a fixed list of parameter tensors, usable
 /// through a trait object (see [`build`]).
 ///
-/// Parameter tensor `i` has the size given at construction; each belongs to at
-/// most one parameter group, and each group has its own hyper-parameters.
+/// Parameter tensor `i` has the shape and role given at construction; each
+/// belongs to at most one parameter group, and each group has its own
+/// hyper-parameters.
 ///
 /// Indices are checked as slices check them: a group index `>= num_groups()`
 /// or a tensor index `>= sizes().len()` given to an accessor or setter
@@ -187,21 +364,93 @@ pub enum StepOutcome {
 /// input: an invalid hyper-parameter, tensor or state is an `Err`, and leaves
 /// the optimiser as it was.
 pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
-    /// torch's name of the optimiser (`"adam"`, `"adamw"`, ...).
+    /// The optimiser's name (`"adam"`, `"muon"`, `"partition"`, ...).
     fn name(&self) -> &'static str;
-    /// Sizes of the parameter tensors.
+    /// Shapes and roles of the parameter tensors.
+    fn params(&self) -> &[Param];
+    /// Elements per parameter tensor.
     fn sizes(&self) -> &[usize];
+    /// Whether a step may change tensor `param` (it is in some group).
+    fn trains(&self, param: usize) -> bool;
+    /// The rule and the group that update tensor `param`, for reports ("which
+    /// parameters got which rule"); `None` when no group holds it.
+    fn assignment(&self, param: usize) -> Option<(&'static str, usize)>;
+    /// What happens on a non-finite gradient.
+    fn non_finite(&self) -> NonFinite;
+    /// Chooses what happens on a non-finite gradient.
+    fn set_non_finite(&mut self, policy: NonFinite);
+
+    /// Checks everything that could make the next step fail (hyper-parameters
+    /// changed since the last one, step counters at their limit), changing
+    /// nothing. [`Optimizer::step`] calls it before it changes anything.
+    fn ready(&mut self) -> Result<()>;
+    /// The update itself, after the gradients were screened and
+    /// [`Optimizer::ready`] passed: infallible, so a step is whole or nothing.
+    fn apply_step(&mut self, tensors: &mut dyn Tensors<T>);
+    /// [`Optimizer::apply_step`] over one flat buffer (the optimiser knows
+    /// where its tensors start, see [`Flat`]).
+    fn apply_flat(&mut self, params: &mut [T], grads: &[T]);
+
     /// One step over all parameter tensors.
-    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<StepOutcome>;
+    fn step(&mut self, params: &mut [&mut [T]], grads: &[&[T]]) -> Result<StepOutcome> {
+        let sizes = self.sizes();
+        let n = sizes.len();
+        if params.len() != n || grads.len() != n {
+            return Err(Error::Shape(format!(
+                "{}: got {} parameter and {} gradient tensors, expected {n}",
+                self.name(),
+                params.len(),
+                grads.len()
+            )));
+        }
+        for (i, &size) in sizes.iter().enumerate() {
+            for (what, len) in [("parameter", params[i].len()), ("gradient", grads[i].len())] {
+                if len != size {
+                    return Err(Error::Shape(format!(
+                        "{}: {what} {i} has {len} elements, expected {size}",
+                        self.name()
+                    )));
+                }
+            }
+        }
+        if let Some(outcome) = screen(self, |i| grads[i])? {
+            return Ok(outcome);
+        }
+        self.ready()?;
+        self.apply_step(&mut Slices { params, grads });
+        Ok(StepOutcome::Stepped)
+    }
+
     /// One step where the tensors lie one after another in a single buffer
     /// (tensor `i` is the `i`-th consecutive range of `sizes()`): no slices to
     /// gather, so a training loop allocates nothing.
-    fn step_flat(&mut self, params: &mut [T], grads: &[T]) -> Result<StepOutcome>;
+    fn step_flat(&mut self, params: &mut [T], grads: &[T]) -> Result<StepOutcome> {
+        let total: usize = self.sizes().iter().sum();
+        for (what, len) in [("parameter", params.len()), ("gradient", grads.len())] {
+            if len != total {
+                return Err(Error::Shape(format!(
+                    "{}: the flat {what} buffer has {len} elements, expected {total}",
+                    self.name()
+                )));
+            }
+        }
+        let sizes = self.sizes();
+        if let Some(outcome) = screen(self, |i| {
+            let start: usize = sizes[..i].iter().sum();
+            &grads[start..start + sizes[i]]
+        })? {
+            return Ok(outcome);
+        }
+        self.ready()?;
+        self.apply_flat(params, grads);
+        Ok(StepOutcome::Stepped)
+    }
+
     /// A lazy row-sparse step of tensor `param`, viewed as rows of `row_len`
     /// elements: only the listed rows (and their state) change, as in torch's
     /// `SparseAdam`. `p` is that tensor, `rows` strictly increasing, and
     /// `values` holds the gradient rows in the order of `rows`.
-    /// The tensor's step count advances by one.
+    /// The tensor's step count advances by one. Element-wise rules only.
     fn step_sparse(
         &mut self,
         param: usize,
@@ -224,8 +473,6 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     fn hyper(&self, group: usize) -> HyperMap;
     /// Sets one hyper-parameter of a group (validated; unchanged on error).
     fn set_hyper(&mut self, group: usize, name: &str, value: &HyperValue) -> Result<()>;
-    /// Chooses what happens on a non-finite gradient.
-    fn set_non_finite(&mut self, policy: NonFinite);
     /// Steps taken by parameter tensor `param`.
     fn steps(&self, param: usize) -> u64;
     /// The point to evaluate the model at, for optimisers whose evaluation
@@ -239,7 +486,53 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     }
     /// The whole state (hyper-parameters, counters and buffers); see [`crate::state`].
     fn save_state(&self) -> Result<SavedState>;
-    /// Restores a state saved by the same kind of optimiser over the same sizes.
+    /// Restores a state saved by the same kind of optimiser over the same shapes.
     /// After a load the next steps are bit-identical to never having saved.
     fn load_state(&mut self, saved: &SavedState) -> Result<()>;
+}
+
+/// The non-finite check of a step, per the optimiser's policy, over the
+/// tensors it trains: `Some(Skipped)` to skip, an error, or `None` to go on.
+fn screen<'g, T: Real, O: Optimizer<T> + ?Sized>(
+    opt: &O,
+    grad: impl Fn(usize) -> &'g [T],
+) -> Result<Option<StepOutcome>> {
+    let policy = opt.non_finite();
+    if policy == NonFinite::Unchecked {
+        return Ok(None);
+    }
+    for param in 0..opt.sizes().len() {
+        if !opt.trains(param) {
+            continue;
+        }
+        let g = grad(param);
+        if let Some(index) = passes::first_non_finite(g) {
+            return match policy {
+                NonFinite::Skip => Ok(Some(StepOutcome::Skipped { param, index })),
+                _ => Err(Error::NonFiniteGradient {
+                    param,
+                    index,
+                    value: g[index].to_f64(),
+                }),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// The error for a non-finite value found in a sparse gradient, per policy.
+pub(crate) fn non_finite_outcome(
+    policy: NonFinite,
+    param: usize,
+    index: usize,
+    value: f64,
+) -> Result<StepOutcome> {
+    match policy {
+        NonFinite::Skip => Ok(StepOutcome::Skipped { param, index }),
+        _ => Err(Error::NonFiniteGradient {
+            param,
+            index,
+            value,
+        }),
+    }
 }

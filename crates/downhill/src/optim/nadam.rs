@@ -1,7 +1,7 @@
 //! NAdam: Adam with Nesterov momentum.
 
 use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -58,7 +58,11 @@ impl NAdam {
 impl Rule for NAdam {
     type Consts<T: Real> = NadamConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "Adam with Nesterov momentum: often a little faster early in training";
+    const EXAMPLES: &'static [&'static str] = &["nadam(lr=0.05)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         &["exp_avg", "exp_avg_sq"]
     }
 
@@ -87,6 +91,10 @@ impl Rule for NAdam {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for NAdam {
     #[inline(always)]
     fn update<T: Real>(c: &NadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, v] = b else {

@@ -1,7 +1,7 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
 use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -54,7 +54,11 @@ pub struct RadamConsts<T> {
 impl Rule for RAdam {
     type Consts<T: Real> = RadamConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "Adam without a warm-up schedule: the variance rectification damps early steps";
+    const EXAMPLES: &'static [&'static str] = &["radam(lr=0.05)"];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         &["exp_avg", "exp_avg_sq"]
     }
 
@@ -86,6 +90,10 @@ impl Rule for RAdam {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for RAdam {
     #[inline(always)]
     fn update<T: Real>(c: &RadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let [m, v] = b else {

@@ -1,7 +1,7 @@
 //! RMSprop: steps divided by a running RMS of the gradient.
 
 use super::mechanics::{ema, ema_sq, Decay, Lerp};
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
 
@@ -62,7 +62,14 @@ fn denominator<T: Real>(c: &RmspropConsts<T>, v: T, avg: Option<T>) -> T {
 impl Rule for RMSprop {
     type Consts<T: Real> = RmspropConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str =
+        "recurrent nets and non-stationary objectives; Adam without the first moment";
+    const EXAMPLES: &'static [&'static str] = &[
+        "rmsprop(lr=0.02)",
+        "rmsprop(lr=0.01,momentum=0.5,centered=true)",
+    ];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         match (self.centered, self.momentum > 0.0) {
             (false, false) => &["square_avg"],
             (false, true) => &["square_avg", "momentum_buffer"],
@@ -85,6 +92,10 @@ impl Rule for RMSprop {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for RMSprop {
     #[inline(always)]
     fn update<T: Real>(c: &RmspropConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         // One loop per variant keeps each loop branch-free and vectorisable.

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov momentum.
 
 use super::mechanics::Decay;
-use super::Rule;
+use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::{Real, Result};
 
@@ -60,7 +60,14 @@ pub struct SgdConsts<T> {
 impl Rule for Sgd {
     type Consts<T: Real> = SgdConsts<T>;
 
-    fn buffers(&self) -> &'static [&'static str] {
+    const USE_WHEN: &'static str = "plain or momentum SGD: the baseline, and with Nesterov momentum and a tuned schedule often the best generaliser";
+    const EXAMPLES: &'static [&'static str] = &[
+        "sgd(lr=0.1)",
+        "sgd(lr=0.05,momentum=0.9,dampening=0.1)",
+        "sgd(lr=0.05,momentum=0.9,nesterov=true)",
+    ];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
         if self.momentum != 0.0 {
             &["momentum_buffer"]
         } else {
@@ -106,6 +113,10 @@ impl Rule for Sgd {
         }
     }
 
+    crate::pointwise_rule!();
+}
+
+impl Pointwise for Sgd {
     #[inline(always)]
     fn update<T: Real>(c: &SgdConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         match c.mode {

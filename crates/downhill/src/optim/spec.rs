@@ -1,21 +1,11 @@
 //! Optimisers by name: `adam`, `sgd(lr=0.05,momentum=0.9,nesterov=true)`, ...
 
-use super::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Elementwise, Group, NAdam, Optimizer, RAdam, RMSprop,
-    Rule, Sgd,
-};
+use super::Role;
 use crate::error::{Error, Result};
-use crate::hyper::{HyperInfo, HyperMap, HyperValue};
-use crate::Real;
+use crate::hyper::{HyperMap, HyperValue};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-
-/// The element-wise optimisers [`build`] knows, by torch name. (`lbfgs` is
-/// closure-based: see [`crate::lbfgs`].)
-pub const OPTIMIZERS: &[&str] = &[
-    "sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam", "radam",
-];
 
 /// A parameter group in a spec: tensor indices and hyper-parameter overrides.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -28,16 +18,48 @@ pub struct GroupSpec {
     pub hyper: HyperMap,
 }
 
+/// One part of a partition: the roles it takes and the optimiser for them.
+/// `all` takes every tensor that no other part names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartSpec {
+    /// The roles this part takes (`hidden`, `input`, `output`, `bias`, `conv`).
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Whether this part takes every tensor no other part names (`all`).
+    #[serde(default)]
+    pub rest: bool,
+    /// The optimiser for those tensors.
+    pub spec: OptimizerSpec,
+}
+
+impl PartSpec {
+    /// The selector as written: `hidden+conv`, or `all`.
+    pub fn selector(&self) -> String {
+        let mut names: Vec<&str> = self.roles.iter().map(|r| r.name()).collect();
+        if self.rest {
+            names.push("all");
+        }
+        names.join("+")
+    }
+}
+
 /// An optimiser by name, with hyper-parameters (torch names; absent ones take
-/// torch's defaults) and optional parameter groups.
+/// torch's defaults) and optional parameter groups; or a partition that gives
+/// different optimisers to parameters of different roles.
 ///
 /// Written as `name` or `name(key=value,...)`; a list value continues across
 /// commas (`adam(betas=0.9,0.99,lr=0.01)`) or may be bracketed
-/// (`betas=(0.9,0.99)`).
+/// (`betas=(0.9,0.99)`). A partition is written
+/// `partition(ROLES=SPEC,...)` where `ROLES` is one role or several joined by
+/// `+` (`hidden`, `input`, `output`, `bias`, `conv`) or `all` for every tensor
+/// no other part names: `partition(hidden=muon(lr=0.02),all=adamw(lr=1e-3))`.
+/// Commas inside the parentheses do not separate specs, so a partition can
+/// stand in any list of specs (`--optimizers "adamw,partition(hidden=muon,all=adamw)"`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSpec {
-    /// torch name, lower case.
+    /// Registry name, lower case, or `partition`.
     pub name: String,
     /// Hyper-parameters for every group.
     #[serde(default)]
@@ -45,6 +67,9 @@ pub struct OptimizerSpec {
     /// Parameter groups; empty means one group with every tensor.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// The parts of a partition (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSpec>,
 }
 
 impl OptimizerSpec {
@@ -56,16 +81,26 @@ impl OptimizerSpec {
         }
     }
 
-    /// Sets a hyper-parameter (checked when the optimiser is built).
+    /// Sets a hyper-parameter (checked when the optimiser is built). On a
+    /// partition, sets it on every part that has it.
     pub fn with(mut self, key: &str, value: HyperValue) -> Self {
-        self.hyper.insert(key.to_string(), value);
+        if self.parts.is_empty() {
+            self.hyper.insert(key.to_string(), value);
+        } else {
+            for p in &mut self.parts {
+                p.spec = std::mem::take(&mut p.spec).with(key, value.clone());
+            }
+        }
         self
     }
 
     /// Builds and validates the configuration without any parameters, so a
     /// CLI can reject a bad spec before loading data.
     pub fn validate(&self) -> Result<()> {
-        build::<f32>(self, &[]).map(drop)
+        if self.parts.is_empty() {
+            return super::registry::check_spec(self);
+        }
+        self.parts.iter().try_for_each(|p| p.spec.validate())
     }
 
     /// A display label: the name plus the hyper-parameters that were set.
@@ -77,6 +112,14 @@ impl OptimizerSpec {
 impl fmt::Display for OptimizerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name)?;
+        if !self.parts.is_empty() {
+            let parts: Vec<String> = self
+                .parts
+                .iter()
+                .map(|p| format!("{}={}", p.selector(), p.spec))
+                .collect();
+            return write!(f, "({})", parts.join(","));
+        }
         if !self.hyper.is_empty() {
             let parts: Vec<String> = self
                 .hyper
@@ -104,13 +147,71 @@ impl FromStr for OptimizerSpec {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        let (name, hyper) = parse_call(text, "optimizer spec")?;
+        let t = text.trim();
+        if t.len() > 10 && t[..10].eq_ignore_ascii_case("partition(") {
+            return parse_partition(t);
+        }
+        let (name, hyper) = parse_call(t, "optimizer spec")?;
         Ok(OptimizerSpec {
             name,
             hyper,
             groups: Vec::new(),
+            parts: Vec::new(),
         })
     }
+}
+
+/// `partition(ROLES=SPEC,...)`, parts in the order written.
+fn parse_partition(text: &str) -> Result<OptimizerSpec> {
+    let err = |why: String| Error::Parse {
+        what: "optimizer spec",
+        text: text.to_string(),
+        why,
+    };
+    let inner = text[10..]
+        .strip_suffix(')')
+        .ok_or_else(|| err("missing the closing `)`".into()))?;
+    let mut parts: Vec<PartSpec> = Vec::new();
+    for token in split_top_level(inner) {
+        let token = token.trim();
+        if token.is_empty() {
+            continue;
+        }
+        let (sel, spec) = token.split_once('=').ok_or_else(|| {
+            err(format!(
+                "`{token}` is not ROLES=SPEC (e.g. hidden=muon(lr=0.02) or all=adamw)"
+            ))
+        })?;
+        let (mut roles, mut rest) = (Vec::new(), false);
+        for name in sel.split('+').map(str::trim) {
+            if name == "all" {
+                rest = true;
+            } else {
+                let role: Role = name.parse().map_err(err)?;
+                if parts.iter().any(|p| p.roles.contains(&role)) || roles.contains(&role) {
+                    return Err(err(format!("role `{role}` is given to two parts")));
+                }
+                roles.push(role);
+            }
+        }
+        if rest && parts.iter().any(|p| p.rest) {
+            return Err(err("`all` is given to two parts".into()));
+        }
+        let spec: OptimizerSpec = spec.trim().parse()?;
+        if !spec.parts.is_empty() {
+            return Err(err("a part cannot itself be a partition".into()));
+        }
+        parts.push(PartSpec { roles, rest, spec });
+    }
+    if parts.is_empty() {
+        return Err(err("a partition needs at least one ROLES=SPEC part".into()));
+    }
+    Ok(OptimizerSpec {
+        name: "partition".into(),
+        hyper: HyperMap::new(),
+        groups: Vec::new(),
+        parts,
+    })
 }
 
 /// Parses `name` or `name(key=value,...)` into a lower-case name and a map.
@@ -187,83 +288,10 @@ pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-fn make<R: Rule, T: Real>(spec: &OptimizerSpec, sizes: &[usize]) -> Result<Box<dyn Optimizer<T>>> {
-    let mut base = R::default();
-    for (k, v) in &spec.hyper {
-        base.set(k, v)?;
-    }
-    let groups = if spec.groups.is_empty() {
-        vec![Group {
-            rule: base,
-            params: (0..sizes.len()).collect(),
-        }]
-    } else {
-        spec.groups
-            .iter()
-            .map(|g| {
-                let mut rule = base.clone();
-                for (k, v) in &g.hyper {
-                    rule.set(k, v)?;
-                }
-                Ok(Group {
-                    rule,
-                    params: g.params.clone(),
-                })
-            })
-            .collect::<Result<_>>()?
-    };
-    Ok(Box::new(Elementwise::<R, T>::with_groups(groups, sizes)?))
-}
-
-/// Calls `$f::<Rule>` for the rule named `$name`.
-macro_rules! dispatch {
-    ($name:expr, $f:ident $(::<$($t:ty),*>)? ($($arg:expr),*)) => {
-        match $name {
-            "sgd" => $f::<Sgd $($(, $t)*)?>($($arg),*),
-            "adagrad" => $f::<Adagrad $($(, $t)*)?>($($arg),*),
-            "adadelta" => $f::<Adadelta $($(, $t)*)?>($($arg),*),
-            "rmsprop" => $f::<RMSprop $($(, $t)*)?>($($arg),*),
-            "adam" => $f::<Adam $($(, $t)*)?>($($arg),*),
-            "adamw" => $f::<AdamW $($(, $t)*)?>($($arg),*),
-            "adamax" => $f::<Adamax $($(, $t)*)?>($($arg),*),
-            "nadam" => $f::<NAdam $($(, $t)*)?>($($arg),*),
-            "radam" => $f::<RAdam $($(, $t)*)?>($($arg),*),
-            other => Err(unknown_optimizer(other)),
-        }
-    };
-}
-
-fn unknown_optimizer(name: &str) -> Error {
-    if name == "lbfgs" {
-        return Error::Unsupported(
-            "lbfgs is closure-based (it evaluates the objective several times per step): use downhill::lbfgs::Lbfgs"
-                .into(),
-        );
-    }
-    Error::UnknownName {
-        kind: "optimizer",
-        name: name.to_string(),
-        known: OPTIMIZERS.join(", "),
-    }
-}
-
-/// Builds the optimiser a spec names, over parameter tensors of the given sizes.
-pub fn build<T: Real>(spec: &OptimizerSpec, sizes: &[usize]) -> Result<Box<dyn Optimizer<T>>> {
-    dispatch!(spec.name.as_str(), make::<T>(spec, sizes))
-}
-
-fn describe_rule<R: Rule>() -> Result<Vec<HyperInfo>> {
-    Ok(R::describe())
-}
-
-/// The hyper-parameters of the optimiser `name`, with defaults and docs.
-pub fn describe(name: &str) -> Result<Vec<HyperInfo>> {
-    dispatch!(name, describe_rule())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::{build, describe, OPTIMIZERS};
 
     #[test]
     fn parses_specs() {

@@ -27,9 +27,6 @@ use std::path::{Path, PathBuf};
 /// [`pending_entries_are_really_missing`] makes this list shrink as each lands.
 const PENDING_OPTIMIZERS: &[(&str, &str)] = &[
     ("muon", "issue 9"),
-    ("adafactor", "issue 9"),
-    ("lamb", "issue 9"),
-    ("lars", "issue 9"),
     ("lion", "issue 10"),
     ("adabelief", "issue 10"),
     ("adan", "issue 10"),
@@ -225,8 +222,7 @@ fn run_optim<T: Real>(
     rel: f64,
     abs: f64,
 ) -> Result<(f64, usize, usize), String> {
-    let sizes: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
-    let mut opt = build::<T>(&optimizer_spec(f), &sizes).map_err(|e| e.to_string())?;
+    let mut opt = build::<T>(&optimizer_spec(f), shapes).map_err(|e| e.to_string())?;
     let mut params = to_t::<T>(&f.params0);
     let mut eval: Vec<Vec<T>> = params.iter().map(|p| vec![T::zero(); p.len()]).collect();
     let mut tally = Tally::default();

@@ -1,0 +1,214 @@
+//! Muon: momentum, orthogonalised by a Newton–Schulz iteration.
+
+use super::mechanics::{ema, Lerp};
+use super::{Rule, TensorStep};
+use crate::hyper::check;
+use crate::linalg::{gemm, Mat, Par};
+use crate::Real;
+
+crate::hyper_enum! {
+    /// How Muon scales its rate to a matrix's shape (rows A, columns B).
+    pub enum AdjustLr {
+        /// `√max(1, A/B)` (Jordan et al.'s original).
+        Original = "original",
+        /// `0.2·√max(A, B)`, to match AdamW's update RMS (Liu et al. 2025), so
+        /// AdamW's rate and weight decay carry over.
+        MatchRmsAdamw = "match_rms_adamw",
+        /// `√(A/B)`, unclamped (Bernstein's spectral condition).
+        SpectralUnclamped = "spectral_unclamped",
+    }
+}
+
+crate::hyper_struct! {
+    /// Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in
+    /// neural networks"; Liu et al. 2025, "Muon is Scalable for LLM
+    /// Training"), as `torch.optim.Muon`, in the parameter's own precision
+    /// (torch runs the iteration in bfloat16).
+    ///
+    /// For a matrix parameter θ (a convolution kernel is viewed as
+    /// (out, in·kh·kw)) with gradient g:
+    ///
+    /// ```text
+    /// B ← lerp(B, g, 1 − μ)                       (B ← μ·B + (1 − μ)·g)
+    /// U ← lerp(g, B, μ) if nesterov, else B
+    /// X ← U / max(‖U‖_F, ε)                       (transposed if it has more rows than columns)
+    /// k times:  A ← X·Xᵀ;  X ← a·X + (b·A + c·A·A)·X
+    /// θ ← θ·(1 − γλ)
+    /// θ ← θ − γ·s(shape)·X                         (s: `adjust_lr_fn`)
+    /// ```
+    /// The quintic iteration pushes every singular value of `U` towards
+    /// 1 (into roughly [0.7, 1.2] with the default coefficients), so the step
+    /// is about the nearest semi-orthogonal matrix to the momentum. Muon is
+    /// for hidden matrices: `muon` alone in a spec trains the hidden matrices
+    /// and gives the rest to AdamW (see [`super::registry::muon_alone`]).
+    pub struct Muon: "muon" {
+        /// Step size γ.
+        lr: f64 = 1e-3; check check::non_negative,
+        /// Decoupled weight decay λ.
+        weight_decay: f64 = 0.1; check check::non_negative,
+        /// Momentum μ, in [0, 1) (torch accepts any μ ≥ 0).
+        momentum: f64 = 0.95; check check::unit_open,
+        /// Use Nesterov momentum.
+        nesterov: bool = true,
+        /// Coefficients (a, b, c) of the quintic Newton–Schulz step.
+        ns_coefficients: (f64, f64, f64) = (3.4445, -4.7750, 2.0315); check finite3,
+        /// ε: the smallest norm the update is divided by.
+        eps: f64 = 1e-7; check check::positive,
+        /// Newton–Schulz steps, below 100 as in torch.
+        ns_steps: u64 = 5; check below_100,
+        /// How the rate scales with the matrix's shape.
+        adjust_lr_fn: AdjustLr = AdjustLr::Original,
+    }
+}
+
+fn finite3(c: &(f64, f64, f64)) -> std::result::Result<(), &'static str> {
+    if c.0.is_finite() && c.1.is_finite() && c.2.is_finite() {
+        Ok(())
+    } else {
+        Err("three finite numbers")
+    }
+}
+
+fn below_100(n: &u64) -> std::result::Result<(), &'static str> {
+    if *n < 100 {
+        Ok(())
+    } else {
+        Err("a whole number below 100")
+    }
+}
+
+/// Per-step constants of [`Muon`].
+#[derive(Clone, Copy, Debug)]
+pub struct MuonConsts<T> {
+    buffer: Lerp<T>,
+    nesterov: Option<Lerp<T>>,
+    a: T,
+    b: T,
+    c: T,
+    eps: T,
+    steps: u64,
+    lr: f64,
+    shrink: T,
+    adjust: AdjustLr,
+}
+
+impl Rule for Muon {
+    type Consts<T: Real> = MuonConsts<T>;
+
+    const USE_WHEN: &'static str =
+        "hidden weight matrices of MLPs, CNNs and transformers: orthogonalised momentum, often fewer steps than AdamW";
+    const EXAMPLES: &'static [&'static str] = &[
+        "muon(lr=0.02)",
+        "muon(lr=0.02,nesterov=false,weight_decay=0,adjust_lr_fn=match_rms_adamw,ns_steps=3)",
+    ];
+
+    fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
+        &["momentum_buffer"]
+    }
+
+    fn accepts(&self, shape: &[usize]) -> std::result::Result<(), String> {
+        if shape.len() >= 2 {
+            Ok(())
+        } else {
+            Err("updates matrices (2-D or more; a convolution kernel is viewed as out × in·kh·kw): give vectors and biases to another rule, e.g. partition(hidden=muon,all=adamw)".into())
+        }
+    }
+
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> MuonConsts<T> {
+        let (a, b, c) = self.ns_coefficients;
+        MuonConsts {
+            buffer: Lerp::new(1.0 - self.momentum),
+            nesterov: self.nesterov.then(|| Lerp::new(self.momentum)),
+            a: T::from_f64(a),
+            b: T::from_f64(b),
+            c: T::from_f64(c),
+            eps: T::from_f64(self.eps),
+            steps: self.ns_steps,
+            lr: self.lr,
+            shrink: T::from_f64(1.0 - self.lr * self.weight_decay),
+            adjust: self.adjust_lr_fn,
+        }
+    }
+
+    fn step_tensor<T: Real>(c: &MuonConsts<T>, t: TensorStep<'_, T>) {
+        let rows = t.shape[0];
+        let cols = t.param.len() / rows.max(1);
+        if rows == 0 || cols == 0 {
+            return;
+        }
+        let [buf, _, _] = t.buffers;
+        // X is r×k with r ≤ k: the update, transposed if it is tall.
+        let tall = rows > cols;
+        let (r, k) = if tall { (cols, rows) } else { (rows, cols) };
+        let s = t.scratch;
+        s.clear();
+        s.resize(2 * r * k + 2 * r * r, T::zero());
+        let (x, rest) = s.split_at_mut(r * k);
+        let (y, rest) = rest.split_at_mut(r * k);
+        let (gram, poly) = rest.split_at_mut(r * r);
+
+        // Momentum, and the update written into X (transposed when tall).
+        for (i, (b, &g)) in buf.iter_mut().zip(t.grad).enumerate() {
+            *b = ema(*b, g, &c.buffer);
+            let u = match &c.nesterov {
+                Some(w) => ema(g, *b, w),
+                None => *b,
+            };
+            let at = if tall { (i % cols) * rows + i / cols } else { i };
+            x[at] = u;
+        }
+        let norm = T::from_f64(super::passes::sum_squares(x).sqrt()).max(c.eps);
+        for v in x.iter_mut() {
+            *v = *v / norm;
+        }
+        let (x, _y) = newton_schulz(c, x, y, gram, poly, r, k);
+
+        let ratio = match c.adjust {
+            AdjustLr::Original => (rows as f64 / cols as f64).max(1.0).sqrt(),
+            AdjustLr::MatchRmsAdamw => 0.2 * (rows.max(cols) as f64).sqrt(),
+            AdjustLr::SpectralUnclamped => (rows as f64 / cols as f64).sqrt(),
+        };
+        let neg = T::from_f64(-(c.lr * ratio));
+        for (i, p) in t.param.iter_mut().enumerate() {
+            let at = if tall { (i % cols) * rows + i / cols } else { i };
+            *p = *p * c.shrink;
+            *p = *p + neg * x[at];
+        }
+    }
+}
+
+/// `k` quintic Newton–Schulz steps on the r×k matrix in `x` (r ≤ k), using
+/// `y` (r×k), `gram` and `poly` (r×r) as workspace; returns the buffer that
+/// holds the result, then the other.
+fn newton_schulz<'a, T: Real>(
+    c: &MuonConsts<T>,
+    mut x: &'a mut [T],
+    mut y: &'a mut [T],
+    gram: &mut [T],
+    poly: &mut [T],
+    r: usize,
+    k: usize,
+) -> (&'a mut [T], &'a mut [T]) {
+    for _ in 0..c.steps {
+        // A = X·Xᵀ
+        product(r, r, k, Mat::n(x, k), Mat::t(x, k), gram, r);
+        // P = b·A + c·A·A
+        product(r, r, r, Mat::n(gram, r), Mat::n(gram, r), poly, r);
+        for (p, &a) in poly.iter_mut().zip(gram.iter()) {
+            *p = c.b * a + c.c * *p;
+        }
+        // X' = a·X + P·X
+        product(r, k, r, Mat::n(poly, r), Mat::n(x, k), y, k);
+        for (yv, &xv) in y.iter_mut().zip(x.iter()) {
+            *yv = c.a * xv + *yv;
+        }
+        std::mem::swap(&mut x, &mut y);
+    }
+    (x, y)
+}
+
+/// `C = A·B` on every thread of the pool. The shapes are this module's own,
+/// so the checks of [`gemm`] cannot fail.
+fn product<T: Real>(m: usize, n: usize, k: usize, a: Mat<'_, T>, b: Mat<'_, T>, c: &mut [T], ldc: usize) {
+    gemm(m, n, k, a, b, c, ldc, false, Par::Pool).expect("Muon's matrix shapes are consistent");
+}

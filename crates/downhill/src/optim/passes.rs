@@ -1,0 +1,291 @@
+//! Passes over memory: the fused element-wise loop every element-wise rule
+//! runs, the non-finite scan, and the deterministic parallel split that
+//! tensor-level rules use for their reductions.
+//!
+//! Every loop here is compiled for the widest vector unit the CPU has and
+//! chosen at run time. The arithmetic is the same IEEE operations in every
+//! version (no fused multiply-add is introduced without fast-math), so the
+//! results are bit-identical across machines; only the speed differs.
+
+use super::{Pointwise, TensorStep, MAX_BUFFERS};
+use crate::Real;
+
+/// Tensors shorter than this are updated on the calling thread; longer ones
+/// are split in halves down to about this size and run on rayon's pool.
+pub(crate) const PARALLEL_LEAF: usize = 1 << 15;
+
+/// Runs `f` compiled for AVX-512 or AVX2 when the CPU has them. `f` must be
+/// inlined into the wrapper to benefit, which generic closures and
+/// `#[inline(always)]` rule methods are.
+#[inline(always)]
+pub fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above; that is
+            // the only feature `with_avx512` enables.
+            return unsafe { with_avx512(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above; that is the
+            // only feature `with_avx2` enables.
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs an element-wise rule over a whole tensor in one pass: what every
+/// element-wise rule's [`super::Rule::apply`] is.
+#[inline]
+pub fn pointwise<R: Pointwise, T: Real>(c: &R::Consts<T>, t: TensorStep<'_, T>) {
+    let n = t.n_buffers;
+    fused::<R, T>(c, t.param, t.grad, t.buffers, n);
+}
+
+/// A lazy row-sparse step of an element-wise rule: only the listed rows of
+/// the parameter and its buffers change.
+pub fn pointwise_rows<R: Pointwise, T: Real>(
+    c: &R::Consts<T>,
+    p: &mut [T],
+    rows: &[u32],
+    row_len: usize,
+    values: &[T],
+    bufs: [&mut [T]; MAX_BUFFERS],
+    n: usize,
+) {
+    let mut bufs = bufs;
+    for (&r, g) in rows.iter().zip(values.chunks_exact(row_len)) {
+        let range = r as usize * row_len..(r as usize + 1) * row_len;
+        let mut row_bufs: [&mut [T]; MAX_BUFFERS] = Default::default();
+        for (k, b) in bufs.iter_mut().take(n).enumerate() {
+            row_bufs[k] = &mut b[range.clone()];
+        }
+        wide(|| R::update(c, &mut p[range], g, &mut row_bufs[..n]));
+    }
+}
+
+/// The fused loop, split across rayon's threads when the tensor is large.
+/// Splitting is by halves at 64-element boundaries, so every leaf is a long
+/// contiguous run for the vectorised loop; an element-wise rule gives the
+/// same bits however it is split.
+fn fused<R: Pointwise, T: Real>(
+    c: &R::Consts<T>,
+    p: &mut [T],
+    g: &[T],
+    bufs: [&mut [T]; MAX_BUFFERS],
+    n: usize,
+) {
+    let mut bufs = bufs;
+    if p.len() < 2 * PARALLEL_LEAF || rayon::current_num_threads() == 1 {
+        wide(|| R::update(c, p, g, &mut bufs[..n]));
+        return;
+    }
+    let mid = (p.len() / 2) & !63;
+    let (p1, p2) = p.split_at_mut(mid);
+    let (g1, g2) = g.split_at(mid);
+    let (b1, b2) = split_buffers(bufs, n, mid);
+    rayon::join(
+        || fused::<R, T>(c, p1, g1, b1, n),
+        || fused::<R, T>(c, p2, g2, b2, n),
+    );
+}
+
+/// The first `n` of a step's buffers, each cut at `mid`.
+type SplitBuffers<'a, T> = ([&'a mut [T]; MAX_BUFFERS], [&'a mut [T]; MAX_BUFFERS]);
+
+/// Splits the first `n` buffers at `mid`.
+pub(crate) fn split_buffers<T>(
+    mut bufs: [&mut [T]; MAX_BUFFERS],
+    n: usize,
+    mid: usize,
+) -> SplitBuffers<'_, T> {
+    let mut b1: [&mut [T]; MAX_BUFFERS] = Default::default();
+    let mut b2: [&mut [T]; MAX_BUFFERS] = Default::default();
+    for (k, b) in bufs.iter_mut().take(n).enumerate() {
+        let (x, y) = std::mem::take(b).split_at_mut(mid);
+        b1[k] = x;
+        b2[k] = y;
+    }
+    (b1, b2)
+}
+
+/// A parameter, its gradient and its buffers, split together: what one leaf
+/// of a tensor-level rule's pass works on.
+pub struct Chunk<'a, T> {
+    /// The parameter's elements in this chunk.
+    pub p: &'a mut [T],
+    /// The gradient's.
+    pub g: &'a [T],
+    /// The buffers' (the first `n` are in use).
+    pub bufs: [&'a mut [T]; MAX_BUFFERS],
+    /// Buffers in use.
+    pub n: usize,
+    /// Index of the chunk's first element in the tensor.
+    pub start: usize,
+}
+
+impl<'a, T> Chunk<'a, T> {
+    /// A chunk over the whole tensor: `buffers` are the first `n` of a
+    /// step's buffers that have the parameter's length.
+    pub fn whole(p: &'a mut [T], g: &'a [T], bufs: [&'a mut [T]; MAX_BUFFERS], n: usize) -> Self {
+        Chunk {
+            p,
+            g,
+            bufs,
+            n,
+            start: 0,
+        }
+    }
+
+    /// The same chunk, borrowed again, for a second pass.
+    pub fn reborrow(&mut self) -> Chunk<'_, T> {
+        let mut bufs: [&mut [T]; MAX_BUFFERS] = Default::default();
+        for (k, b) in self.bufs.iter_mut().take(self.n).enumerate() {
+            bufs[k] = &mut **b;
+        }
+        Chunk {
+            p: &mut *self.p,
+            g: self.g,
+            bufs,
+            n: self.n,
+            start: self.start,
+        }
+    }
+
+    fn split(self, mid: usize) -> (Chunk<'a, T>, Chunk<'a, T>) {
+        let (p1, p2) = self.p.split_at_mut(mid);
+        let (g1, g2) = self.g.split_at(mid);
+        let (b1, b2) = split_buffers(self.bufs, self.n, mid);
+        (
+            Chunk {
+                p: p1,
+                g: g1,
+                bufs: b1,
+                n: self.n,
+                start: self.start,
+            },
+            Chunk {
+                p: p2,
+                g: g2,
+                bufs: b2,
+                n: self.n,
+                start: self.start + mid,
+            },
+        )
+    }
+}
+
+/// Applies `leaf` to chunks of a tensor in parallel and sums what it returns.
+/// The split depends only on the length (it happens even on one thread), so
+/// the rounding of the sum, and everything computed from it, is the same
+/// for any number of threads. Each leaf runs compiled for the widest vector
+/// unit. Buffers that do not have the parameter's length (a rule's row or
+/// column statistics) are not split: leave them out of `bufs`.
+pub fn par_reduce<T: Real, A: Send + Copy>(
+    chunk: Chunk<'_, T>,
+    leaf: &(impl Fn(Chunk<'_, T>) -> A + Sync),
+    combine: fn(A, A) -> A,
+) -> A {
+    if chunk.p.len() <= 2 * PARALLEL_LEAF {
+        return wide(|| leaf(chunk));
+    }
+    let mid = (chunk.p.len() / 2) & !63;
+    let (a, b) = chunk.split(mid);
+    let (x, y) = rayon::join(
+        || par_reduce(a, leaf, combine),
+        || par_reduce(b, leaf, combine),
+    );
+    combine(x, y)
+}
+
+/// `Σ xᵢ²` accumulated in 16 lanes of `T` (so the loop vectorises), the
+/// lanes summed in `f64`.
+#[inline(always)]
+pub fn sum_squares<T: Real>(x: &[T]) -> f64 {
+    let mut acc = [T::zero(); 16];
+    let mut lanes = x.chunks_exact(16);
+    for c in &mut lanes {
+        for k in 0..16 {
+            acc[k] = acc[k] + c[k] * c[k];
+        }
+    }
+    let tail: f64 = lanes
+        .remainder()
+        .iter()
+        .map(|&v| v.to_f64() * v.to_f64())
+        .sum();
+    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + tail
+}
+
+/// `Σ f(i)²` for `i` in `0..n`, calling `f` once per index in order (it
+/// may update state as it goes), accumulated like [`sum_squares`].
+#[inline(always)]
+pub fn sum_squares_of<T: Real>(n: usize, mut f: impl FnMut(usize) -> T) -> f64 {
+    let mut acc = [T::zero(); 16];
+    let full = n / 16 * 16;
+    let mut i = 0;
+    while i < full {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let x = f(i + k);
+            *a = *a + x * x;
+        }
+        i += 16;
+    }
+    let tail: f64 = (full..n)
+        .map(|j| {
+            let x = f(j).to_f64();
+            x * x
+        })
+        .sum();
+    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + tail
+}
+
+/// Whether a block holds a NaN or an infinity. `x − x` is 0 for finite `x`
+/// and NaN otherwise; summing it in 16 lanes lets the compiler vectorise the
+/// scan, so it runs at memory speed.
+#[inline(always)]
+fn block_has_non_finite<T: Real>(block: &[T]) -> bool {
+    let mut acc = [T::zero(); 16];
+    let mut lanes = block.chunks_exact(16);
+    for c in &mut lanes {
+        for k in 0..16 {
+            let x = c[k];
+            #[allow(clippy::eq_op)]
+            let zero_if_finite = x - x;
+            acc[k] = acc[k] + zero_if_finite;
+        }
+    }
+    lanes.remainder().iter().any(|x| !x.is_finite()) || acc.iter().any(|a| *a != T::zero())
+}
+
+/// Index of the first NaN or infinity. Large gradients are scanned on all of
+/// rayon's threads (the check must keep up with the parallel update); only
+/// when something is found is the first position looked for, serially.
+pub fn first_non_finite<T: Real>(g: &[T]) -> Option<usize> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 14;
+    let scan = |b: &[T]| wide(|| block_has_non_finite(b));
+    let found = if g.len() >= 2 * PARALLEL_LEAF && rayon::current_num_threads() > 1 {
+        g.par_chunks(BLOCK).any(scan)
+    } else {
+        g.chunks(BLOCK).any(scan)
+    };
+    if found {
+        g.iter().position(|x| !x.is_finite())
+    } else {
+        None
+    }
+}
