@@ -48,7 +48,7 @@ unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs an element-wise rule over a whole tensor in one pass: what every
-/// element-wise rule's [`super::Rule::apply`] is.
+/// element-wise rule's [`super::Rule::step_tensor`] is.
 #[inline]
 pub fn pointwise<R: Pointwise, T: Real>(c: &R::Consts<T>, t: TensorStep<'_, T>) {
     let n = t.n_buffers;

@@ -1,7 +1,7 @@
 //! Every optimiser downhill offers, registered once. The CLI's listing, the
 //! spec parser, the property battery, the step benchmark and the fixture
 //! runner all read this table, so a new optimiser is one file and one line
-//! in [`registry!`].
+//! in the `registry!` table below.
 
 use super::partition::Partition;
 use super::{
