@@ -638,11 +638,12 @@ impl<T: Real> Network<T> {
                         "dim is {dim}, the network expects {want}"
                     )));
                 }
-                if values.len() != rows * dim {
+                // Checked: a wrapped product could match a short slice and
+                // size every buffer of the step from the wrong row count.
+                if rows.checked_mul(dim) != Some(values.len()) {
                     return Err(NnError::Batch(format!(
-                        "values has {} elements, expected rows·dim = {rows}·{dim} = {}",
+                        "values has {} elements, expected rows·dim = {rows}·{dim}",
                         values.len(),
-                        rows * dim
                     )));
                 }
                 rows
