@@ -18,8 +18,9 @@
 # through the sanitizer's malloc hooks: with it, a header that makes the code
 # allocate more than MALLOC_LIMIT_MB in one go is reported as a crash.
 #
-# Per target the script writes:
-#   fuzz/corpus/TARGET/     the growing corpus (seeded by make_seeds when empty)
+# Per target the script reads fuzz/dicts/TARGET.dict (-dict=) and
+# fuzz/seeds/TARGET/ (written by make_seeds on every invocation), and writes:
+#   fuzz/corpus/TARGET/     the growing corpus (what libFuzzer adds to the seeds)
 #   fuzz/artifacts/TARGET/  crashing, leaking, timing-out or memory-hungry inputs
 #   fuzz/logs/TARGET.log    libFuzzer's output, ending with its final stats
 # and prints one summary line: target, seconds, executions, findings.
@@ -55,11 +56,13 @@ build() {
     cargo fuzz build -O --sanitizer "$SANITIZER" >&2
 }
 
-seed() {
-    local t="$1"
-    if [ -z "$(ls -A "corpus/$t" 2>/dev/null)" ]; then
-        cargo run --quiet --release --bin make_seeds -- corpus >&2
-    fi
+# The seeds (valid files of every format, and regression seeds holding
+# boundary values such as a step of u64::MAX) are written afresh into seeds/
+# on every invocation, so an older corpus/ never misses a new one; libFuzzer
+# reads them beside corpus/TARGET/, which keeps only what it adds.
+write_seeds() {
+    rm -rf seeds
+    cargo run --quiet --release --bin make_seeds -- seeds >&2
 }
 
 # Bigger than the default 4096 where one valid input is bigger: a CIFAR
@@ -75,7 +78,13 @@ max_len() {
 run_one() {
     local t="$1" secs="$2"
     mkdir -p "corpus/$t" "artifacts/$t" logs
-    seed "$t"
+    # Boundary numbers and the format's keys and magic bytes: libFuzzer
+    # splices these tokens in, where byte mutations rarely reach them.
+    local dict="dicts/$t.dict"
+    [ -f "$dict" ] || {
+        echo "no dictionary $dict for target $t" >&2
+        exit 1
+    }
     local log="logs/$t.log"
     local before
     before=$(ls "artifacts/$t" | wc -l)
@@ -83,7 +92,7 @@ run_one() {
     # -ignore_crashes/-ignore_ooms/-ignore_timeouts make that so. The limits
     # stay on: a finding is still written to artifacts/.
     set +e
-    "$BIN_DIR/$t" "corpus/$t" \
+    "$BIN_DIR/$t" "corpus/$t" "seeds/$t" -dict="$dict" \
         -fork="$JOBS" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
         -max_total_time="$secs" -timeout=10 \
         -rss_limit_mb="$RSS_LIMIT_MB" -malloc_limit_mb="$MALLOC_LIMIT_MB" \
@@ -108,9 +117,9 @@ case "$1" in
         [ $# -eq 2 ] || usage
         build
         lanes="${FUZZ_LANES:-1}"
-        # Seed every corpus first: make_seeds writes them all at once, and
-        # lanes must not race to do it.
-        for t in "${TARGETS[@]}"; do seed "$t"; done
+        # Seeds first: make_seeds writes them all at once, and lanes must
+        # not race to do it.
+        write_seeds
         # Lane k runs targets k, k+lanes, ...; each lane prints its lines.
         for ((k = 0; k < lanes; k++)); do
             (
@@ -128,6 +137,7 @@ case "$1" in
             exit 2
         }
         build
+        write_seeds
         run_one "$1" "$2"
         ;;
 esac

@@ -52,11 +52,26 @@ fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32) {
                 kernel(p, g, m, v, k)
             }
             let k = [lr, b1, b2, eps, c1, c2];
+            // Every feature `kernel_v4` is compiled with: the three it enables
+            // and what the compiler implies from them (`rustc --print cfg -C
+            // target-feature=+avx512f,+avx2,+fma`: f16c, avx, SSE3 to SSE4.2).
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the features were just detected.
+            let v4 = {
+                use std::arch::is_x86_feature_detected as has;
+                has!("avx512f")
+                    && has!("avx2")
+                    && has!("fma")
+                    && has!("f16c")
+                    && has!("avx")
+                    && has!("sse4.2")
+                    && has!("sse4.1")
+                    && has!("ssse3")
+                    && has!("sse3")
+            };
+            #[cfg(target_arch = "x86_64")]
+            if v4 {
+                // SAFETY: `v4` is true only when the CPU has every feature
+                // `kernel_v4` is compiled with, listed above; its body is safe.
                 return unsafe { kernel_v4(p, g, m, v, k) };
             }
             kernel(p, g, m, v, k)

@@ -73,12 +73,12 @@ fn main() {
         let flops = 2.0 * (m * n * k) as f64;
         let reps = ((2e9 / flops) as usize).clamp(3, 2000);
         for par in [Par::Seq, Par::Pool] {
-            gemm(m, n, k, am, bm, &mut c, n, false, par);
+            gemm(m, n, k, am, bm, &mut c, n, false, par).expect("operands fit");
             let mut best = f64::INFINITY;
             for _ in 0..3 {
                 let t = Instant::now();
                 for _ in 0..reps {
-                    gemm(m, n, k, am, bm, &mut c, n, false, par);
+                    gemm(m, n, k, am, bm, &mut c, n, false, par).expect("operands fit");
                 }
                 best = best.min(t.elapsed().as_secs_f64() / reps as f64);
             }

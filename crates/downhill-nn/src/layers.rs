@@ -6,7 +6,7 @@
 //! directly, and pooling vectorises over channels. Only the network input is CHW
 //! (as data files store it); the first convolution reads it through strides.
 
-use crate::matmul::{gemm, Mat, Par};
+use crate::matmul::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::simd::with_simd;
 use crate::spec::Activation;
 use downhill::Real;
@@ -490,7 +490,8 @@ pub(crate) fn conv_pool_forward<T: Real>(
                     nc,
                     false,
                     Par::Seq,
-                );
+                )
+                .expect(SHAPES_CHECKED);
                 with_simd(
                     #[inline(always)]
                     || {
@@ -592,7 +593,8 @@ pub(crate) fn conv_pool_backward<T: Real>(
                 nc,
                 false,
                 Par::Seq,
-            );
+            )
+            .expect(SHAPES_CHECKED);
             if let Some(dxc) = dxc {
                 let dcol = &mut s.dcol[..m * k];
                 gemm(
@@ -605,7 +607,8 @@ pub(crate) fn conv_pool_backward<T: Real>(
                     k,
                     false,
                     Par::Seq,
-                );
+                )
+                .expect(SHAPES_CHECKED);
                 with_simd(
                     #[inline(always)]
                     || {

@@ -20,7 +20,9 @@
 //! one block per thread, each run single-threaded, measured 1.4–2× faster.
 
 use downhill::Real;
+use std::any::TypeId;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use thiserror::Error;
 
 /// Backend calls so far (each thread's block counts once).
 static BACKEND_CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -51,6 +53,59 @@ pub enum Par {
     Pool,
 }
 
+/// Why [`gemm()`] refused a product. Nothing was read or written.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MatmulError {
+    /// An operand's leading dimension is shorter than one of its stored rows.
+    #[error("matmul: {operand} has leading dimension {ld}, less than its stored row length {min}")]
+    LeadingDimension {
+        /// `"A"`, `"B"` or `"C"`.
+        operand: &'static str,
+        /// The leading dimension given.
+        ld: usize,
+        /// The length of one stored row.
+        min: usize,
+    },
+    /// A leading dimension whose stride in bytes does not fit in an `isize`:
+    /// the backend walks rows with pointer offsets, which must.
+    #[error("matmul: {operand} has leading dimension {ld}, more than the largest stride {max}")]
+    StrideTooLarge {
+        /// `"A"`, `"B"` or `"C"`.
+        operand: &'static str,
+        /// The leading dimension given.
+        ld: usize,
+        /// The largest leading dimension allowed for this element type.
+        max: usize,
+    },
+    /// The number of elements an operand spans, `(rows − 1)·ld + row length`,
+    /// does not fit in a `usize`.
+    #[error(
+        "matmul: {operand} spans {rows} stored rows of leading dimension {ld}: the size overflows"
+    )]
+    SizeOverflow {
+        /// `"A"`, `"B"` or `"C"`.
+        operand: &'static str,
+        /// Stored rows.
+        rows: usize,
+        /// The leading dimension given.
+        ld: usize,
+    },
+    /// An operand's slice is shorter than the elements it must hold.
+    #[error("matmul: {operand} has {len} elements, needs {needed}")]
+    TooShort {
+        /// `"A"`, `"B"` or `"C"`.
+        operand: &'static str,
+        /// The slice's length.
+        len: usize,
+        /// The elements the operand spans.
+        needed: usize,
+    },
+    /// The element type is not one the backend computes in (`f32`, `f64`).
+    #[error("matmul: the backend computes in f32 and f64, not {0}")]
+    UnsupportedType(&'static str),
+}
+
 /// A row-major matrix operand: `data`, its leading dimension `ld`, and how it is used.
 #[derive(Clone, Copy, Debug)]
 pub struct Mat<'a, T> {
@@ -79,42 +134,93 @@ impl<'a, T> Mat<'a, T> {
             op: Op::T,
         }
     }
-    /// (row stride, column stride) of the logical (possibly transposed) matrix.
+    /// (row stride, column stride) of the logical (possibly transposed)
+    /// matrix. `ld` must have passed [`Mat::check`], so it fits in an `isize`.
     fn strides(&self) -> (isize, isize) {
+        let ld = self.ld as isize;
         match self.op {
-            Op::N => (self.ld as isize, 1),
-            Op::T => (1, self.ld as isize),
+            Op::N => (ld, 1),
+            Op::T => (1, ld),
         }
     }
-    /// Panics unless the logical `rows × cols` matrix lies inside `data`; the
-    /// backend reads through raw pointers, so this check is what keeps it sound.
-    fn check(&self, rows: usize, cols: usize, what: &str) {
-        if rows == 0 || cols == 0 {
-            return;
-        }
+    /// Checks that the logical `rows × cols` matrix lies inside `data` and that
+    /// its strides fit the backend's pointer arithmetic (see [`check_block`]).
+    fn check(&self, rows: usize, cols: usize, operand: &'static str) -> Result<(), MatmulError> {
         let (sr, sc) = match self.op {
             Op::N => (rows, cols),
             Op::T => (cols, rows),
         };
-        assert!(
-            self.ld >= sc,
-            "matmul: {what} leading dimension {} < {sc}",
-            self.ld
-        );
-        assert!(
-            (sr - 1) * self.ld + sc <= self.data.len(),
-            "matmul: {what} has {} elements, needs {}",
-            self.data.len(),
-            (sr - 1) * self.ld + sc
-        );
+        check_block::<T>(sr, sc, self.ld, self.data.len(), operand)
     }
+}
+
+/// Checks one operand stored as `rows` rows of `cols` elements, `ld` apart, in a
+/// slice of `len` elements of `T`: `ld ≥ cols`, `ld · size_of::<T>() ≤
+/// isize::MAX`, and `(rows − 1)·ld + cols ≤ len` computed without overflow. An
+/// empty operand (`rows` or `cols` zero) is never read or written, so any slice
+/// and leading dimension will do.
+///
+/// This is what makes the backend's raw pointer arithmetic sound: every element
+/// `(i, j)` it touches lies at offset `i·ld + j < len` inside the slice, a slice
+/// never spans more than `isize::MAX` bytes, so every element offset, and the
+/// stride itself, fits in an `isize` when counted in bytes.
+fn check_block<T>(
+    rows: usize,
+    cols: usize,
+    ld: usize,
+    len: usize,
+    operand: &'static str,
+) -> Result<(), MatmulError> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if ld < cols {
+        return Err(MatmulError::LeadingDimension {
+            operand,
+            ld,
+            min: cols,
+        });
+    }
+    let max = max_ld::<T>();
+    if ld > max {
+        return Err(MatmulError::StrideTooLarge { operand, ld, max });
+    }
+    let needed = (rows - 1)
+        .checked_mul(ld)
+        .and_then(|x| x.checked_add(cols))
+        .ok_or(MatmulError::SizeOverflow { operand, rows, ld })?;
+    if needed > len {
+        return Err(MatmulError::TooShort {
+            operand,
+            len,
+            needed,
+        });
+    }
+    Ok(())
+}
+
+/// The largest leading dimension whose stride in bytes fits in an `isize`.
+fn max_ld<T>() -> usize {
+    isize::MAX as usize / std::mem::size_of::<T>().max(1)
+}
+
+/// Whether the backend computes in `T`: `gemm::gemm` panics for any other type.
+fn backend_supports<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>()
 }
 
 /// `C = A·B` (or `C += A·B` when `accumulate`), with `A` logically `m × k`, `B`
 /// logically `k × n` and `C` an `m × n` row-major block with leading dimension `ldc`.
 ///
-/// Panics if an operand does not fit its slice: callers size every buffer from
-/// shapes validated when the network was built, so a panic here is a bug.
+/// Every operand is checked before anything is read or written (a few integer
+/// operations per call, none per element).
+///
+/// # Errors
+///
+/// [`MatmulError`] if an operand does not fit its slice, a leading dimension is
+/// shorter than a stored row or too large for pointer arithmetic (its stride in
+/// bytes over `isize::MAX`), a size computed from the arguments overflows, or
+/// `T` is neither `f32` nor `f64`. `C` is then untouched.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Real>(
     m: usize,
@@ -126,24 +232,24 @@ pub fn gemm<T: Real>(
     ldc: usize,
     accumulate: bool,
     par: Par,
-) {
-    if m == 0 || n == 0 {
-        return;
+) -> Result<(), MatmulError> {
+    if !backend_supports::<T>() {
+        return Err(MatmulError::UnsupportedType(std::any::type_name::<T>()));
     }
-    assert!(
-        ldc >= n && (m - 1) * ldc + n <= c.len(),
-        "matmul: C too small"
-    );
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    check_block::<T>(m, n, ldc, c.len(), "C")?;
     if k == 0 {
         if !accumulate {
-            for r in 0..m {
-                c[r * ldc..r * ldc + n].fill(T::zero());
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].fill(T::zero());
             }
         }
-        return;
+        return Ok(());
     }
-    a.check(m, k, "A");
-    b.check(k, n, "B");
+    a.check(m, k, "A")?;
+    b.check(k, n, "B")?;
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
     let threads = match par {
@@ -158,6 +264,7 @@ pub fn gemm<T: Real>(
         brs,
         bcs,
         c: c.as_mut_ptr(),
+        // `check_block` bounded `ldc` by `isize::MAX / size_of::<T>()`.
         ldc: ldc as isize,
         accumulate,
     };
@@ -165,11 +272,13 @@ pub fn gemm<T: Real>(
     // single-threaded kernel, measured faster than the backend's own threading
     // for these shapes, and it never changes the summation order (results do not
     // depend on the thread count).
-    if threads <= 1 || m * n * k < PAR_MIN_WORK {
-        // SAFETY: the asserts above prove every element touched lies inside the
-        // slices; `c` is borrowed mutably, so nothing aliases it.
+    if threads <= 1 || m.saturating_mul(n).saturating_mul(k) < PAR_MIN_WORK {
+        // SAFETY: the whole product, rows 0..m and columns 0..n, is the block the
+        // checks above proved to lie inside `a`, `b` and `c` with strides that
+        // fit in an isize; no other thread runs (`run` returns before `c`'s
+        // exclusive borrow ends).
         unsafe { raw.run(0, m, 0, n, k) };
-        return;
+        return Ok(());
     }
     let parts = threads;
     if n >= m {
@@ -178,6 +287,10 @@ pub fn gemm<T: Real>(
         rayon::scope(|s| {
             for p in 0..blocks {
                 let raw = &raw;
+                // SAFETY: columns p·step..min((p+1)·step, n) of rows 0..m lie
+                // inside the checked m × n block; the column ranges of different
+                // `p` are disjoint, so no two threads touch the same element of
+                // `C`, and the scope joins every thread before `gemm` returns.
                 s.spawn(move |_| unsafe { raw.run(0, m, p * step, ((p + 1) * step).min(n), k) });
             }
         });
@@ -187,11 +300,23 @@ pub fn gemm<T: Real>(
         rayon::scope(|s| {
             for p in 0..blocks {
                 let raw = &raw;
+                // SAFETY: rows p·step..min((p+1)·step, m) of columns 0..n lie
+                // inside the checked m × n block; the row ranges of different
+                // `p` are disjoint, so no two threads touch the same element of
+                // `C`, and the scope joins every thread before `gemm` returns.
                 s.spawn(move |_| unsafe { raw.run(p * step, ((p + 1) * step).min(m), 0, n, k) });
             }
         });
     }
+    Ok(())
 }
+
+/// What the engine's own products expect of [`gemm()`]: their buffers are
+/// sized from the shapes validated when the network was built and from a batch
+/// checked against them, so an error there is a bug in the engine (a panic,
+/// never an out-of-bounds access).
+pub(crate) const SHAPES_CHECKED: &str =
+    "matmul: an engine buffer does not match the shapes validated when the network was built";
 
 /// Below this many multiply-adds a product runs on one thread: handing work to
 /// another thread costs a few microseconds.
@@ -210,43 +335,59 @@ struct Raw<T> {
     accumulate: bool,
 }
 
-// SAFETY: threads only read `a`/`b` and write disjoint blocks of `c`.
-unsafe impl<T: Sync> Sync for Raw<T> {}
-unsafe impl<T: Send> Send for Raw<T> {}
+// SAFETY: a `Raw` lives only inside one `gemm` call and is shared only with the
+// threads of a `rayon::scope` that ends before that call returns, so the borrows
+// its pointers came from outlive every use. Through it, threads read `a` and `b`
+// (shared data: needs `T: Sync`) and each writes its own disjoint block of `c`
+// (values handed to another thread: needs `T: Send`); `run`'s contract forbids
+// two threads the same block.
+unsafe impl<T: Send + Sync> Sync for Raw<T> {}
 
 impl<T: Real> Raw<T> {
     /// Computes rows `r0..r1`, columns `c0..c1` of `C` on the calling thread.
     ///
     /// # Safety
-    /// The block must lie inside the operands checked by [`gemm`], and no other
-    /// thread may touch the same block of `C` at the same time.
+    /// The block must lie inside the `m × n` product whose operands [`gemm`]
+    /// checked (`r1 ≤ m`, `c1 ≤ n`, with that `k`), those borrows must still be
+    /// live, and no other thread may touch the same block of `C` at the same time.
     unsafe fn run(&self, r0: usize, r1: usize, c0: usize, c1: usize, k: usize) {
         if r1 <= r0 || c1 <= c0 {
             return;
         }
         BACKEND_CALLS.fetch_add(1, Ordering::Relaxed);
         let (r0i, c0i) = (r0 as isize, c0 as isize);
-        gemm::gemm(
-            r1 - r0,
-            c1 - c0,
-            k,
-            self.c.offset(r0i * self.ldc + c0i),
-            1,
-            self.ldc,
-            self.accumulate,
-            self.a.offset(r0i * self.ars),
-            self.acs,
-            self.ars,
-            self.b.offset(c0i * self.bcs),
-            self.bcs,
-            self.brs,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+        // SAFETY: by this function's contract the block lies inside operands that
+        // `check_block` validated: element (i, j) of the block is at element
+        // offset (r0+i)·ldc + c0+j < c.len() of `C`, and the rows of `A` and
+        // columns of `B` it reads lie inside their slices likewise, so every
+        // offset below, and every one the backend forms from these strides, stays
+        // inside one live allocation and fits in an isize in bytes. `C` is an
+        // exclusive borrow, so it overlaps neither `A` nor `B`; only this thread
+        // writes this block. `T` is f32 or f64 (checked by `gemm`), the types the
+        // backend dispatches on.
+        unsafe {
+            gemm::gemm(
+                r1 - r0,
+                c1 - c0,
+                k,
+                self.c.offset(r0i * self.ldc + c0i),
+                1,
+                self.ldc,
+                self.accumulate,
+                self.a.offset(r0i * self.ars),
+                self.acs,
+                self.ars,
+                self.b.offset(c0i * self.bcs),
+                self.bcs,
+                self.brs,
+                T::one(),
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
     }
 }
 
@@ -319,7 +460,8 @@ mod tests {
                 n,
                 false,
                 Par::Seq,
-            );
+            )
+            .unwrap();
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - y).abs() < 1e-12, "{ta:?}{tb:?}: {x} vs {y}");
             }
@@ -341,10 +483,253 @@ mod tests {
                 n,
                 true,
                 Par::Pool,
-            );
+            )
+            .unwrap();
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - 2.0 * y).abs() < 1e-12, "accumulate {ta:?}{tb:?}");
             }
         }
+    }
+
+    /// A 1 × 1 × 1 product of f64 operands.
+    fn one(a: Mat<'_, f64>, b: Mat<'_, f64>, c: &mut [f64], ldc: usize) -> Result<(), MatmulError> {
+        gemm(1, 1, 1, a, b, c, ldc, false, Par::Seq)
+    }
+
+    /// Leading dimensions that do not fit the backend's pointer offsets.
+    const HUGE_LDS: [usize; 4] = [
+        usize::MAX,
+        isize::MAX as usize + 1,
+        // These fit in an isize, but not once counted in bytes (8 per f64).
+        isize::MAX as usize,
+        isize::MAX as usize / 8 + 1,
+    ];
+
+    #[test]
+    fn a_leading_dimension_too_large_for_pointer_offsets_is_an_error() {
+        // One stored row: the old check, (rows − 1)·ld + cols ≤ len, passed for
+        // any ld, which then reached the backend as a negative or overflowing
+        // isize stride.
+        let (x, y) = ([2.0], [3.0]);
+        for ld in HUGE_LDS {
+            let mut c = [7.0];
+            for op in [Op::N, Op::T] {
+                let a = Mat {
+                    data: &x[..],
+                    ld,
+                    op,
+                };
+                let err = one(a, Mat::n(&y, 1), &mut c, 1).unwrap_err();
+                assert!(
+                    matches!(err, MatmulError::StrideTooLarge { operand: "A", .. }),
+                    "{err}"
+                );
+                let b = Mat {
+                    data: &y[..],
+                    ld,
+                    op,
+                };
+                let err = one(Mat::n(&x, 1), b, &mut c, 1).unwrap_err();
+                assert!(
+                    matches!(err, MatmulError::StrideTooLarge { operand: "B", .. }),
+                    "{err}"
+                );
+            }
+            let err = one(Mat::n(&x, 1), Mat::n(&y, 1), &mut c, ld).unwrap_err();
+            assert!(
+                matches!(err, MatmulError::StrideTooLarge { operand: "C", .. }),
+                "{err}"
+            );
+            assert_eq!(c, [7.0], "C was written");
+        }
+        // The largest stride allowed still works.
+        let big = max_ld::<f64>();
+        let mut c = [7.0];
+        one(Mat::n(&x, big), Mat::t(&y, big), &mut c, big).unwrap();
+        assert_eq!(c, [6.0]);
+    }
+
+    #[test]
+    fn a_span_that_overflows_usize_is_an_error() {
+        // 33 stored rows 2^59 elements apart span 32·2^59 + 1 > 2^64 elements:
+        // the old unchecked (rows − 1)·ld + cols wrapped to 1 and passed.
+        let ld = 1usize << 59;
+        let x = [1.0; 33];
+        let mut c = [5.0; 33];
+        let span = |operand| MatmulError::SizeOverflow {
+            operand,
+            rows: 33,
+            ld,
+        };
+        let r = gemm(
+            33,
+            1,
+            1,
+            Mat::n(&x, 1),
+            Mat::n(&x, 1),
+            &mut c,
+            ld,
+            false,
+            Par::Seq,
+        );
+        assert_eq!(r, Err(span("C")));
+        let r = gemm(
+            33,
+            1,
+            1,
+            Mat::n(&x, ld),
+            Mat::n(&x, 1),
+            &mut c,
+            1,
+            false,
+            Par::Seq,
+        );
+        assert_eq!(r, Err(span("A")));
+        let r = gemm(
+            1,
+            1,
+            33,
+            Mat::t(&x, ld),
+            Mat::n(&x, 1),
+            &mut c,
+            1,
+            false,
+            Par::Seq,
+        );
+        assert_eq!(r, Err(span("A")));
+        let r = gemm(
+            1,
+            1,
+            33,
+            Mat::n(&x, 33),
+            Mat::n(&x, ld),
+            &mut c,
+            1,
+            false,
+            Par::Seq,
+        );
+        assert_eq!(r, Err(span("B")));
+        let r = gemm(
+            1,
+            33,
+            1,
+            Mat::n(&x, 1),
+            Mat::t(&x, ld),
+            &mut c,
+            33,
+            false,
+            Par::Pool,
+        );
+        assert_eq!(r, Err(span("B")));
+        assert_eq!(c, [5.0; 33], "C was written");
+    }
+
+    #[test]
+    fn huge_sizes_are_errors_not_panics() {
+        let x = [1.0f32; 4];
+        let mut c = [3.0f32; 4];
+        let a = Mat::n(&x, 1);
+        // m·ldc overflows: 2^40 rows of 2^40 (the old check wrapped to 0 ≤ len).
+        let e = 1usize << 40;
+        let r = gemm(e, e, 1, a, a, &mut c, e, false, Par::Pool);
+        assert!(
+            matches!(r, Err(MatmulError::SizeOverflow { operand: "C", .. })),
+            "{r:?}"
+        );
+        // Every size at its largest.
+        let max = usize::MAX;
+        let r = gemm(max, max, max, a, a, &mut c, max, true, Par::Pool);
+        assert!(
+            matches!(r, Err(MatmulError::StrideTooLarge { operand: "C", .. })),
+            "{r:?}"
+        );
+        let r = gemm(max, 1, 1, a, a, &mut c, 1, false, Par::Pool);
+        assert_eq!(
+            r,
+            Err(MatmulError::TooShort {
+                operand: "C",
+                len: 4,
+                needed: max
+            })
+        );
+        let r = gemm(1, 1, max, a, a, &mut c, 1, false, Par::Seq);
+        assert_eq!(
+            r,
+            Err(MatmulError::LeadingDimension {
+                operand: "A",
+                ld: 1,
+                min: max
+            })
+        );
+        let r = gemm(
+            1,
+            1,
+            max,
+            Mat::t(&x, 1),
+            Mat::t(&x, max),
+            &mut c,
+            1,
+            false,
+            Par::Seq,
+        );
+        assert!(
+            matches!(r, Err(MatmulError::TooShort { operand: "A", .. })),
+            "{r:?}"
+        );
+        let r = gemm(1, max, 1, a, a, &mut c, max, false, Par::Seq);
+        assert!(
+            matches!(r, Err(MatmulError::StrideTooLarge { operand: "C", .. })),
+            "{r:?}"
+        );
+        let r = gemm(2, 2, 2, a, a, &mut c, 2, false, Par::Seq);
+        assert!(
+            matches!(r, Err(MatmulError::LeadingDimension { operand: "A", .. })),
+            "{r:?}"
+        );
+        assert_eq!(c, [3.0; 4], "C was written");
+        // Errors are one line, as the command line prints them.
+        for e in [
+            MatmulError::SizeOverflow {
+                operand: "C",
+                rows: 2,
+                ld: 3,
+            },
+            MatmulError::StrideTooLarge {
+                operand: "A",
+                ld: max,
+                max: 1,
+            },
+        ] {
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn an_empty_product_touches_nothing_and_k_zero_clears_only_the_block() {
+        let x = [1.0; 4];
+        let mut c = [9.0; 8];
+        // m or n zero: nothing to check or write, whatever the leading dimensions.
+        let huge = Mat::n(&x, usize::MAX);
+        gemm(0, 3, 2, huge, huge, &mut c, usize::MAX, false, Par::Seq).unwrap();
+        gemm(3, 0, 2, huge, huge, &mut c, usize::MAX, false, Par::Seq).unwrap();
+        assert_eq!(c, [9.0; 8]);
+        // k zero: C = 0 on the 3 × 2 block of leading dimension 3; the gaps stay.
+        gemm(3, 2, 0, huge, huge, &mut c, 3, true, Par::Seq).unwrap();
+        assert_eq!(c, [9.0; 8]);
+        gemm(3, 2, 0, huge, huge, &mut c, 3, false, Par::Seq).unwrap();
+        assert_eq!(c, [0.0, 0.0, 9.0, 0.0, 0.0, 9.0, 0.0, 0.0]);
+        // k zero still checks C.
+        let r = gemm(3, 2, 0, huge, huge, &mut c, usize::MAX, false, Par::Seq);
+        assert!(matches!(
+            r,
+            Err(MatmulError::StrideTooLarge { operand: "C", .. })
+        ));
+    }
+
+    #[test]
+    fn only_the_backend_types_are_accepted() {
+        // `gemm::gemm` panics for any other type; `gemm` refuses it first.
+        assert!(backend_supports::<f32>() && backend_supports::<f64>());
+        assert!(!backend_supports::<u32>() && !backend_supports::<i64>());
     }
 }

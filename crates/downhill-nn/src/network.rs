@@ -1,7 +1,7 @@
 //! [`Network`]: layers over one flat parameter buffer, with forward and backward passes.
 
 use crate::layers::{self, ConvGeom, Csr, PoolGeom};
-use crate::matmul::{gemm, Mat, Par};
+use crate::matmul::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::spec::{Activation, Init, LossKind, ModelKind, ModelSpec};
 use crate::NnError;
 use downhill::{Real, Rng};
@@ -638,11 +638,12 @@ impl<T: Real> Network<T> {
                         "dim is {dim}, the network expects {want}"
                     )));
                 }
-                if values.len() != rows * dim {
+                // Checked: a wrapped product could match a short slice and
+                // size every buffer of the step from the wrong row count.
+                if rows.checked_mul(dim) != Some(values.len()) {
                     return Err(NnError::Batch(format!(
-                        "values has {} elements, expected rows·dim = {rows}·{dim} = {}",
+                        "values has {} elements, expected rows·dim = {rows}·{dim}",
                         values.len(),
-                        rows * dim
                     )));
                 }
                 rows
@@ -834,7 +835,8 @@ impl<T: Real> Network<T> {
                             } else {
                                 Mat::t(xv, n_in)
                             };
-                            gemm(n_out, rows, n_in, wt_t, xt, out, rows, false, Par::Pool);
+                            gemm(n_out, rows, n_in, wt_t, xt, out, rows, false, Par::Pool)
+                                .expect(SHAPES_CHECKED);
                         }
                         Src::Sparse(csr) => layers::sparse_matmul_fm(csr, wt, n_out, rows, out),
                     }
@@ -1107,7 +1109,8 @@ impl<T: Real> Network<T> {
                             } else {
                                 Mat::t(xv, n_in)
                             };
-                            gemm(n_in, n_out, rows, xt, dz_t, dw, n_out, false, Par::Pool);
+                            gemm(n_in, n_out, rows, xt, dz_t, dw, n_out, false, Par::Pool)
+                                .expect(SHAPES_CHECKED);
                         }
                         Src::Sparse(csr) => {
                             if l2 > 0.0 || !self.first_grad_clean {
@@ -1134,11 +1137,13 @@ impl<T: Real> Network<T> {
                         if fm_in {
                             // dXᵀ = W·dZᵀ, feature-major like the input.
                             let (a, b) = (Mat::n(wt, n_out), Mat::n(dz, rows));
-                            gemm(n_in, rows, n_out, a, b, din, rows, false, Par::Pool);
+                            gemm(n_in, rows, n_out, a, b, din, rows, false, Par::Pool)
+                                .expect(SHAPES_CHECKED);
                         } else {
                             // dX = dZ·Wᵀ, sample-major for the convolution below.
                             let a = Mat::t(wt, n_out);
-                            gemm(rows, n_in, n_out, dz_t, a, din, n_in, false, Par::Pool);
+                            gemm(rows, n_in, n_out, dz_t, a, din, n_in, false, Par::Pool)
+                                .expect(SHAPES_CHECKED);
                         }
                     }
                 }

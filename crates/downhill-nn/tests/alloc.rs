@@ -14,16 +14,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every method forwards its arguments unchanged to `System`, which
+// meets `GlobalAlloc`'s contract, so `Counting` meets it too: the memory it
+// returns and frees is `System`'s, with `System`'s layouts. Counting touches an
+// atomic only; it neither allocates nor unwinds.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller guarantees `alloc`'s contract (a layout of non-zero
+        // size), which holds for `System.alloc` with the same layout.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller guarantees `ptr` was allocated by this allocator
+        // with `layout`; every allocation of this allocator is `System`'s (from
+        // `alloc` or `realloc` here) with that layout.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as in `dealloc`, `ptr` is `System`'s block of `layout`; the
+        // caller guarantees `new_size` is non-zero and fits `layout`'s alignment
+        // without overflowing `isize`, as `System.realloc` requires.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

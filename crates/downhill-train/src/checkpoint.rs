@@ -182,14 +182,23 @@ pub fn model_bytes(params: &[f32], tensors: &[TensorInfo], model: &str) -> Resul
     safetensors::serialize(views, &Some(meta)).map_err(|e| e.to_string())
 }
 
+/// The bytes of `xs` as safetensors stores F32 tensors: little-endian, which
+/// is their layout in memory on the little-endian targets this crate builds
+/// for (elsewhere it does not compile, rather than write byte-swapped files).
+#[cfg(target_endian = "little")]
 fn bytes_of(xs: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the
-    // length is the exact byte size. Safetensors is little-endian, as is x86.
-    #[cfg(target_endian = "little")]
-    unsafe {
-        std::slice::from_raw_parts(xs.as_ptr().cast::<u8>(), std::mem::size_of_val(xs))
-    }
+    // SAFETY: the pointer and length come from a live slice, so the pointer is
+    // non-null and valid for reads of `size_of_val(xs)` bytes, a size no larger
+    // than `isize::MAX`, inside one allocation. `u8` has alignment 1, so the
+    // pointer is aligned for it. An `f32` has no padding and its four bytes are
+    // always initialised, and every bit pattern is a valid `u8`. The result
+    // borrows `xs` for the same lifetime, so the memory stays live and is not
+    // mutated while the byte view exists.
+    unsafe { std::slice::from_raw_parts(xs.as_ptr().cast::<u8>(), std::mem::size_of_val(xs)) }
 }
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("checkpoints view f32 parameters as safetensors' little-endian bytes in place");
 
 /// Reads parameters written by [`model_bytes`], checking names and shapes
 /// against `tensors`.

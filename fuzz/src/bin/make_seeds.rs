@@ -142,6 +142,13 @@ fn main() {
                 &format!("{name}-{sel:02x}"),
                 &state_input(sel, &state),
             );
+            for (label, input) in boundary_step_inputs(sel, &state) {
+                seed(
+                    "optimizer_state",
+                    &format!("{name}-{sel:02x}-{label}"),
+                    &input,
+                );
+            }
         }
     }
     for f64s in [false, true] {
@@ -156,6 +163,13 @@ fn main() {
             &format!("lbfgs-{sel:02x}"),
             &state_input(sel, &state),
         );
+        for (label, input) in boundary_step_inputs(sel, &state) {
+            seed(
+                "optimizer_state",
+                &format!("lbfgs-{sel:02x}-{label}"),
+                &input,
+            );
+        }
     }
 
     // Checkpoints: real runs of logistic regression over 4 features and 3
@@ -202,7 +216,7 @@ fn main() {
         };
         let mut t = Trainer::new(cfg, Some(out.clone())).expect("seed run starts");
         t.run(&mut Silent).expect("seed run trains");
-        for ckpt in checkpoint_dirs(&out) {
+        for (c, ckpt) in checkpoint_dirs(&out).into_iter().enumerate() {
             let files: Vec<Vec<u8>> = [
                 "MANIFEST.json",
                 "model.safetensors",
@@ -219,6 +233,11 @@ fn main() {
                 let mut input = vec![flags];
                 input.extend(join_parts(&parts));
                 seed("checkpoint_read", &format!("run{i}-{stem}-{flags}"), &input);
+            }
+            if c == 0 {
+                for (label, input) in boundary_checkpoint_inputs(&files) {
+                    seed("checkpoint_read", &format!("run{i}-{stem}-{label}"), &input);
+                }
             }
         }
     }
@@ -238,6 +257,126 @@ fn state_input(sel: u8, s: &SavedState) -> Vec<u8> {
     let mut input = vec![sel];
     input.extend(join_parts(&[s.manifest_json().as_bytes(), &tensors]));
     input
+}
+
+/// Counter values libFuzzer rarely reaches by mutating digits: the largest
+/// `u64`, one less, and 2^53 (from where an `f64` no longer counts by one).
+/// A loaded state whose `step` was `u64::MAX` once overflowed on the next step.
+const BOUNDARY_COUNTS: [(&str, u64); 3] = [
+    ("u64max", u64::MAX),
+    ("u64max-minus-1", u64::MAX - 1),
+    ("2pow53", 1 << 53),
+];
+
+/// `json` with the value of every key in `keys`, at any depth, set to `value`.
+fn with_keys_set(json: &[u8], keys: &[&str], value: serde_json::Value) -> Vec<u8> {
+    fn walk(x: &mut serde_json::Value, keys: &[&str], value: &serde_json::Value) {
+        match x {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if keys.contains(&k.as_str()) {
+                        *v = value.clone();
+                    } else {
+                        walk(v, keys, value);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, keys, value)),
+            _ => {}
+        }
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(json).expect("seed JSON parses");
+    walk(&mut doc, keys, &value);
+    serde_json::to_vec_pretty(&doc).expect("seed JSON serialises")
+}
+
+/// Regression seeds for `optimizer_state`: `state` with every tensor's
+/// `step` at each of [`BOUNDARY_COUNTS`].
+fn boundary_step_inputs(sel: u8, state: &SavedState) -> Vec<(String, Vec<u8>)> {
+    let tensors = state.tensors_bytes().expect("buffers serialise");
+    let json = state.manifest_json();
+    BOUNDARY_COUNTS
+        .iter()
+        .map(|&(label, n)| {
+            let json = with_keys_set(json.as_bytes(), &["step"], n.into());
+            let mut input = vec![sel];
+            input.extend(join_parts(&[&json, &tensors]));
+            (format!("step-{label}"), input)
+        })
+        .collect()
+}
+
+/// Regression seeds for `checkpoint_read` from one checkpoint's five files
+/// (manifest, model, optimizer JSON and tensors, trainer JSON): counters at
+/// [`BOUNDARY_COUNTS`] in the optimiser state, the trainer's position and
+/// schedule, and the manifest; the run's settings at `u64::MAX`; the
+/// schedule's integer hyper-parameters at 0 and `u64::MAX` (where the run has
+/// a schedule that takes them); and RNG states of all zeros (not a valid
+/// xoshiro state) and all ones. All but the
+/// manifest's variant set flag bit 0, so the harness writes matching checksums
+/// and the edited file reaches its parser.
+fn boundary_checkpoint_inputs(files: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
+    let input = |flags: u8, replace: usize, part: Vec<u8>| {
+        let mut parts: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        parts[replace] = &part;
+        let mut input = vec![flags];
+        input.extend(join_parts(&parts));
+        input
+    };
+    let (manifest, optimizer, trainer) = (0, 2, 4);
+    let mut out = Vec::new();
+    for &(label, n) in &BOUNDARY_COUNTS {
+        let edits: [(&str, usize, &[&str]); 3] = [
+            ("optimizer-step", optimizer, &["step"]),
+            ("trainer-position", trainer, &["epoch", "batch", "step"]),
+            ("trainer-steps", trainer, &["steps"]),
+        ];
+        for (what, file, keys) in edits {
+            let part = with_keys_set(&files[file], keys, n.into());
+            out.push((format!("{what}-{label}-1"), input(1, file, part)));
+        }
+    }
+    let part = with_keys_set(&files[manifest], &["step"], u64::MAX.into());
+    out.push(("manifest-step-u64max-0".into(), input(0, manifest, part)));
+    let settings = [
+        "batch_size",
+        "epochs",
+        "seed",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "threads",
+        "eval_batch",
+        "vocab_size",
+        "limit_train",
+        "limit_test",
+    ];
+    let part = with_keys_set(&files[trainer], &settings, u64::MAX.into());
+    out.push(("settings-u64max-1".into(), input(1, trainer, part)));
+    // Schedule hyper-parameters restored from trainer.json: zero and the
+    // largest u64 (a zero StepLR step_size once divided by zero on resume).
+    let schedule = [
+        "step_size",
+        "patience",
+        "cooldown",
+        "T_max",
+        "T_0",
+        "total_iters",
+    ];
+    for (label, n) in [("zero", 0u64), ("u64max", u64::MAX)] {
+        let part = with_keys_set(&files[trainer], &schedule, n.into());
+        if part != with_keys_set(&files[trainer], &[], 0.into()) {
+            out.push((format!("schedule-{label}-1"), input(1, trainer, part)));
+        }
+    }
+    for (label, word) in [("zero", 0u64), ("ones", u64::MAX)] {
+        let part = with_keys_set(
+            &files[trainer],
+            &["rng"],
+            serde_json::json!([word, word, word, word]),
+        );
+        out.push((format!("rng-{label}-1"), input(1, trainer, part)));
+    }
+    out
 }
 
 /// The state of `name` with its defaults (and a variant's extra buffers),
