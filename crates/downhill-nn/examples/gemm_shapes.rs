@@ -4,7 +4,7 @@
 //! Products are given as `m×k×n` plus which operand is read transposed, exactly as
 //! the engine calls them (row-major storage).
 
-use downhill_nn::matmul::{gemm, Mat, Op, Par};
+use downhill::linalg::{gemm, Mat, Op, Par};
 use std::time::Instant;
 
 fn main() {

@@ -6,9 +6,9 @@
 //! directly, and pooling vectorises over channels. Only the network input is CHW
 //! (as data files store it); the first convolution reads it through strides.
 
-use crate::matmul::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::simd::with_simd;
 use crate::spec::Activation;
+use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use downhill::Real;
 use rayon::prelude::*;
 use std::sync::Mutex;

@@ -56,7 +56,7 @@
 //!
 //! ## Performance design
 //!
-//! - Matrix products go through [`matmul`], which splits each product into one
+//! - Matrix products go through [`downhill::linalg`], which splits each product into one
 //!   output block per thread, each computed by the single-threaded AVX-512 kernel
 //!   (chosen at run time; AVX2 or scalar elsewhere). The `gemm_shapes` example
 //!   measures the engine's shapes.
@@ -86,7 +86,6 @@
 
 mod error;
 mod layers;
-pub mod matmul;
 mod network;
 mod simd;
 pub mod spec;

@@ -1,9 +1,9 @@
 //! [`Network`]: layers over one flat parameter buffer, with forward and backward passes.
 
 use crate::layers::{self, ConvGeom, Csr, PoolGeom};
-use crate::matmul::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::spec::{Activation, Init, LossKind, ModelKind, ModelSpec};
 use crate::NnError;
+use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use downhill::{Real, Rng};
 
 /// The shape of one input sample.

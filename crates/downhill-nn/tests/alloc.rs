@@ -5,8 +5,8 @@
 //! code from outside a pool makes rayon queue the job on a shared injector, which
 //! allocates a block every few dozen calls.
 
+use downhill::linalg::backend_calls;
 use downhill::Rng;
-use downhill_nn::matmul::backend_calls;
 use downhill_nn::{Input, InputShape, ModelSpec, Network};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,6 +9,7 @@
 //! * [`schedule`]: learning-rate schedules, torch's and more;
 //! * [`clip`]: gradient clipping by global norm and by value;
 //! * [`lbfgs`], [`newton`] and [`line_search`]: quasi-Newton and Newton methods;
+//! * [`linalg`]: matrix products (the core's, for Muon, and the training engine's);
 //! * [`problems`]: test functions with gradients, Hessians and known minima.
 //!
 //! Everything is generic over `f32` and `f64` ([`Real`]) and works on plain
@@ -37,6 +38,7 @@ pub mod clip;
 pub mod error;
 pub mod hyper;
 pub mod lbfgs;
+pub mod linalg;
 pub mod line_search;
 pub mod newton;
 pub mod optim;

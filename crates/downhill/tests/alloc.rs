@@ -1,9 +1,13 @@
-//! Steps allocate nothing after the first (which creates the state buffers):
-//! counted with a global allocator that counts every allocation made on the
-//! threads of the pool the steps run in (the test harness's own threads
-//! allocate at times of their choosing, so they are not counted).
+//! Steps allocate nothing after the first (which creates the state buffers
+//! and any workspace): counted with a global allocator that counts every
+//! allocation made on the threads of the pool the steps run in (the test
+//! harness's own threads allocate at times of their choosing, so they are
+//! not counted). The one exception is the matrix-product backend, which
+//! packs its operands into buffers it allocates on each call (at most two):
+//! Muon's steps may allocate that much per product, and nothing more.
 
 use downhill::clip::{clip_grad_norm_flat, Norm};
+use downhill::linalg::backend_calls;
 use downhill::optim::{build, NonFinite, OptimizerSpec, OPTIMIZERS};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -24,16 +28,22 @@ fn count() {
     }
 }
 
+// SAFETY: every method forwards to the system allocator with the caller's
+// arguments unchanged, so `GlobalAlloc`'s contract holds as it does for
+// `System`; counting touches only an atomic and a thread-local flag.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
+        // SAFETY: the caller's `layout` satisfies `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
         count();
+        // SAFETY: `ptr` came from `System` with `layout`; `new` is the caller's.
         unsafe { System.realloc(ptr, layout, new) }
     }
 }
@@ -56,15 +66,15 @@ fn steps_after_the_first_allocate_nothing() {
         pool.broadcast(|_| std::hint::black_box(0));
     }
     pool.install(|| {
-        // Two tensors, one large enough to be split across threads.
-        let sizes = [300_000usize, 1_000];
-        let n: usize = sizes.iter().sum();
+        // A matrix large enough to be split across threads, and a vector.
+        let shapes = [vec![600usize, 500], vec![1_000]];
+        let n: usize = 301_000;
         let mut params = vec![0.5f32; n];
         let mut grads: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 1e-2).collect();
         for name in OPTIMIZERS {
             for policy in [NonFinite::Error, NonFinite::Unchecked] {
                 let spec = OptimizerSpec::new(name);
-                let mut opt = build::<f32>(&spec, &sizes).unwrap();
+                let mut opt = build::<f32>(&spec, &shapes).unwrap();
                 opt.set_non_finite(policy);
                 // The first step creates the state; the next ones also warm up
                 // the pool's threads (their work queues grow on first use).
@@ -73,17 +83,20 @@ fn steps_after_the_first_allocate_nothing() {
                     opt.step_flat(&mut params, &grads).unwrap();
                 }
                 let before = ALLOCATIONS.load(Ordering::SeqCst);
+                let products = backend_calls();
                 for _ in 0..50 {
                     clip_grad_norm_flat(&mut grads, 1e6, Norm::P(2.0), true).unwrap();
                     opt.step_flat(&mut params, &grads).unwrap();
                 }
-                let after = ALLOCATIONS.load(Ordering::SeqCst);
-                assert_eq!(
-                    after - before,
-                    0,
-                    "{name} ({policy:?}) allocated {} times in 50 steps",
-                    after - before
+                let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+                let allowed = 2 * (backend_calls() - products);
+                assert!(
+                    allocations <= allowed,
+                    "{name} ({policy:?}) allocated {allocations} times in 50 steps ({allowed} allowed for its matrix products)"
                 );
+                if name != &"muon" {
+                    assert_eq!(allowed, 0, "{name} runs no matrix products");
+                }
             }
         }
     });

@@ -3,7 +3,7 @@
 use super::mechanics::{ema, Lerp};
 use super::{Rule, TensorStep};
 use crate::hyper::check;
-use crate::linalg::{gemm, Mat, Par};
+use crate::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::Real;
 
 crate::hyper_enum! {
@@ -99,7 +99,7 @@ impl Rule for Muon {
         "hidden weight matrices of MLPs, CNNs and transformers: orthogonalised momentum, often fewer steps than AdamW";
     const EXAMPLES: &'static [&'static str] = &[
         "muon(lr=0.02)",
-        "muon(lr=0.02,nesterov=false,weight_decay=0,adjust_lr_fn=match_rms_adamw,ns_steps=3)",
+        "muon(lr=0.05,nesterov=false,weight_decay=0,adjust_lr_fn=match_rms_adamw,ns_steps=3)",
     ];
 
     fn buffers(&self, _shape: &[usize]) -> &'static [&'static str] {
@@ -154,7 +154,11 @@ impl Rule for Muon {
                 Some(w) => ema(g, *b, w),
                 None => *b,
             };
-            let at = if tall { (i % cols) * rows + i / cols } else { i };
+            let at = if tall {
+                (i % cols) * rows + i / cols
+            } else {
+                i
+            };
             x[at] = u;
         }
         let norm = T::from_f64(super::passes::sum_squares(x).sqrt()).max(c.eps);
@@ -170,7 +174,11 @@ impl Rule for Muon {
         };
         let neg = T::from_f64(-(c.lr * ratio));
         for (i, p) in t.param.iter_mut().enumerate() {
-            let at = if tall { (i % cols) * rows + i / cols } else { i };
+            let at = if tall {
+                (i % cols) * rows + i / cols
+            } else {
+                i
+            };
             *p = *p * c.shrink;
             *p = *p + neg * x[at];
         }
@@ -207,8 +215,16 @@ fn newton_schulz<'a, T: Real>(
     (x, y)
 }
 
-/// `C = A·B` on every thread of the pool. The shapes are this module's own,
-/// so the checks of [`gemm`] cannot fail.
-fn product<T: Real>(m: usize, n: usize, k: usize, a: Mat<'_, T>, b: Mat<'_, T>, c: &mut [T], ldc: usize) {
-    gemm(m, n, k, a, b, c, ldc, false, Par::Pool).expect("Muon's matrix shapes are consistent");
+/// `C = A·B` on every thread of the pool. The workspace is sized from the
+/// shapes here, so the checks of [`gemm`] cannot fail.
+fn product<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_, T>,
+    b: Mat<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+) {
+    gemm(m, n, k, a, b, c, ldc, false, Par::Pool).expect(SHAPES_CHECKED);
 }

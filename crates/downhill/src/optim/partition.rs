@@ -110,7 +110,7 @@ impl<T: Real> Partition<T> {
                 return Err(bad("a part cannot have parameter groups".into()));
             }
             let local: Vec<Param> = members.iter().map(|&i| params[i].clone()).collect();
-            let mut opt = super::registry::build_rule::<T>(&part.spec, local)?;
+            let mut opt = super::registry::build_rule::<T>(&part.spec, &local)?;
             // The partition screens every gradient itself, once.
             opt.set_non_finite(NonFinite::Unchecked);
             parts.push(Part {

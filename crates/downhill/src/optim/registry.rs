@@ -5,8 +5,8 @@
 
 use super::partition::Partition;
 use super::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Driver, Group, Lamb, Lars, NAdam, Optimizer,
-    OptimizerSpec, Param, PartSpec, RAdam, RMSprop, Role, Rule, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Driver, Group, Lamb, Lars, Muon, NAdam,
+    Optimizer, OptimizerSpec, Param, PartSpec, RAdam, RMSprop, Role, Rule, Sgd,
 };
 use crate::error::{Error, Result};
 use crate::hyper::{Hyper, HyperInfo, HyperMap};
@@ -64,7 +64,7 @@ registry! {
     "adamax" => Adamax,
     "nadam" => NAdam,
     "radam" => RAdam,
-    // "muon" => Muon,
+    "muon" => Muon,
     "adafactor" => Adafactor,
     "lamb" => Lamb,
     "lars" => Lars,
@@ -170,13 +170,14 @@ pub fn build<T: Real>(
     make_named(spec, params)
 }
 
-/// Builds a single-rule optimiser by name, with no `muon` expansion (a
-/// partition's parts).
-pub(crate) fn build_rule<T: Real>(
+/// The rule `spec` names over every tensor, with no routing by role: what
+/// a partition's part is, and what a reference fixture means by an
+/// optimiser (torch's `Muon(params)` updates every tensor it is given).
+pub fn build_rule<T: Real>(
     spec: &OptimizerSpec,
-    params: Vec<Param>,
+    params: &[impl Clone + Into<Param>],
 ) -> Result<Box<dyn Optimizer<T>>> {
-    make_named(spec, params)
+    make_named(spec, super::to_params(params))
 }
 
 /// Checks a spec's names and hyper-parameters without any parameters.

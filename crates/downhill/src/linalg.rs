@@ -19,7 +19,7 @@
 //! gemm's own threading scaled poorly for these shapes; splitting the output into
 //! one block per thread, each run single-threaded, measured 1.4–2× faster.
 
-use downhill::Real;
+use crate::Real;
 use std::any::TypeId;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
@@ -283,40 +283,34 @@ pub fn gemm<T: Real>(
     let parts = threads;
     if n >= m {
         let step = n.div_ceil(parts).next_multiple_of(16).min(n);
-        let blocks = n.div_ceil(step);
-        rayon::scope(|s| {
-            for p in 0..blocks {
-                let raw = &raw;
-                // SAFETY: columns p·step..min((p+1)·step, n) of rows 0..m lie
-                // inside the checked m × n block; the column ranges of different
-                // `p` are disjoint, so no two threads touch the same element of
-                // `C`, and the scope joins every thread before `gemm` returns.
-                s.spawn(move |_| unsafe { raw.run(0, m, p * step, ((p + 1) * step).min(n), k) });
-            }
-        });
+        // SAFETY: `blocks` covers columns 0..n of rows 0..m in disjoint ranges
+        // of `step` columns, inside the checked m × n block.
+        unsafe {
+            raw.blocks(
+                0..n.div_ceil(step),
+                &|p| (0, m, p * step, ((p + 1) * step).min(n)),
+                k,
+            )
+        };
     } else {
         let step = m.div_ceil(parts).next_multiple_of(8).min(m);
-        let blocks = m.div_ceil(step);
-        rayon::scope(|s| {
-            for p in 0..blocks {
-                let raw = &raw;
-                // SAFETY: rows p·step..min((p+1)·step, m) of columns 0..n lie
-                // inside the checked m × n block; the row ranges of different
-                // `p` are disjoint, so no two threads touch the same element of
-                // `C`, and the scope joins every thread before `gemm` returns.
-                s.spawn(move |_| unsafe { raw.run(p * step, ((p + 1) * step).min(m), 0, n, k) });
-            }
-        });
+        // SAFETY: as above, by rows.
+        unsafe {
+            raw.blocks(
+                0..m.div_ceil(step),
+                &|p| (p * step, ((p + 1) * step).min(m), 0, n),
+                k,
+            )
+        };
     }
     Ok(())
 }
 
-/// What the engine's own products expect of [`gemm()`]: their buffers are
-/// sized from the shapes validated when the network was built and from a batch
-/// checked against them, so an error there is a bug in the engine (a panic,
-/// never an out-of-bounds access).
-pub(crate) const SHAPES_CHECKED: &str =
-    "matmul: an engine buffer does not match the shapes validated when the network was built";
+/// The message of an `expect` on a product whose buffers the caller sized
+/// itself from shapes it validated (the training engine's layers, Muon's
+/// workspace): an error there is a bug in the caller (a panic, never an
+/// out-of-bounds access).
+pub const SHAPES_CHECKED: &str = "matmul: a buffer does not match the shapes its caller validated";
 
 /// Below this many multiply-adds a product runs on one thread: handing work to
 /// another thread costs a few microseconds.
@@ -344,6 +338,34 @@ struct Raw<T> {
 unsafe impl<T: Send + Sync> Sync for Raw<T> {}
 
 impl<T: Real> Raw<T> {
+    /// Computes the blocks `range` (block `p` is rows `r0..r1`, columns
+    /// `c0..c1` of `C`, from `block(p)`) on the pool, split in halves by
+    /// `rayon::join`, which allocates nothing (a scope's spawns box each job).
+    ///
+    /// # Safety
+    /// Every block must satisfy [`Raw::run`]'s contract, and different blocks
+    /// must be disjoint.
+    unsafe fn blocks(
+        &self,
+        range: std::ops::Range<usize>,
+        block: &(impl Fn(usize) -> (usize, usize, usize, usize) + Sync),
+        k: usize,
+    ) {
+        if range.len() == 1 {
+            let (r0, r1, c0, c1) = block(range.start);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.run(r0, r1, c0, c1, k) };
+            return;
+        }
+        let mid = range.start + range.len() / 2;
+        rayon::join(
+            // SAFETY: the two halves hold disjoint blocks; forwarded contract.
+            || unsafe { self.blocks(range.start..mid, block, k) },
+            // SAFETY: as above.
+            || unsafe { self.blocks(mid..range.end, block, k) },
+        );
+    }
+
     /// Computes rows `r0..r1`, columns `c0..c1` of `C` on the calling thread.
     ///
     /// # Safety
