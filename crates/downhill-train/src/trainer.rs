@@ -719,21 +719,28 @@ impl Trainer {
             if !loss.is_finite() {
                 return Err(self.diverge(format!("the training loss is {loss}")));
             }
-            let (params, grads) = self.net.params_and_grads_mut();
-            let norm = grad_norm(&[&*grads], Norm::P(2.0));
+            let norm = grad_norm(&[self.net.grads()], Norm::P(2.0));
             if !norm.is_finite() {
                 return Err(self.diverge(format!("the gradient norm is {norm}")));
-            }
-            if let Some(max) = self.cfg.clip_norm {
-                clip_grad_norm_flat(grads, max, Norm::P(2.0), false)?;
-            }
-            if let Some(v) = self.cfg.clip_value {
-                clip_grad_value(&mut [&mut *grads], v)?;
             }
             let Method::Step(opt) = &mut self.method else {
                 unreachable!("train_steps runs step-wise methods")
             };
-            opt.step_flat(params, grads)?;
+            if self.cfg.clip_norm.is_some() || self.cfg.clip_value.is_some() {
+                let (params, grads) = self.net.params_and_grads_mut();
+                if let Some(max) = self.cfg.clip_norm {
+                    clip_grad_norm_flat(grads, max, Norm::P(2.0), false)?;
+                }
+                if let Some(v) = self.cfg.clip_value {
+                    clip_grad_value(&mut [&mut *grads], v)?;
+                }
+                opt.step_flat(params, grads)?;
+            } else {
+                // Read-only: on sparse data the network then clears only the
+                // rows the next batch touches, not the whole first weight.
+                let (params, grads) = self.net.params_and_grads();
+                opt.step_flat(params, grads)?;
+            }
             if let (Some(s), ScheduleUnit::Step) = (&mut self.sched, self.cfg.schedule_unit) {
                 s.step(&mut **opt, Some(loss))?;
             }
