@@ -303,9 +303,9 @@ pub struct Network<T: Real> {
     touched_valid: bool,
     /// Whether the first weight's gradient is zero outside `touched` rows.
     first_grad_clean: bool,
-    /// Per-feature stamp of the batch that last touched it.
-    row_mark: Vec<u32>,
-    stamp: u32,
+    /// One bit per feature, set while a batch's features are collected
+    /// (all clear between batches).
+    row_bits: Vec<u64>,
 }
 
 /// Collects layers and the tensor table while a network is being built.
@@ -420,8 +420,7 @@ impl<T: Real> Network<T> {
             touched: Vec::new(),
             touched_valid: false,
             first_grad_clean: true,
-            row_mark: Vec::new(),
-            stamp: 0,
+            row_bits: Vec::new(),
         };
         net.init(seed);
         Ok(net)
@@ -1256,8 +1255,7 @@ impl<T: Real> Network<T> {
                                     dw[j * n_out..(j + 1) * n_out].fill(T::zero());
                                 }
                             }
-                            let (marks, stamp) = (&mut self.row_mark, &mut self.stamp);
-                            mark_touched(csr, n_in, marks, stamp, &mut self.touched);
+                            mark_touched(csr, n_in, &mut self.row_bits, &mut self.touched);
                             self.touched_valid = l2 == 0.0;
                             // The sparse update walks samples: it wants dZ sample-major.
                             // (The first layer has no input gradient, so `nxt` is free.)
@@ -1371,31 +1369,42 @@ fn dropout_into<T: Real>(
     }
 }
 
-/// Records the distinct features of a sparse batch into `touched` (sorted).
-fn mark_touched<T>(
-    csr: Csr<'_, T>,
-    dim: usize,
-    marks: &mut Vec<u32>,
-    stamp: &mut u32,
-    touched: &mut Vec<u32>,
-) {
-    if marks.len() < dim {
-        marks.resize(dim, 0);
+/// Records the distinct features of a sparse batch into `touched`, sorted.
+/// `bits` holds one bit per feature and is all clear on entry and on return.
+/// The features come out in order either by sorting them or by reading the
+/// set bits in order, whichever costs less: a large batch over a modest
+/// vocabulary reads `dim / 64` words instead of sorting thousands of indices.
+fn mark_touched<T>(csr: Csr<'_, T>, dim: usize, bits: &mut Vec<u64>, touched: &mut Vec<u32>) {
+    let words = dim.div_ceil(64);
+    if bits.len() < words {
+        bits.resize(words, 0);
         // Room for every feature up front, so later batches never grow it.
         touched.reserve(dim);
     }
-    if *stamp == u32::MAX {
-        marks.fill(0);
-        *stamp = 0;
-    }
-    *stamp += 1;
     touched.clear();
     let rows = csr.indptr.len() - 1;
     for &j in &csr.indices[csr.indptr[0]..csr.indptr[rows]] {
-        if marks[j as usize] != *stamp {
-            marks[j as usize] = *stamp;
+        let (w, b) = (j as usize / 64, 1u64 << (j % 64));
+        if bits[w] & b == 0 {
+            bits[w] |= b;
             touched.push(j);
         }
     }
-    touched.sort_unstable();
+    // Sorting n indices costs about n·log₂(n) steps; scanning, one per word.
+    let n = touched.len();
+    if n * (usize::BITS - n.leading_zeros()) as usize <= words {
+        touched.sort_unstable();
+        for &j in touched.iter() {
+            bits[j as usize / 64] = 0;
+        }
+    } else {
+        touched.clear();
+        for (w, word) in bits[..words].iter_mut().enumerate() {
+            let mut x = std::mem::take(word);
+            while x != 0 {
+                touched.push((w * 64) as u32 + x.trailing_zeros());
+                x &= x - 1;
+            }
+        }
+    }
 }

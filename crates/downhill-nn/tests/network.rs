@@ -636,3 +636,33 @@ fn no_row_sparse_gradient_with_an_l2_penalty_or_after_a_dense_batch() {
     net.loss_and_grad(dense, &[1], &mut Rng::new(0)).unwrap();
     assert!(net.row_sparse_grads().is_none());
 }
+
+#[test]
+fn touched_rows_are_sorted_and_distinct_for_few_and_for_many_features() {
+    // Few features in a wide vocabulary are sorted; many are read off a
+    // bitmap in order. Either way the bitmap must be left clear.
+    let dim = 10_000;
+    let sp = spec("logreg");
+    let mut net = Network::<f64>::new(&sp, InputShape::Flat(dim), 2, 1).unwrap();
+    let mut r = Rng::new(5);
+    for count in [5, 3000, 1, 40_000, 7] {
+        let indices: Vec<u32> = (0..count).map(|_| r.below(dim as u64) as u32).collect();
+        let values = vec![1.0; count];
+        let input = Input::Sparse {
+            indptr: &[0, count / 2, count],
+            indices: &indices,
+            values: &values,
+            dim,
+        };
+        net.loss_and_grad(input, &[0, 1], &mut Rng::new(0)).unwrap();
+        let mut want = indices.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(net.touched_rows(), Some(&want[..]), "{count} features");
+        let mut twin = Network::<f64>::new(&sp, InputShape::Flat(dim), 2, 1).unwrap();
+        twin.params_mut().copy_from_slice(net.params());
+        twin.loss_and_grad(input, &[0, 1], &mut Rng::new(0))
+            .unwrap();
+        assert_eq!(net.grads(), twin.grads(), "{count} features");
+    }
+}
