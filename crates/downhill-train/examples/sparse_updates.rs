@@ -128,10 +128,11 @@ fn run(a: &Args, optimizer: &str, mode: SparseUpdates, data: &downhill_data::Dat
     }
 }
 
-fn range(xs: &[f64]) -> String {
+/// `lo–hi` of `xs`, each written by `f`.
+fn range(xs: &[f64], f: impl Fn(f64) -> String) -> String {
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{lo:.3}–{hi:.3}")
+    format!("{}–{}", f(lo), f(hi))
 }
 
 fn main() {
@@ -141,20 +142,43 @@ fn main() {
         eprintln!("sparse_updates: {e}");
         std::process::exit(1)
     });
-    let nnz = match data.train.features() {
-        downhill_data::Features::Sparse(c) => c.nnz(),
+    let csr = match data.train.features() {
+        downhill_data::Features::Sparse(c) => c,
         downhill_data::Features::Dense(_) => {
             usage("the data are dense; lazy updates need sparse data")
         }
     };
+    let nnz = csr.nnz();
+    // Distinct features (the rows of fc1.weight a lazy step updates) per
+    // batch, over the first epoch's batches.
+    let n = data.train.len();
+    let bs = if a.batch_size == 0 {
+        n
+    } else {
+        a.batch_size.min(n)
+    };
+    let mut seen = vec![false; data.train.dim()];
+    let mut touched = 0usize;
+    for batch in downhill_train::epoch_order(a.seed, 0, n).chunks(bs) {
+        let mut rows: Vec<u32> = batch
+            .iter()
+            .flat_map(|&r| csr.row(r).unwrap().0.to_vec())
+            .collect();
+        rows.retain(|&j| !std::mem::replace(&mut seen[j as usize], true));
+        touched += rows.len();
+        for j in rows {
+            seen[j as usize] = false;
+        }
+    }
     println!(
-        "{}: {} train, {} test, {} features, {:.1} non-zeros a row (density {:.4}%); model {}, batch {}, {} epochs, seed {}, {} threads",
+        "{}: {} train, {} test, {} features, {:.1} non-zeros a row (density {:.4}%), {:.0} distinct features a batch; model {}, batch {}, {} epochs, seed {}, {} threads",
         a.data,
         data.train.len(),
         data.test.as_ref().map_or(0, |d| d.len()),
         data.train.dim(),
-        nnz as f64 / data.train.len() as f64,
-        100.0 * nnz as f64 / (data.train.len() as f64 * data.train.dim() as f64),
+        nnz as f64 / n as f64,
+        100.0 * nnz as f64 / (n as f64 * data.train.dim() as f64),
+        touched as f64 / n.div_ceil(bs) as f64,
         a.model,
         a.batch_size,
         a.epochs,
@@ -178,12 +202,12 @@ fn main() {
             let accs: Vec<f64> = r.iter().map(|o| o.test_accuracy).collect();
             let same = accs.iter().all(|&x| x == accs[0]);
             println!(
-                "  {name:<5}  samples/s {} (range {}k)  test accuracy {}  test loss {:.4}  [{}]",
+                "  {name:<5}  samples/s {} (range {})  test accuracy {}  test loss {:.4}  [{}]",
                 sps.iter()
                     .map(|s| format!("{:.0}k", s / 1e3))
                     .collect::<Vec<_>>()
                     .join(", "),
-                range(&sps.iter().map(|s| s / 1e3).collect::<Vec<_>>()),
+                range(&sps, |s| format!("{:.0}k", s / 1e3)),
                 if same {
                     format!("{:.2}%", 100.0 * accs[0])
                 } else {
@@ -205,7 +229,7 @@ fn main() {
                 .map(|r| format!("{r:.2}x"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            range(&ratios)
+            range(&ratios, |r| format!("{r:.2}x"))
         );
     }
 }
