@@ -167,6 +167,24 @@ pub struct TrainArgs {
     /// [default: stop]
     #[arg(long, value_name = "WHAT", value_parser = ["stop", "backoff"])]
     on_divergence: Option<String>,
+    /// How the first layer's weights move on sparse data (libsvm:, imdb:):
+    /// auto, lazy or dense. [default: auto]
+    ///
+    /// lazy: each step updates only the rows of fc1.weight whose features
+    /// occur in the batch, and only their optimizer state; it costs in
+    /// proportion to the batch's features instead of the vocabulary. For sgd
+    /// without momentum and for adagrad the result equals a dense step's. For
+    /// adam it is torch's SparseAdam: untouched rows keep their moments and
+    /// stand still (dense Adam keeps moving them), and the bias correction
+    /// counts every step of the tensor. For sgd with momentum a row's velocity
+    /// is applied only when the row is touched. Other tensors always take
+    /// dense steps. Possible with sgd, adagrad and adam, without --l2 and
+    /// without weight_decay, on a model whose first layer is dense.
+    ///
+    /// dense: every row every step. auto: lazy where possible on sparse data,
+    /// dense otherwise; the run's header and summary.json say which and why.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "lazy", "dense"])]
+    sparse_updates: Option<String>,
     /// Worker threads. [default: all cores]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -267,6 +285,9 @@ impl TrainArgs {
                 ScheduleUnit::Epoch
             };
         }
+        if let Some(u) = &self.sparse_updates {
+            c.sparse_updates = u.parse()?;
+        }
         if let Some(d) = &self.on_divergence {
             c.on_divergence = if d == "backoff" {
                 OnDivergence::Backoff
@@ -289,6 +310,11 @@ impl TrainArgs {
 /// Online learning from standard input (`--data -`).
 fn run_stream(args: &TrainArgs, obs: &mut dyn Observer) -> Result<(), UserError> {
     let c = args.config_unchecked()?;
+    if c.sparse_updates == downhill_train::SparseUpdates::Lazy {
+        return Err(UserError(
+            "--sparse-updates lazy applies to data sets loaded whole; a stream (--data -) takes dense steps".into(),
+        ));
+    }
     let dim = args
         .dim
         .ok_or_else(|| UserError("--data - needs --dim N (the number of features)".into()))?;
@@ -347,6 +373,7 @@ pub fn run(args: TrainArgs) -> Result<(), UserError> {
                 || args.data.is_some()
                 || args.model.is_some()
                 || args.optimizer.is_some()
+                || args.sparse_updates.is_some()
                 || !given.is_empty()
             {
                 return Err(UserError(format!(

@@ -570,6 +570,110 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "resume with a different --sparse-updates",
+            setup: |d| {
+                let run = copy_run(d);
+                (
+                    vec![s("--resume"), p(&run), s("--sparse-updates"), s("dense")],
+                    vec![s("--resume"), s("only --epochs")],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates on dense data",
+            setup: |d| {
+                let mut a = train(d, &format!("idx:{}", p(&idx_dir(d))));
+                a.extend([s("--sparse-updates"), s("lazy")]);
+                (
+                    a,
+                    vec![
+                        s("--sparse-updates lazy"),
+                        s("the data are dense"),
+                        s("dense"),
+                    ],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates with an optimizer that has none",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--sparse-updates", "lazy", "--optimizer", "rmsprop"]),
+                    vec![s("--sparse-updates lazy"), s("rmsprop has no lazy step")],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates with L-BFGS",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--sparse-updates", "lazy", "--optimizer", "lbfgs"]),
+                    vec![s("--sparse-updates lazy"), s("full-batch")],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates with an L2 penalty",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--sparse-updates", "lazy", "--l2", "0.001"]),
+                    vec![s("--sparse-updates lazy"), s("--l2")],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates with weight decay",
+            setup: |d| {
+                (
+                    on_libsvm(
+                        d,
+                        &[
+                            "--sparse-updates",
+                            "lazy",
+                            "--optimizer",
+                            "adam",
+                            "--weight-decay",
+                            "0.01",
+                        ],
+                    ),
+                    vec![s("--sparse-updates lazy"), s("weight_decay=0.01")],
+                )
+            },
+        },
+        Case {
+            name: "lazy updates on a stream",
+            setup: |d| {
+                let mut a = train(d, "-");
+                a.extend([
+                    s("--sparse-updates"),
+                    s("lazy"),
+                    s("--dim"),
+                    s("2"),
+                    s("--labels=-1,1"),
+                ]);
+                (a, vec![s("--sparse-updates lazy"), s("--data -")])
+            },
+        },
+        Case {
+            name: "an unknown --sparse-updates mode",
+            setup: |d| {
+                (
+                    on_libsvm(d, &["--sparse-updates", "sometimes"]),
+                    vec![s("--sparse-updates"), s("sometimes")],
+                )
+            },
+        },
+        Case {
+            name: "an unknown sparse_updates mode in a config file",
+            setup: |d| {
+                let f = d.join("run.toml");
+                std::fs::write(&f, "epochs = 2\nsparse_updates = \"sometimes\"\n").unwrap();
+                let mut a = train(d, &libsvm_spec(d));
+                a.extend([s("--config"), p(&f)]);
+                (a, vec![p(&f), s("line 2"), s("sometimes"), s("lazy")])
+            },
+        },
+        Case {
             name: "config file with an unknown key",
             setup: |d| {
                 let f = d.join("run.toml");

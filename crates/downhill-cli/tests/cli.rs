@@ -245,25 +245,29 @@ fn trains_on_every_data_format() {
     write_cifar(&t.join("cifar"));
     write_imdb(&t.join("imdb"));
     let svm = write_libsvm(&t.join("svm"));
-    let cases: Vec<(String, &str, f64)> = vec![
+    // (data, model, least test accuracy, lazy updates by default)
+    let cases: Vec<(String, &str, f64, bool)> = vec![
         (
             format!("idx:{}", t.join("idx").display()),
             "cnn:4:kernel=3:pool=2:fc=8",
             0.9,
+            false,
         ),
         (
             format!("cifar10:{}", t.join("cifar").display()),
             "logreg",
             0.9,
+            false,
         ),
         (
             format!("imdb:{}", t.join("imdb").display()),
             "logreg:input-dropout=0.2",
             0.9,
+            true,
         ),
-        (svm, "mlp:8", 0.9),
+        (svm, "mlp:8", 0.9, true),
     ];
-    for (i, (data, model, min_acc)) in cases.iter().enumerate() {
+    for (i, (data, model, min_acc, lazy)) in cases.iter().enumerate() {
         let out = t.join(format!("run{i}"));
         ok(&[
             "train",
@@ -298,9 +302,79 @@ fn trains_on_every_data_format() {
         assert!(acc >= *min_acc, "{data} with {model}: test accuracy {acc}");
         let s = json(&out.join("summary.json"));
         assert_eq!(s["epochs"], 6);
+        assert_eq!(s["updates"]["lazy"], *lazy, "{data}: {}", s["updates"]);
         assert!(out.join("init.safetensors").exists() && out.join("steps.csv").exists());
         assert!(std::fs::read_dir(out.join("checkpoints")).unwrap().count() >= 1);
     }
+}
+
+#[test]
+fn sparse_updates_are_chosen_by_flag_or_config_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svm = write_libsvm(tmp.path());
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec!["train", "--data", &svm, "--epochs", "1", "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let stderr = String::from_utf8_lossy(&ok(&args).stderr).to_string();
+        (stderr, json(&out.join("summary.json"))["updates"].clone())
+    };
+    let (stderr, updates) = run("auto", &[]);
+    assert!(
+        stderr.contains(
+            "sparse updates: lazy (auto: sparse data, row-sparse adam steps of fc1.weight)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(updates["lazy"], true);
+    let (stderr, updates) = run("rmsprop", &["--optimizer", "rmsprop"]);
+    assert!(
+        stderr.contains("sparse updates: dense (auto: rmsprop has no lazy step"),
+        "{stderr}"
+    );
+    assert_eq!(updates["lazy"], false);
+    let (stderr, _) = run("dense", &["--sparse-updates", "dense"]);
+    assert!(
+        stderr.contains("sparse updates: dense (requested)"),
+        "{stderr}"
+    );
+    // From a config file, and a flag over it.
+    let cfg = tmp.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        "sparse_updates = \"dense\"\noptimizer = \"sgd(lr=0.1)\"\n",
+    )
+    .unwrap();
+    let (_, updates) = run("toml", &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(updates["why"], "requested");
+    let (_, updates) = run(
+        "toml-flag",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--sparse-updates",
+            "lazy",
+        ],
+    );
+    assert_eq!(
+        updates["why"],
+        "requested: row-sparse sgd steps of fc1.weight"
+    );
+    let saved = std::fs::read_to_string(tmp.path().join("toml-flag/config.toml")).unwrap();
+    assert!(saved.contains("sparse_updates = \"lazy\""), "{saved}");
+    // Dense data say nothing about it.
+    let idx = tmp.path().join("idx");
+    std::fs::create_dir_all(&idx).unwrap();
+    write_idx(&idx);
+    let out = ok(&[
+        "train",
+        "--data",
+        &format!("idx:{}", idx.display()),
+        "--epochs",
+        "1",
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("sparse updates"));
 }
 
 #[test]

@@ -63,25 +63,102 @@ fn lbfgs_args(out: &Path) -> Vec<String> {
     )
 }
 
+/// The lazy run: sparse LIBSVM data (1500 training examples, 8 of 3000
+/// features each), an MLP with input dropout, Adam with lazy row-sparse
+/// updates of the first layer and gradient clipping, 3 epochs of 47 steps,
+/// checkpoints every 3 steps.
+fn lazy_args(out: &Path) -> Vec<String> {
+    let data = sparse_data();
+    train_args(
+        out,
+        &[
+            "--data",
+            &data,
+            "--model",
+            SPARSE_MLP,
+            "--optimizer",
+            "adam(lr=0.01)",
+            "--sparse-updates",
+            "lazy",
+            "--clip-norm",
+            "1",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "3",
+            "--checkpoint-every",
+            "3",
+        ],
+    )
+}
+
+const SPARSE_MLP: &str = "mlp:16:input-dropout=0.2";
+const SPARSE_DIM: usize = 3000;
+
+/// The lazy run's data spec: files written once per test process under
+/// Cargo's temporary folder (the same bytes every time).
+fn sparse_data() -> String {
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-resume-sparse");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rng = Rng::new(3);
+        let mut paths = Vec::new();
+        for (name, n) in [("train.svm", 1500), ("test.svm", 300)] {
+            let mut text = String::new();
+            for _ in 0..n {
+                let mut idx: Vec<u64> = (0..8).map(|_| 1 + rng.below(SPARSE_DIM as u64)).collect();
+                idx.sort_unstable();
+                idx.dedup();
+                let even = idx.iter().filter(|&&j| j % 2 == 0).count();
+                text += if 2 * even > idx.len() { "1" } else { "-1" };
+                for j in idx {
+                    text += &format!(" {j}:1");
+                }
+                text.push('\n');
+            }
+            // The highest feature present sets the dimension: make it SPARSE_DIM.
+            text += &format!("1 {SPARSE_DIM}:1\n");
+            let path = dir.join(name);
+            let tmp = dir.join(format!("{name}.{}", std::process::id()));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            paths.push(path.display().to_string());
+        }
+        format!("libsvm:{}", paths.join(","))
+    })
+    .clone()
+}
+
+/// Arguments of a run writing to `out`: the built-in data (unless `extra`
+/// names other data), then `extra`.
 fn train_args(out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "train",
-        "--data",
-        "builtin:fashion-mnist-small",
-        "--limit-train",
-        "600",
-        "--limit-test",
-        "100",
-        "--keep-checkpoints",
-        "2",
-        "--seed",
-        "7",
-        "--threads",
-        "1",
-        "--quiet",
-    ]
-    .map(String::from)
-    .to_vec();
+    let data: &[&str] = if extra.contains(&"--data") {
+        &[]
+    } else {
+        &[
+            "--data",
+            "builtin:fashion-mnist-small",
+            "--limit-train",
+            "600",
+            "--limit-test",
+            "100",
+        ]
+    };
+    let mut a: Vec<String> = ["train"]
+        .into_iter()
+        .chain(data.iter().copied())
+        .chain([
+            "--keep-checkpoints",
+            "2",
+            "--seed",
+            "7",
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+        .map(String::from)
+        .collect();
     a.extend(extra.iter().map(|x| x.to_string()));
     a.push("--out".into());
     a.push(out.display().to_string());
@@ -106,16 +183,23 @@ fn spawn(args: &[String]) -> Child {
         .expect("the binary starts")
 }
 
-/// The tensors of `model` on 28x28 images of 10 classes, to read checkpoints
-/// as the trainer does.
+/// The tensors of `model` on 28x28 images of 10 classes (or, for the lazy
+/// run's model, on its sparse data), to read checkpoints as the trainer does.
 fn tensors(model: &str) -> Vec<TensorInfo> {
     let spec: ModelSpec = model.parse().unwrap();
-    let shape = InputShape::Image {
-        channels: 1,
-        height: 28,
-        width: 28,
+    let (shape, classes) = if model == SPARSE_MLP {
+        (InputShape::Flat(SPARSE_DIM), 2)
+    } else {
+        (
+            InputShape::Image {
+                channels: 1,
+                height: 28,
+                width: 28,
+            },
+            10,
+        )
     };
-    Network::<f32>::new(&spec, shape, 10, 7)
+    Network::<f32>::new(&spec, shape, classes, 7)
         .unwrap()
         .tensors()
         .to_vec()
@@ -433,6 +517,16 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identically() {
     assert!(
         tally.resumed_at_epoch_end > 0,
         "no kill was resumed from an epoch's end: {tally:?}"
+    );
+}
+
+#[test]
+fn killed_lazy_sparse_runs_resume_bit_identically() {
+    let tally = campaign(lazy_args, SPARSE_MLP, 30, Duration::from_secs(20));
+    assert!(tally.kills >= 10, "{tally:?}");
+    assert!(
+        tally.resumed_mid_epoch > 0 && tally.completed_runs >= 2,
+        "{tally:?}"
     );
 }
 

@@ -144,14 +144,22 @@ pub(crate) fn sparse_matmul_fm<T: Real>(
         .for_each(|(t, block)| {
             let j0 = t * FEATURES;
             let nj = block.len() / rows;
-            block.fill(T::zero());
+            // One sample's outputs add up in a contiguous row (the inner loop
+            // vectorises), then go to their feature-major places once. The
+            // sums are the same as adding in place, in the same order.
+            let mut acc = [T::zero(); FEATURES];
+            let acc = &mut acc[..nj];
             for r in 0..rows {
+                acc.fill(T::zero());
                 for k in x.indptr[r]..x.indptr[r + 1] {
                     let i = x.indices[k] as usize;
                     let v = x.values[k - x.voff];
-                    for (dj, &wv) in w[i * n + j0..i * n + j0 + nj].iter().enumerate() {
-                        block[dj * rows + r] = block[dj * rows + r] + v * wv;
+                    for (a, &wv) in acc.iter_mut().zip(&w[i * n + j0..i * n + j0 + nj]) {
+                        *a = *a + v * wv;
                     }
+                }
+                for (dj, &a) in acc.iter().enumerate() {
+                    block[dj * rows + r] = a;
                 }
             }
         });

@@ -144,6 +144,56 @@ impl BatchStats {
     }
 }
 
+/// A row-sparse gradient and the parameters, borrowed together from a
+/// [`Network`] for a lazy optimiser step ([`Network::row_sparse_grads`]).
+///
+/// The first weight (`fc1.weight`, `[n_in, n_out]`, tensor 0) has a non-zero
+/// gradient only in `rows`; it is lent read-only so that it stays that way
+/// (the network relies on it to clear only those rows on the next sparse
+/// batch). The other tensors' gradients follow in `rest`, in tensor order.
+#[derive(Debug)]
+pub struct RowSparseGrads<'a, T> {
+    /// Every parameter, tensor after tensor (the first weight is the first
+    /// `first.len()` elements).
+    pub params: &'a mut [T],
+    /// The first weight's gradient: zero outside `rows`.
+    pub first: &'a [T],
+    /// Rows of the first weight the last batch touched: sorted, distinct.
+    pub rows: &'a [u32],
+    /// Elements per row of the first weight (its layer's outputs).
+    pub row_len: usize,
+    /// The gradient of every tensor after the first weight, in order.
+    pub rest: &'a mut [T],
+}
+
+/// Checks that `rows` is strictly increasing, within the `[n_in, row_len]`
+/// gradient `g`, and names every row of `g` that is not all zero.
+fn check_row_sparse<T: Real>(g: &[T], row_len: usize, rows: &[u32]) -> Result<(), NnError> {
+    let n_rows = g.len() / row_len.max(1);
+    if let Some(w) = rows.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(NnError::Batch(format!(
+            "gradient rows must be strictly increasing, found {} then {}",
+            w[0], w[1]
+        )));
+    }
+    if let Some(&r) = rows.last().filter(|&&r| r as usize >= n_rows) {
+        return Err(NnError::Batch(format!(
+            "gradient row {r} is out of range for {n_rows} rows"
+        )));
+    }
+    let mut listed = rows.iter().peekable();
+    for (r, row) in g.chunks_exact(row_len.max(1)).enumerate() {
+        if listed.peek().is_some_and(|&&l| l as usize == r) {
+            listed.next();
+        } else if row.iter().any(|&v| v != T::zero()) {
+            return Err(NnError::Batch(format!(
+                "gradient row {r} is non-zero but not among the listed rows"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a layer computes; parameter positions are offsets into the flat buffer.
 #[derive(Clone, Debug)]
 enum Op {
@@ -253,9 +303,9 @@ pub struct Network<T: Real> {
     touched_valid: bool,
     /// Whether the first weight's gradient is zero outside `touched` rows.
     first_grad_clean: bool,
-    /// Per-feature stamp of the batch that last touched it.
-    row_mark: Vec<u32>,
-    stamp: u32,
+    /// One bit per feature, set while a batch's features are collected
+    /// (all clear between batches).
+    row_bits: Vec<u64>,
 }
 
 /// Collects layers and the tensor table while a network is being built.
@@ -370,8 +420,7 @@ impl<T: Real> Network<T> {
             touched: Vec::new(),
             touched_valid: false,
             first_grad_clean: true,
-            row_mark: Vec::new(),
-            stamp: 0,
+            row_bits: Vec::new(),
         };
         net.init(seed);
         Ok(net)
@@ -594,9 +643,94 @@ impl<T: Real> Network<T> {
     }
 
     /// Mutable parameters and mutable gradient together, for clipping the
-    /// gradient in place (or accumulating it over chunks) before a step.
+    /// gradient in place before a step.
+    ///
+    /// The caller may write anywhere in the gradient, so afterwards
+    /// [`touched_rows`](Self::touched_rows) is `None` and the next sparse batch
+    /// clears the whole first-weight gradient instead of only the rows it last
+    /// touched (one pass over that tensor). To replace the gradient and keep it
+    /// row-sparse, use [`set_grads`](Self::set_grads); to clip or step a
+    /// row-sparse gradient, [`row_sparse_grads`](Self::row_sparse_grads).
     pub fn params_and_grads_mut(&mut self) -> (&mut [T], &mut [T]) {
+        self.first_grad_clean = false;
+        self.touched_valid = false;
         (&mut self.params, &mut self.grads)
+    }
+
+    /// Replaces the gradient, e.g. with one averaged over the chunks of a
+    /// batch too large to run at once. `rows` declares the gradient row-sparse:
+    /// the rows of the first weight (`fc1.weight`, one row per input feature)
+    /// that may be non-zero, strictly increasing; every other row of that
+    /// tensor must be exactly zero, and [`touched_rows`](Self::touched_rows)
+    /// then returns `rows`. `None` declares nothing.
+    ///
+    /// Errors (and changes nothing) when `grads` has the wrong length, when
+    /// `rows` is given for a network whose first layer is not dense, is not
+    /// strictly increasing, is out of range, or leaves out a non-zero row.
+    pub fn set_grads(&mut self, grads: &[T], rows: Option<&[u32]>) -> Result<(), NnError> {
+        if grads.len() != self.grads.len() {
+            return Err(NnError::Batch(format!(
+                "the gradient has {} elements, the network {}",
+                grads.len(),
+                self.grads.len()
+            )));
+        }
+        if let Some(rows) = rows {
+            let Some((n_in, n_out)) = self.first_dense() else {
+                return Err(NnError::Batch(format!(
+                    "row-sparse gradient rows need a first dense layer; `{}` starts with a convolution",
+                    self.spec
+                )));
+            };
+            check_row_sparse(&grads[..n_in * n_out], n_out, rows)?;
+        }
+        self.grads.copy_from_slice(grads);
+        match rows {
+            Some(rows) => {
+                self.touched.clear();
+                self.touched.extend_from_slice(rows);
+                self.first_grad_clean = true;
+                self.touched_valid = true;
+            }
+            None => {
+                self.first_grad_clean = false;
+                self.touched_valid = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradient split for a lazy row-sparse optimiser step, when it is
+    /// row-sparse (after a sparse batch without an L2 penalty, or
+    /// [`set_grads`](Self::set_grads) with rows; `None` otherwise): the first
+    /// weight's gradient read-only with its touched rows, so it stays zero
+    /// outside them, and every later tensor's gradient mutable (for clipping),
+    /// with the parameters mutable.
+    pub fn row_sparse_grads(&mut self) -> Option<RowSparseGrads<'_, T>> {
+        if !self.touched_valid {
+            return None;
+        }
+        let (n_in, n_out) = self.first_dense()?;
+        let (first, rest) = self.grads.split_at_mut(n_in * n_out);
+        Some(RowSparseGrads {
+            params: &mut self.params,
+            first,
+            rows: &self.touched,
+            row_len: n_out,
+            rest,
+        })
+    }
+
+    /// `(n_in, n_out)` of the first layer when it is dense (its weight is then
+    /// tensor 0, at offset 0).
+    fn first_dense(&self) -> Option<(usize, usize)> {
+        match self.layers.first()?.op {
+            Op::Dense { n_in, n_out, w, .. } => {
+                debug_assert_eq!(w, 0);
+                Some((n_in, n_out))
+            }
+            _ => None,
+        }
     }
     /// The layout of the flat buffers, in order.
     pub fn tensors(&self) -> &[TensorInfo] {
@@ -622,8 +756,11 @@ impl<T: Real> Network<T> {
     /// last [`loss_and_grad`](Self::loss_and_grad) touched, sorted, without
     /// duplicates. Every other row of that tensor's gradient is exactly zero, so an
     /// optimiser may update those rows lazily. `None` after a dense batch, and when
-    /// an L2 penalty is set (its gradient λW is dense; use the optimiser's own
-    /// weight decay for lazy updates instead).
+    /// an L2 penalty is set (its gradient λW is dense), and after
+    /// [`params_and_grads_mut`](Self::params_and_grads_mut); the rows given to
+    /// [`set_grads`](Self::set_grads) after that. A feature whose value is zero
+    /// (stored as such, or dropped by input dropout) still counts as touched:
+    /// its row's gradient is then zero.
     pub fn touched_rows(&self) -> Option<&[u32]> {
         self.touched_valid.then_some(&self.touched[..])
     }
@@ -1121,8 +1258,7 @@ impl<T: Real> Network<T> {
                                     dw[j * n_out..(j + 1) * n_out].fill(T::zero());
                                 }
                             }
-                            let (marks, stamp) = (&mut self.row_mark, &mut self.stamp);
-                            mark_touched(csr, n_in, marks, stamp, &mut self.touched);
+                            mark_touched(csr, n_in, &mut self.row_bits, &mut self.touched);
                             self.touched_valid = l2 == 0.0;
                             // The sparse update walks samples: it wants dZ sample-major.
                             // (The first layer has no input gradient, so `nxt` is free.)
@@ -1238,31 +1374,42 @@ fn dropout_into<T: Real>(
     }
 }
 
-/// Records the distinct features of a sparse batch into `touched` (sorted).
-fn mark_touched<T>(
-    csr: Csr<'_, T>,
-    dim: usize,
-    marks: &mut Vec<u32>,
-    stamp: &mut u32,
-    touched: &mut Vec<u32>,
-) {
-    if marks.len() < dim {
-        marks.resize(dim, 0);
+/// Records the distinct features of a sparse batch into `touched`, sorted.
+/// `bits` holds one bit per feature and is all clear on entry and on return.
+/// The features come out in order either by sorting them or by reading the
+/// set bits in order, whichever costs less: a large batch over a modest
+/// vocabulary reads `dim / 64` words instead of sorting thousands of indices.
+fn mark_touched<T>(csr: Csr<'_, T>, dim: usize, bits: &mut Vec<u64>, touched: &mut Vec<u32>) {
+    let words = dim.div_ceil(64);
+    if bits.len() < words {
+        bits.resize(words, 0);
         // Room for every feature up front, so later batches never grow it.
         touched.reserve(dim);
     }
-    if *stamp == u32::MAX {
-        marks.fill(0);
-        *stamp = 0;
-    }
-    *stamp += 1;
     touched.clear();
     let rows = csr.indptr.len() - 1;
     for &j in &csr.indices[csr.indptr[0]..csr.indptr[rows]] {
-        if marks[j as usize] != *stamp {
-            marks[j as usize] = *stamp;
+        let (w, b) = (j as usize / 64, 1u64 << (j % 64));
+        if bits[w] & b == 0 {
+            bits[w] |= b;
             touched.push(j);
         }
     }
-    touched.sort_unstable();
+    // Sorting n indices costs about n·log₂(n) steps; scanning, one per word.
+    let n = touched.len();
+    if n * (usize::BITS - n.leading_zeros()) as usize <= words {
+        touched.sort_unstable();
+        for &j in touched.iter() {
+            bits[j as usize / 64] = 0;
+        }
+    } else {
+        touched.clear();
+        for (w, word) in bits[..words].iter_mut().enumerate() {
+            let mut x = std::mem::take(word);
+            while x != 0 {
+                touched.push((w * 64) as u32 + x.trailing_zeros());
+                x &= x - 1;
+            }
+        }
+    }
 }

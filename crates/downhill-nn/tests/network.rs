@@ -513,3 +513,156 @@ fn cross_entropy_is_stable_for_huge_logits() {
         "{st:?}"
     );
 }
+
+/// Two sparse batches over 6 features: rows {0, 2, 5}, then row {3}.
+fn two_sparse_batches() -> [(Input<'static, f64>, &'static [u32]); 2] {
+    [
+        (
+            Input::Sparse {
+                indptr: &[0, 2, 3],
+                indices: &[0, 5, 2],
+                values: &[1.0, 2.0, -1.0],
+                dim: 6,
+            },
+            &[0, 1],
+        ),
+        (
+            Input::Sparse {
+                indptr: &[0, 1],
+                indices: &[3],
+                values: &[0.5],
+                dim: 6,
+            },
+            &[2],
+        ),
+    ]
+}
+
+#[test]
+fn writes_through_params_and_grads_mut_never_leak_into_the_next_sparse_gradient() {
+    // The sparse backward pass clears only the rows the previous batch
+    // touched; a caller that wrote elsewhere (an accumulated gradient copied
+    // in) used to leave those values in the next gradient.
+    let [a, b] = two_sparse_batches();
+    let sp = spec("mlp:3");
+    let mut net = Network::<f64>::new(&sp, InputShape::Flat(6), 3, 1).unwrap();
+    let mut twin = Network::<f64>::new(&sp, InputShape::Flat(6), 3, 1).unwrap();
+    net.loss_and_grad(a.0, a.1, &mut Rng::new(0)).unwrap();
+    assert!(net.row_sparse_grads().is_some());
+    net.params_and_grads_mut().1.fill(1.0);
+    assert_eq!(net.touched_rows(), None);
+    assert!(net.row_sparse_grads().is_none());
+    net.loss_and_grad(b.0, b.1, &mut Rng::new(0)).unwrap();
+    twin.loss_and_grad(b.0, b.1, &mut Rng::new(0)).unwrap();
+    assert_eq!(net.grads(), twin.grads());
+    assert_eq!(net.touched_rows(), Some(&[3][..]));
+}
+
+#[test]
+fn set_grads_declares_a_row_sparse_gradient_and_refuses_a_false_claim() {
+    let [_, b] = two_sparse_batches();
+    let sp = spec("mlp:3");
+    let mut net = Network::<f64>::new(&sp, InputShape::Flat(6), 3, 1).unwrap();
+    let mut twin = Network::<f64>::new(&sp, InputShape::Flat(6), 3, 1).unwrap();
+    let n = net.grads().len();
+    // fc1.weight is [6, 3]: rows 1 and 4 non-zero; every later tensor too.
+    let mut g = vec![0.0; n];
+    g[3..6].fill(1.0);
+    g[12] = 2.0;
+    g[18..].fill(-0.5);
+    net.set_grads(&g, Some(&[1, 4])).unwrap();
+    assert_eq!(net.grads(), &g[..]);
+    assert_eq!(net.touched_rows(), Some(&[1, 4][..]));
+    {
+        let parts = net.row_sparse_grads().unwrap();
+        assert_eq!(
+            (
+                parts.rows,
+                parts.row_len,
+                parts.first.len(),
+                parts.rest.len()
+            ),
+            (&[1, 4][..], 3, 18, n - 18)
+        );
+        assert_eq!(parts.first, &g[..18]);
+        assert_eq!(parts.params.len(), n);
+    }
+    let before = net.grads().to_vec();
+    for (rows, want) in [
+        (&[4, 1][..], "strictly increasing"),
+        (&[1, 4, 6][..], "out of range"),
+        (&[1][..], "row 4 is non-zero"),
+    ] {
+        let tripled: Vec<f64> = g.iter().map(|v| 3.0 * v).collect();
+        let e = net.set_grads(&tripled, Some(rows)).unwrap_err();
+        assert!(e.to_string().contains(want), "{rows:?}: {e}");
+        assert_eq!(net.grads(), &before[..], "an error changes nothing");
+    }
+    let e = net.set_grads(&g[1..], None).unwrap_err();
+    assert!(e.to_string().contains("elements"), "{e}");
+    // The next sparse batch clears the declared rows: its gradient is exact.
+    net.loss_and_grad(b.0, b.1, &mut Rng::new(0)).unwrap();
+    twin.loss_and_grad(b.0, b.1, &mut Rng::new(0)).unwrap();
+    assert_eq!(net.grads(), twin.grads());
+    // Without rows nothing is claimed.
+    net.set_grads(&g, None).unwrap();
+    assert_eq!(net.touched_rows(), None);
+    assert!(net.row_sparse_grads().is_none());
+    net.loss_and_grad(b.0, b.1, &mut Rng::new(0)).unwrap();
+    assert_eq!(net.grads(), twin.grads());
+    // A convolution first has no rows to declare.
+    let mut cnn = Network::<f64>::new(&spec("cnn:2:pool=2:fc=0"), image(1, 4, 4), 3, 1).unwrap();
+    let zeros = vec![0.0; cnn.grads().len()];
+    let e = cnn.set_grads(&zeros, Some(&[0])).unwrap_err();
+    assert!(e.to_string().contains("convolution"), "{e}");
+    cnn.set_grads(&zeros, None).unwrap();
+}
+
+#[test]
+fn no_row_sparse_gradient_with_an_l2_penalty_or_after_a_dense_batch() {
+    let [a, _] = two_sparse_batches();
+    let mut net = Network::<f64>::new(&spec("logreg:l2=0.1"), InputShape::Flat(6), 3, 1).unwrap();
+    net.loss_and_grad(a.0, a.1, &mut Rng::new(0)).unwrap();
+    assert!(net.row_sparse_grads().is_none());
+    let mut net = Network::<f64>::new(&spec("logreg"), InputShape::Flat(6), 3, 1).unwrap();
+    net.loss_and_grad(a.0, a.1, &mut Rng::new(0)).unwrap();
+    assert_eq!(net.row_sparse_grads().unwrap().rows, &[0, 2, 5]);
+    let d = [0.1; 6];
+    let dense = Input::Dense {
+        values: &d,
+        rows: 1,
+        dim: 6,
+    };
+    net.loss_and_grad(dense, &[1], &mut Rng::new(0)).unwrap();
+    assert!(net.row_sparse_grads().is_none());
+}
+
+#[test]
+fn touched_rows_are_sorted_and_distinct_for_few_and_for_many_features() {
+    // Few features in a wide vocabulary are sorted; many are read off a
+    // bitmap in order. Either way the bitmap must be left clear.
+    let dim = 10_000;
+    let sp = spec("logreg");
+    let mut net = Network::<f64>::new(&sp, InputShape::Flat(dim), 2, 1).unwrap();
+    let mut r = Rng::new(5);
+    for count in [5, 3000, 1, 40_000, 7] {
+        let indices: Vec<u32> = (0..count).map(|_| r.below(dim as u64) as u32).collect();
+        let values = vec![1.0; count];
+        let input = Input::Sparse {
+            indptr: &[0, count / 2, count],
+            indices: &indices,
+            values: &values,
+            dim,
+        };
+        net.loss_and_grad(input, &[0, 1], &mut Rng::new(0)).unwrap();
+        let mut want = indices.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(net.touched_rows(), Some(&want[..]), "{count} features");
+        let mut twin = Network::<f64>::new(&sp, InputShape::Flat(dim), 2, 1).unwrap();
+        twin.params_mut().copy_from_slice(net.params());
+        twin.loss_and_grad(input, &[0, 1], &mut Rng::new(0))
+            .unwrap();
+        assert_eq!(net.grads(), twin.grads(), "{count} features");
+    }
+}

@@ -11,6 +11,9 @@ pub struct Batcher {
     x: Vec<f32>,
     y: Vec<u32>,
     csr: CsrBatch,
+    /// A chunked sparse batch's touched first-weight rows, and scratch to merge them.
+    rows: Vec<u32>,
+    merged: Vec<u32>,
 }
 
 /// Which pass to run over a batch.
@@ -109,6 +112,8 @@ impl Batcher {
     /// and returns the batch totals. Batches larger than `chunk` are split and
     /// the chunk gradients averaged with weights by size (in `acc`), so batch
     /// gradient descent over a whole data set needs only a chunk's activations.
+    /// A row-sparse gradient stays row-sparse: the network's
+    /// [`Network::touched_rows`] are then the union of the chunks'.
     pub fn gradient(
         &mut self,
         net: &mut Network<f32>,
@@ -124,15 +129,53 @@ impl Batcher {
         acc.clear();
         acc.resize(net.params().len(), 0.0);
         let mut total = BatchStats::default();
+        let mut row_sparse = true;
+        self.rows.clear();
         for c in rows.chunks(chunk) {
             let st = self.run(net, data, c, Pass::Train, rng)?;
             let w = c.len() as f32 / rows.len() as f32;
             for (a, g) in acc.iter_mut().zip(net.grads()) {
                 *a += w * g;
             }
+            match net.touched_rows() {
+                Some(t) if row_sparse => merge_sorted(&mut self.rows, t, &mut self.merged),
+                _ => row_sparse = false,
+            }
             total.merge(st);
         }
-        net.params_and_grads_mut().1.copy_from_slice(acc);
+        net.set_grads(acc, row_sparse.then_some(&self.rows[..]))?;
         Ok(total)
+    }
+}
+
+/// `into ← into ∪ more`, both sorted without duplicates (via `scratch`).
+fn merge_sorted(into: &mut Vec<u32>, more: &[u32], scratch: &mut Vec<u32>) {
+    scratch.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < into.len() && j < more.len() {
+        let (a, b) = (into[i], more[j]);
+        scratch.push(a.min(b));
+        i += usize::from(a <= b);
+        j += usize::from(b <= a);
+    }
+    scratch.extend_from_slice(&into[i..]);
+    scratch.extend_from_slice(&more[j..]);
+    std::mem::swap(into, scratch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_sorted;
+
+    #[test]
+    fn merging_sorted_rows_keeps_them_sorted_and_distinct() {
+        let (mut a, mut s) = (vec![1, 4, 9], Vec::new());
+        merge_sorted(&mut a, &[0, 4, 5, 12], &mut s);
+        assert_eq!(a, [0, 1, 4, 5, 9, 12]);
+        merge_sorted(&mut a, &[], &mut s);
+        assert_eq!(a, [0, 1, 4, 5, 9, 12]);
+        let mut e = Vec::new();
+        merge_sorted(&mut e, &[3, 7], &mut s);
+        assert_eq!(e, [3, 7]);
     }
 }

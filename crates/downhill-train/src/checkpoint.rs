@@ -497,8 +497,8 @@ pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, Checkpoint
         contents.insert(name, bytes);
     }
     let tpath = dir.join("trainer.json");
-    let trainer: TrainerState = serde_json::from_slice(&contents["trainer.json"])
-        .map_err(|e| corrupt(&tpath, e.to_string()))?;
+    let trainer =
+        trainer_state_from_json(&contents["trainer.json"]).map_err(|e| corrupt(&tpath, e))?;
     if trainer.format != CHECKPOINT_FORMAT {
         return Err(corrupt(
             &tpath,
@@ -526,6 +526,22 @@ pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, Checkpoint
         optimizer,
         trainer,
     })
+}
+
+/// Parses `trainer.json`. A run saved before `sparse_updates` existed took
+/// dense steps: its config says `dense`, not today's default `auto`, so that
+/// it resumes as it ran.
+fn trainer_state_from_json(bytes: &[u8]) -> Result<TrainerState, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let legacy = value
+        .get("config")
+        .and_then(|c| c.as_object())
+        .is_some_and(|c| !c.contains_key("sparse_updates"));
+    let mut state: TrainerState = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if legacy {
+        state.config.sparse_updates = crate::config::SparseUpdates::Dense;
+    }
+    Ok(state)
 }
 
 /// Reads only `trainer.json` of the newest valid checkpoint (to learn a run's
@@ -566,6 +582,42 @@ pub fn latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_from_before_sparse_updates_resumes_dense() {
+        let state = TrainerState {
+            format: CHECKPOINT_FORMAT.into(),
+            config: crate::TrainConfig::default(),
+            data: crate::DataInfo {
+                spec: "libsvm:x".into(),
+                train: 1,
+                valid: 0,
+                test: 0,
+                dim: 1,
+                classes: 2,
+                sparse: true,
+            },
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            rng: downhill::Rng::new(0).state(),
+            scheduler: None,
+            totals: Default::default(),
+            history: Vec::new(),
+            step_losses: Vec::new(),
+            backoffs: 0,
+            elapsed_seconds: 0.0,
+        };
+        let mut json = serde_json::to_value(&state).unwrap();
+        let now = trainer_state_from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(now.config.sparse_updates, crate::SparseUpdates::Auto);
+        json["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sparse_updates");
+        let old = trainer_state_from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(old.config.sparse_updates, crate::SparseUpdates::Dense);
+    }
 
     #[test]
     fn a_manifest_with_a_line_break_in_a_field_name_is_refused_on_one_line() {

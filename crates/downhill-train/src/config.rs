@@ -30,6 +30,37 @@ pub enum OnDivergence {
     Backoff,
 }
 
+/// How the first layer's weights are updated on sparse data (see
+/// [`crate::sparse`] for what a lazy step means for each optimizer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseUpdates {
+    /// Lazy when the data are sparse and the optimizer, model and penalties
+    /// allow it; dense otherwise.
+    #[default]
+    Auto,
+    /// Lazy row-sparse steps of `fc1.weight`: only the rows of features in
+    /// the batch (and their optimizer state) move. An error when impossible.
+    Lazy,
+    /// Dense steps of every tensor.
+    Dense,
+}
+
+impl std::str::FromStr for SparseUpdates {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "auto" => Ok(SparseUpdates::Auto),
+            "lazy" => Ok(SparseUpdates::Lazy),
+            "dense" => Ok(SparseUpdates::Dense),
+            other => Err(ConfigError(format!(
+                "--sparse-updates: `{other}` is invalid: expected auto, lazy or dense"
+            ))),
+        }
+    }
+}
+
 /// The most halvings `OnDivergence::Backoff` makes before giving up.
 pub const MAX_BACKOFFS: u32 = 4;
 
@@ -78,6 +109,9 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Reaction to a NaN or infinite loss or gradient.
     pub on_divergence: OnDivergence,
+    /// Updates of the first layer's weights on sparse data: `auto`, `lazy`
+    /// (only the rows of features in the batch move) or `dense`.
+    pub sparse_updates: SparseUpdates,
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
     /// Examples per chunk when evaluating or computing a full-batch gradient.
@@ -107,6 +141,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             keep_checkpoints: 3,
             on_divergence: OnDivergence::Stop,
+            sparse_updates: SparseUpdates::Auto,
             threads: None,
             eval_batch: 1000,
         }
@@ -224,6 +259,11 @@ impl TrainConfig {
         }
         if matches!(self.limit_train, Some(0)) {
             return bad("limit_train", &0, "at least 1");
+        }
+        if self.sparse_updates == SparseUpdates::Lazy {
+            if let Some(why) = crate::sparse::lazy_obstacle(self, None)? {
+                return Err(crate::sparse::refusal(&why));
+            }
         }
         Ok(())
     }

@@ -10,7 +10,9 @@
 //! * per-epoch metrics in `metrics.jsonl`, per-step losses in `steps.csv`,
 //!   `summary.json`;
 //! * crash-safe checkpoints that resume bit-identically ([`checkpoint`]);
-//! * divergence detection on the step it happens, with an optional back-off.
+//! * divergence detection on the step it happens, with an optional back-off;
+//! * lazy row-sparse updates of the first layer on sparse data
+//!   ([`sparse`]: only the rows of features in the batch move).
 //!
 //! ```no_run
 //! use downhill_train::{Console, TrainConfig, Trainer};
@@ -32,9 +34,10 @@ pub mod metrics;
 pub mod newton;
 pub mod online;
 pub mod progress;
+pub mod sparse;
 pub mod trainer;
 
-pub use config::{OnDivergence, ScheduleUnit, TrainConfig};
+pub use config::{OnDivergence, ScheduleUnit, SparseUpdates, TrainConfig};
 pub use metrics::{DataInfo, Divergence, EpochRecord, Summary};
 pub use progress::{Console, Observer, RunInfo, Silent};
 pub use trainer::{build_network, epoch_order, input_shape, TrainError, Trainer};

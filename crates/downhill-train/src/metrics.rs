@@ -150,6 +150,10 @@ pub struct Summary {
     pub backoffs: u32,
     /// Set when the run stopped on a divergence.
     pub diverged: Option<Divergence>,
+    /// Dense or lazy row-sparse steps, and why (absent from summaries of
+    /// older builds, which took dense steps).
+    #[serde(default)]
+    pub updates: Option<crate::sparse::UpdateChoice>,
 }
 
 /// The best values over a run's epochs: (lowest training loss, (highest test

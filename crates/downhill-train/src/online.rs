@@ -141,8 +141,10 @@ pub fn train_online<R: BufRead>(
             };
             let st = net.loss_and_grad(input, &ys, &mut rng)?;
             let loss = st.mean_loss();
-            let (params, grads) = net.params_and_grads_mut();
-            let norm = grad_norm(&[&*grads], Norm::P(2.0));
+            // Read-only gradient: the network then keeps clearing only the
+            // rows the next sparse batch touched, not the whole first weight.
+            let (params, grads) = net.params_and_grads();
+            let norm = grad_norm(&[grads], Norm::P(2.0));
             if !loss.is_finite() || !norm.is_finite() {
                 return Err(TrainError::Diverged(crate::Divergence {
                     epoch: 1,

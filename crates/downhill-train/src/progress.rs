@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub batches: usize,
     /// Epochs already done (when resuming).
     pub start_epoch: usize,
+    /// Dense or lazy row-sparse steps, and why.
+    pub updates: crate::sparse::UpdateChoice,
 }
 
 /// Receives a run's progress. Every method has a do-nothing default.
@@ -131,6 +133,9 @@ impl Observer for Console {
             run.epochs,
             run.batches
         );
+        if run.data.sparse || run.updates.lazy {
+            eprintln!("{}sparse updates: {}", self.prefix, run.updates);
+        }
         if run.start_epoch > 0 {
             eprintln!("{}resuming after epoch {}", self.prefix, run.start_epoch);
         }

@@ -9,6 +9,7 @@ use crate::metrics::{
     Summary, STEPS_CSV_HEADER,
 };
 use crate::progress::{Observer, RunInfo};
+use crate::sparse::{LazyStep, UpdateChoice};
 use downhill::clip::{clip_grad_norm_flat, clip_grad_value, grad_norm, Norm};
 use downhill::schedule::Scheduler;
 use downhill::state::{write_atomic, SavedState};
@@ -91,9 +92,14 @@ pub struct Trainer {
     out: Option<PathBuf>,
     batcher: Batcher,
     acc: Vec<f32>,
-    pool: rayon::ThreadPool,
+    /// Shared so that an epoch can run in it while the trainer is borrowed.
+    pool: std::sync::Arc<rayon::ThreadPool>,
     last_good: Option<Snapshot>,
     diverged: Option<Divergence>,
+    /// Dense or lazy row-sparse steps, and why.
+    updates: UpdateChoice,
+    /// The lazy step's buffers, when steps are lazy.
+    lazy: Option<LazyStep>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -213,6 +219,9 @@ impl Trainer {
             .num_threads(threads)
             .build()
             .map_err(|e| TrainError::Invalid(format!("cannot start {threads} threads: {e}")))?;
+        // Wait until every worker has started (and made its start-up
+        // allocations), so that none lands in a step.
+        pool.broadcast(|_| ());
         if data.train.is_empty() {
             return Err(TrainError::Invalid(format!(
                 "{}: the training split is empty",
@@ -251,6 +260,10 @@ impl Trainer {
         if matches!(method, Method::Newton { .. }) {
             crate::newton::check_newton(&net).map_err(TrainError::Invalid)?;
         }
+        let updates = crate::sparse::choose(&cfg, info.sparse)?;
+        let lazy = updates
+            .lazy
+            .then(|| LazyStep::new(&net, max_batch_features(&cfg, &data.train)));
         Ok(Trainer {
             rng: Rng::new(cfg.seed ^ 0x4452_4f50_4f55_5421),
             cfg,
@@ -270,9 +283,11 @@ impl Trainer {
             out,
             batcher: Batcher::default(),
             acc: Vec::new(),
-            pool,
+            pool: std::sync::Arc::new(pool),
             last_good: None,
             diverged: None,
+            updates,
+            lazy,
         })
     }
 
@@ -371,6 +386,12 @@ impl Trainer {
     /// The model.
     pub fn network(&self) -> &Network<f32> {
         &self.net
+    }
+
+    /// Whether steps are dense or lazy row-sparse, and why
+    /// ([`TrainConfig::sparse_updates`]).
+    pub fn updates(&self) -> &UpdateChoice {
+        &self.updates
     }
 
     /// The data.
@@ -495,18 +516,14 @@ impl Trainer {
             epochs: self.cfg.epochs,
             batches: self.batches_per_epoch(),
             start_epoch: self.epoch,
+            updates: self.updates.clone(),
         });
         self.snapshot()?;
         while self.epoch < self.cfg.epochs {
-            let pool = std::mem::replace(
-                &mut self.pool,
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("one thread"),
-            );
+            // (Not a placeholder pool swapped in: building one per epoch
+            // started a thread whose start-up allocations landed mid-epoch.)
+            let pool = std::sync::Arc::clone(&self.pool);
             let result = pool.install(|| self.run_epoch(obs));
-            self.pool = pool;
             match result {
                 Ok(()) => {}
                 Err(TrainError::Diverged(d)) => {
@@ -587,6 +604,7 @@ impl Trainer {
             best_test_accuracy,
             backoffs: self.backoffs,
             diverged: self.diverged.clone(),
+            updates: Some(self.updates.clone()),
         }
     }
 
@@ -719,21 +737,43 @@ impl Trainer {
             if !loss.is_finite() {
                 return Err(self.diverge(format!("the training loss is {loss}")));
             }
-            let (params, grads) = self.net.params_and_grads_mut();
-            let norm = grad_norm(&[&*grads], Norm::P(2.0));
+            // The whole gradient is known finite before any parameter changes.
+            let norm = match &mut self.lazy {
+                Some(lazy) => lazy.gather(&mut self.net).ok_or_else(|| {
+                    TrainError::Invalid(
+                        "--sparse-updates lazy: this batch's gradient is not row-sparse".into(),
+                    )
+                })?,
+                None => grad_norm(&[self.net.grads()], Norm::P(2.0)),
+            };
             if !norm.is_finite() {
                 return Err(self.diverge(format!("the gradient norm is {norm}")));
-            }
-            if let Some(max) = self.cfg.clip_norm {
-                clip_grad_norm_flat(grads, max, Norm::P(2.0), false)?;
-            }
-            if let Some(v) = self.cfg.clip_value {
-                clip_grad_value(&mut [&mut *grads], v)?;
             }
             let Method::Step(opt) = &mut self.method else {
                 unreachable!("train_steps runs step-wise methods")
             };
-            opt.step_flat(params, grads)?;
+            if let Some(lazy) = &mut self.lazy {
+                lazy.step(
+                    &mut self.net,
+                    &mut **opt,
+                    self.cfg.clip_norm,
+                    self.cfg.clip_value,
+                )?;
+            } else if self.cfg.clip_norm.is_some() || self.cfg.clip_value.is_some() {
+                let (params, grads) = self.net.params_and_grads_mut();
+                if let Some(max) = self.cfg.clip_norm {
+                    clip_grad_norm_flat(grads, max, Norm::P(2.0), false)?;
+                }
+                if let Some(v) = self.cfg.clip_value {
+                    clip_grad_value(&mut [&mut *grads], v)?;
+                }
+                opt.step_flat(params, grads)?;
+            } else {
+                // Read-only: on sparse data the network then clears only the
+                // rows the next batch touches, not the whole first weight.
+                let (params, grads) = self.net.params_and_grads();
+                opt.step_flat(params, grads)?;
+            }
             if let (Some(s), ScheduleUnit::Step) = (&mut self.sched, self.cfg.schedule_unit) {
                 s.step(&mut **opt, Some(loss))?;
             }
@@ -949,6 +989,25 @@ fn refuse_existing_run(out: Option<&Path>) -> Result<(), TrainError> {
         }
     }
     Ok(())
+}
+
+/// The most distinct features a training batch can hold: the batch size times
+/// the most non-zeros of any example (a bound for the lazy step's buffer).
+fn max_batch_features(cfg: &TrainConfig, train: &Dataset) -> usize {
+    let Features::Sparse(csr) = train.features() else {
+        return 0;
+    };
+    let widest = csr
+        .indptr()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(0);
+    let batch = match cfg.batch_size {
+        0 => train.len(),
+        b => b.min(train.len()),
+    };
+    batch.saturating_mul(widest)
 }
 
 fn spec_has_dropout(spec: &ModelSpec) -> bool {

@@ -2,7 +2,7 @@
 
 use downhill::Rng;
 use downhill_train::checkpoint;
-use downhill_train::{OnDivergence, Silent, TrainConfig, TrainError, Trainer};
+use downhill_train::{OnDivergence, Silent, SparseUpdates, TrainConfig, TrainError, Trainer};
 use std::path::{Path, PathBuf};
 
 /// Writes a LIBSVM file of `n` examples in `d` dimensions, two Gaussian
@@ -22,6 +22,34 @@ fn libsvm(dir: &Path, name: &str, n: usize, d: usize, sep: f64, seed: u64) -> Pa
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Writes a LIBSVM file of `n` examples over `d` features, each holding 4
+/// of them (a sparse bag of words; the label follows the parity of the
+/// features), and returns its path.
+fn sparse_libsvm(dir: &Path, name: &str, n: usize, d: usize, seed: u64) -> PathBuf {
+    let mut rng = Rng::new(seed);
+    let mut text = String::new();
+    for _ in 0..n {
+        let mut idx: Vec<u64> = (0..4).map(|_| 1 + rng.below(d as u64)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let even = idx.iter().filter(|&&j| j % 2 == 0).count();
+        text += if 2 * even >= idx.len() { "1" } else { "-1" };
+        for j in idx {
+            text += &format!(" {j}:1");
+        }
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sparse_data_spec(dir: &Path) -> String {
+    let train = sparse_libsvm(dir, "sparse-train.svm", 400, 300, 1);
+    let test = sparse_libsvm(dir, "sparse-test.svm", 100, 300, 2);
+    format!("libsvm:{},{}", train.display(), test.display())
 }
 
 fn data_spec(dir: &Path, sep: f64) -> String {
@@ -129,17 +157,44 @@ fn comparable(path: &Path) -> Vec<serde_json::Value> {
 fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_spec(dir.path(), 1.0);
-    for (model, optimizer, schedule) in [
-        ("mlp:8", "adam(lr=0.01)", Some("cosineannealinglr(T_max=4)")),
+    let sparse = sparse_data_spec(dir.path());
+    for (model, optimizer, schedule, updates, data) in [
+        (
+            "mlp:8",
+            "adam(lr=0.01)",
+            Some("cosineannealinglr(T_max=4)"),
+            SparseUpdates::Dense,
+            &data,
+        ),
         (
             "mlp:8:tanh:dropout=0.2",
             "sgd(lr=0.05,momentum=0.9)",
             Some("reducelronplateau(patience=0)"),
+            SparseUpdates::Dense,
+            &data,
         ),
         (
             "logreg",
             "lbfgs(line_search_fn=strong_wolfe,max_iter=5)",
             None,
+            SparseUpdates::Auto,
+            &data,
+        ),
+        // Lazy row-sparse steps on sparse data: moments of untouched rows
+        // stand still, and must resume exactly so.
+        (
+            "mlp:8:input-dropout=0.2",
+            "adam(lr=0.01,amsgrad=true)",
+            Some("cosineannealinglr(T_max=4)"),
+            SparseUpdates::Lazy,
+            &sparse,
+        ),
+        (
+            "logreg",
+            "sgd(lr=0.5,momentum=0.9)",
+            Some("reducelronplateau(patience=0)"),
+            SparseUpdates::Lazy,
+            &sparse,
         ),
     ] {
         let base = TrainConfig {
@@ -148,14 +203,24 @@ fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
             schedule: schedule.map(String::from),
             checkpoint_every: Some(7),
             keep_checkpoints: 100,
+            sparse_updates: updates,
+            clip_norm: (updates == SparseUpdates::Lazy).then_some(0.5),
             ..cfg(data.clone())
         };
-        let whole = dir.path().join(format!("whole-{model}"));
+        let label = format!("{model} {optimizer} {updates:?}");
+        let model = &label;
+        let whole = dir.path().join(format!(
+            "whole-{}",
+            model.replace([' ', '(', ')', ',', '='], "_")
+        ));
         let mut a = Trainer::new(base.clone(), Some(whole.clone())).unwrap();
         a.run(&mut Silent).unwrap();
 
         // Interrupted after two epochs, then resumed.
-        let parted = dir.path().join(format!("parted-{model}"));
+        let parted = dir.path().join(format!(
+            "parted-{}",
+            whole.file_name().unwrap().to_string_lossy()
+        ));
         let mut b = Trainer::new(
             TrainConfig {
                 epochs: 2,
@@ -166,6 +231,8 @@ fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
         .unwrap();
         b.run(&mut Silent).unwrap();
         let (mut b, _) = Trainer::resume(parted.clone(), Some(4)).unwrap();
+        assert_eq!(b.updates(), a.updates(), "{model}");
+        assert_eq!(b.updates().lazy, updates == SparseUpdates::Lazy, "{model}");
         b.run(&mut Silent).unwrap();
         assert_eq!(
             final_params(&whole, &a),
@@ -184,7 +251,10 @@ fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
 
         // A crash mid-epoch: keep only checkpoints up to some step inside
         // epoch 3, then resume from there.
-        let crashed = dir.path().join(format!("crashed-{model}"));
+        let crashed = dir.path().join(format!(
+            "crashed-{}",
+            whole.file_name().unwrap().to_string_lossy()
+        ));
         copy_dir(&whole, &crashed);
         let mut steps: Vec<PathBuf> = std::fs::read_dir(crashed.join("checkpoints"))
             .unwrap()
@@ -342,6 +412,12 @@ fn a_new_run_never_overwrites_an_existing_one() {
 
 #[test]
 fn divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint() {
+    for updates in [SparseUpdates::Dense, SparseUpdates::Lazy] {
+        divergence_stops(updates);
+    }
+}
+
+fn divergence_stops(updates: SparseUpdates) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let data = data_spec(dir.path(), 1.0);
@@ -350,6 +426,7 @@ fn divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint() {
         optimizer: "sgd(lr=1e30)".into(),
         model: "mlp:8".into(),
         epochs: 5,
+        sparse_updates: updates,
         ..cfg(data)
     };
     let e = Trainer::new(c.clone(), Some(out.clone()))
