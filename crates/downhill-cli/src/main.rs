@@ -44,7 +44,21 @@ impl<E: std::fmt::Display> From<E> for UserError {
     }
 }
 
+/// Writing to a closed pipe (`downhill optimizers | head`) ends the process
+/// quietly, as it does other Unix tools, instead of a panic in `println!`:
+/// Rust starts programs with SIGPIPE ignored.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with a valid signal number and `SIG_DFL` only resets
+    // the disposition; it runs first thing in `main`, before any other
+    // thread exists that could race on signal state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -96,14 +110,36 @@ fn print_hyper(infos: &[downhill::hyper::HyperInfo]) {
 }
 
 fn list_optimizers() -> Result<(), UserError> {
-    for name in downhill::optim::OPTIMIZERS {
-        println!("{name}");
-        print_hyper(&downhill::optim::describe(name)?);
+    use downhill::optim::REGISTRY;
+    for (title, elementwise) in [
+        (
+            "Element-wise: one fused pass over memory; lazy row-sparse steps on sparse data",
+            true,
+        ),
+        (
+            "Tensor-level: whole-tensor norms and statistics; Muon runs matrix products",
+            false,
+        ),
+    ] {
+        println!("{title}\n");
+        for e in REGISTRY.iter().filter(|e| e.elementwise == elementwise) {
+            println!("{}  (use when: {})", e.name, e.use_when);
+            print_hyper(&(e.describe)());
+        }
+        println!();
     }
+    println!("Composed by role: partition(ROLES=SPEC,...)\n");
+    println!("    ROLES is one of hidden, input, output, bias, conv, or several joined by +;");
+    println!("    all takes every parameter no other part names. Every parameter needs a part.");
+    println!("    partition(hidden=muon(lr=0.02),all=adamw(lr=0.001))");
+    println!("    partition(hidden+conv=muon,input+output=adamw,bias=sgd(lr=0.01))");
+    println!("    muon alone means partition(hidden=muon(...),all=adamw), as Keras and the Muon");
+    println!("    authors use it; the run's header lists which parameter got which rule.");
+    println!();
     use downhill::hyper::Hyper;
-    println!("lbfgs    (full batch, one call of up to max_iter iterations per epoch)");
+    println!("lbfgs  (full batch, one call of up to max_iter iterations per epoch)");
     print_hyper(&downhill::lbfgs::LbfgsConfig::describe());
-    println!("newton   (full batch, exact Hessian; logistic regression of up to 2000 parameters)");
+    println!("newton  (full batch, exact Hessian; logistic regression of up to 2000 parameters)");
     print_hyper(&downhill::newton::Newton::describe());
     Ok(())
 }

@@ -225,12 +225,31 @@ fn help_explains_every_command() {
         assert!(compare.contains(word), "compare --help lacks {word}");
     }
     let listing = String::from_utf8_lossy(&ok(&["optimizers"]).stdout).to_string();
-    for name in [
-        "sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam", "radam",
-        "lbfgs", "nesterov", "amsgrad",
-    ] {
+    for name in downhill::optim::OPTIMIZERS.iter().copied().chain([
+        "lbfgs",
+        "newton",
+        "nesterov",
+        "amsgrad",
+        "partition(",
+        "use when",
+    ]) {
         assert!(listing.contains(name), "{name}");
     }
+    // Reading only the first line closes the pipe: no panic, no message.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' optimizers | head -n 1",
+            env!("CARGO_BIN_EXE_downhill")
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok(&["schedules"]).stdout).contains("reducelronplateau"));
 }
 

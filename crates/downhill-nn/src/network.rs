@@ -4,6 +4,7 @@ use crate::layers::{self, ConvGeom, Csr, PoolGeom};
 use crate::spec::{Activation, Init, LossKind, ModelKind, ModelSpec};
 use crate::NnError;
 use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
+use downhill::optim::{Param, Role};
 use downhill::{Real, Rng};
 
 /// The shape of one input sample.
@@ -735,6 +736,44 @@ impl<T: Real> Network<T> {
     /// The layout of the flat buffers, in order.
     pub fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
+    }
+
+    /// Every tensor as an optimiser sees it: its shape, its role and its
+    /// layout. Biases are [`Role::Bias`], convolution kernels
+    /// [`Role::Conv`]; of the dense weights the first is [`Role::Input`]
+    /// (unless a convolution reads the input), the last [`Role::Output`] and
+    /// the others [`Role::Hidden`]; a single dense weight (logistic
+    /// regression) is the output layer. Weights are marked
+    /// [`Param::transposed`]: this engine stores them fan-in first.
+    pub fn optimizer_params(&self) -> Vec<Param> {
+        let dense: Vec<usize> = (0..self.tensors.len())
+            .filter(|&i| {
+                self.tensors[i].kind == TensorKind::Weight && self.tensors[i].shape.len() == 2
+            })
+            .collect();
+        let has_conv = self
+            .tensors
+            .iter()
+            .any(|t| t.kind == TensorKind::Weight && t.shape.len() == 4);
+        self.tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let role = match t.kind {
+                    TensorKind::Bias => Role::Bias,
+                    TensorKind::Weight if t.shape.len() == 4 => Role::Conv,
+                    TensorKind::Weight if dense.last() == Some(&i) => Role::Output,
+                    TensorKind::Weight if dense.first() == Some(&i) && !has_conv => Role::Input,
+                    TensorKind::Weight => Role::Hidden,
+                };
+                let p = Param::new(t.shape.clone(), role);
+                if t.kind == TensorKind::Weight {
+                    p.stored_transposed()
+                } else {
+                    p
+                }
+            })
+            .collect()
     }
     /// The L2 penalty strength λ.
     pub fn l2(&self) -> f64 {

@@ -50,10 +50,11 @@ pub fn lbfgs_config(spec: &OptimizerSpec) -> downhill::Result<LbfgsConfig> {
 }
 
 impl Method {
-    /// Builds the method for parameter tensors of the given sizes.
-    pub fn new(spec: &OptimizerSpec, sizes: &[usize]) -> downhill::Result<Self> {
+    /// Builds the method for the given parameter tensors (shapes and roles,
+    /// see [`downhill_nn::Network::optimizer_params`]).
+    pub fn new(spec: &OptimizerSpec, params: &[Param]) -> downhill::Result<Self> {
         if spec.name == "lbfgs" {
-            let n = sizes.iter().sum();
+            let n = params.iter().map(Param::len).sum();
             return Ok(Method::Lbfgs(Box::new(Lbfgs::new(lbfgs_config(spec)?, n)?)));
         }
         if spec.name == "newton" {
@@ -62,7 +63,7 @@ impl Method {
                 iterations: 0,
             });
         }
-        let mut opt = build::<f32>(spec, sizes)?;
+        let mut opt = build::<f32>(spec, params)?;
         // The trainer checks the gradient norm itself on every step (for
         // divergence and clipping), so the optimiser need not scan it again.
         opt.set_non_finite(NonFinite::Unchecked);

@@ -95,8 +95,7 @@ pub fn train_online<R: BufRead>(
         .optimizer
         .parse()
         .map_err(|e: downhill::Error| invalid(format!("--optimizer: {e}")))?;
-    let sizes: Vec<usize> = net.tensors().iter().map(|t| t.len).collect();
-    let mut method = Method::new(&ospec, &sizes)?;
+    let mut method = Method::new(&ospec, &net.optimizer_params())?;
     let Some(opt) = method.optimizer() else {
         return Err(invalid(
             "lbfgs needs the whole data set at once; a stream suits step-wise optimizers".into(),

@@ -25,6 +25,9 @@ pub struct RunInfo {
     pub start_epoch: usize,
     /// Dense or lazy row-sparse steps, and why.
     pub updates: crate::sparse::UpdateChoice,
+    /// For an optimiser composed by role (a partition, or `muon` alone):
+    /// one line per parameter saying which rule updates it.
+    pub assignment: Vec<String>,
 }
 
 /// Receives a run's progress. Every method has a do-nothing default.
@@ -135,6 +138,9 @@ impl Observer for Console {
         );
         if run.data.sparse || run.updates.lazy {
             eprintln!("{}sparse updates: {}", self.prefix, run.updates);
+        }
+        for line in &run.assignment {
+            eprintln!("{}  {line}", self.prefix);
         }
         if run.start_epoch > 0 {
             eprintln!("{}resuming after epoch {}", self.prefix, run.start_epoch);

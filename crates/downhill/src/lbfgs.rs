@@ -270,6 +270,22 @@ impl<T: Real> Lbfgs<T> {
         }
         let (d, prev_grad) = (vector("d")?, vector("prev_grad")?);
         let (t, h_diag, func_evals) = (scalar("t")?, scalar("h_diag")?, scalar("func_evals")?);
+        // Counters near u64::MAX would overflow at the next step; beyond 2^53
+        // they are not exact in the f64 the state stores them in.
+        let limit = crate::optim::MAX_STEP;
+        if rec.step > limit
+            || !(func_evals >= 0.0 && func_evals <= limit as f64 && func_evals.fract() == 0.0)
+        {
+            return Err(Error::State(format!(
+                "lbfgs state claims {} iterations and {func_evals} evaluations; the most a state may hold is 2^53",
+                rec.step
+            )));
+        }
+        if !(t.is_finite() && h_diag.is_finite()) {
+            return Err(Error::State(format!(
+                "lbfgs state has a non-finite step length ({t}) or scale ({h_diag})"
+            )));
+        }
         self.search = config
             .line_search_fn
             .map(|f| f.search(config.tolerance_change));

@@ -180,3 +180,71 @@ fn setters_check_the_group_index_the_same_way() {
     let mut opt = build::<f64>(&"sgd".parse().unwrap(), &[1]).unwrap();
     let _ = opt.set_lr(2, 0.1);
 }
+
+#[test]
+fn a_scheduler_read_back_is_checked_like_a_parsed_one() {
+    let mut opt = build::<f64>(&"sgd(lr=0.1)".parse().unwrap(), &[1]).unwrap();
+    let s = Scheduler::new("steplr(step_size=3)".parse().unwrap(), &mut *opt).unwrap();
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<Scheduler>(&json).unwrap(), s);
+    // Found by the checkpoint_read fuzz target: a step_size of 0 divided by
+    // zero at the next step, and counters near u64::MAX overflowed.
+    for (from, to, why) in [
+        ("\"step_size\":3", "\"step_size\":0", "`step_size` = 0"),
+        (
+            "\"steps\":0",
+            "\"steps\":18446744073709551615",
+            "steps = 18446744073709551615",
+        ),
+        (
+            "\"num_bad_epochs\":0",
+            "\"num_bad_epochs\":18446744073709551615",
+            "num_bad_epochs",
+        ),
+        (
+            "\"current\":[0.1]",
+            "\"current\":[-1.0]",
+            "a learning rate of -1",
+        ),
+        (
+            "\"current\":[0.1]",
+            "\"current\":[]",
+            "1 initial and 0 current",
+        ),
+    ] {
+        assert!(json.contains(from), "{json}");
+        let bad = json.replace(from, to);
+        let e = serde_json::from_str::<Scheduler>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{to}: {e}");
+    }
+}
+
+#[test]
+fn an_lbfgs_state_with_absurd_counters_is_refused() {
+    use downhill::lbfgs::{Lbfgs, LbfgsConfig};
+    let mut opt = Lbfgs::<f64>::new(LbfgsConfig::default(), 2).unwrap();
+    let mut x = vec![1.0, 2.0];
+    opt.step(&mut x, |x, g| {
+        g.copy_from_slice(x);
+        0.5 * (x[0] * x[0] + x[1] * x[1])
+    })
+    .unwrap();
+    let saved = opt.save_state();
+    for step in [u64::MAX, MAX_STEP + 1] {
+        let mut bad = saved.clone();
+        bad.manifest.tensors[0].step = step;
+        let mut fresh = Lbfgs::<f64>::new(LbfgsConfig::default(), 2).unwrap();
+        let e = fresh.load_state(&bad).unwrap_err().to_string();
+        assert!(e.contains("the most a state may hold is 2^53"), "{e}");
+    }
+    let mut bad = saved.clone();
+    bad.manifest.tensors[0]
+        .scalars
+        .insert("func_evals".into(), 1e300);
+    assert!(Lbfgs::<f64>::new(LbfgsConfig::default(), 2)
+        .unwrap()
+        .load_state(&bad)
+        .is_err());
+}

@@ -135,7 +135,7 @@ impl Rule for Adafactor {
     }
 
     fn step_tensor<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
-        if t.shape.len() >= 2 {
+        if t.info.shape.len() >= 2 {
             factored(c, t);
         } else {
             unfactored(c, t);
@@ -233,8 +233,9 @@ fn over_blocks<T: Send, A: Send>(
 
 /// A matrix stack (…, m, n): factored statistics, three passes.
 fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
-    let dims = t.shape.len();
-    let (m, n) = (t.shape[dims - 2], t.shape[dims - 1]);
+    let shape = &t.info.shape;
+    let dims = shape.len();
+    let (m, n) = (shape[dims - 2], shape[dims - 1]);
     let numel = t.param.len();
     if numel == 0 {
         return;

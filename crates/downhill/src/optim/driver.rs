@@ -194,7 +194,7 @@ fn assign_groups<'a>(
 fn check_shapes<R: Rule>(groups: &[Group<R>], params: &[Param]) -> Result<()> {
     for g in groups {
         for &i in &g.params {
-            if let Err(why) = g.rule.accepts(&params[i].shape) {
+            if let Err(why) = g.rule.accepts(&params[i]) {
                 return Err(Error::Shape(format!(
                     "{}: parameter {i} has shape {:?} ({}), but {} {why}",
                     R::OWNER,
@@ -230,7 +230,7 @@ fn run_tensor<R: Rule, T: Real>(
         TensorStep {
             param: p,
             grad: g,
-            shape: &param.shape,
+            info: param,
             buffers: bufs,
             n_buffers: n,
             scratch,
@@ -453,7 +453,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         rule.set(name, value)?;
         let rule = rule.validated()?;
         for &i in &g.params {
-            if let Err(why) = rule.accepts(&self.params[i].shape) {
+            if let Err(why) = rule.accepts(&self.params[i]) {
                 return Err(Error::Shape(format!(
                     "{}: with {name} = {value}, parameter {i} of shape {:?} no longer fits: {} {why}",
                     R::OWNER,

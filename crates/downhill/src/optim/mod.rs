@@ -119,7 +119,7 @@ use crate::{Real, Result};
 pub const MAX_BUFFERS: usize = 3;
 
 /// One tensor's step as a rule sees it: the parameter and its gradient
-/// (row-major, `shape`), the state buffers in the order [`Rule::buffers`]
+/// (row-major, `info.shape`), the state buffers in the order [`Rule::buffers`]
 /// names them (the first `n_buffers` are in use; each has the shape
 /// [`Rule::buffer_shape`] gave it), and a scratch vector the rule may grow
 /// and reuse: it is kept between steps, so after the first step a rule
@@ -130,8 +130,8 @@ pub struct TensorStep<'a, T> {
     pub param: &'a mut [T],
     /// Its gradient.
     pub grad: &'a [T],
-    /// Its shape.
-    pub shape: &'a [usize],
+    /// Its shape, role and layout.
+    pub info: &'a Param,
     /// The state buffers.
     pub buffers: [&'a mut [T]; MAX_BUFFERS],
     /// How many of `buffers` are in use.
@@ -178,9 +178,9 @@ pub trait Rule: Hyper {
         Ok(())
     }
 
-    /// Whether this rule can update a parameter of this shape; if not, why,
-    /// in a few words (Muon: "updates matrices (2-D or more)").
-    fn accepts(&self, _shape: &[usize]) -> std::result::Result<(), String> {
+    /// Whether this rule can update this parameter; if not, why, in a few
+    /// words (Muon: "updates matrices (2-D or more)").
+    fn accepts(&self, _param: &Param) -> std::result::Result<(), String> {
         Ok(())
     }
 

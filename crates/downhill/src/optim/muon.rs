@@ -1,7 +1,7 @@
 //! Muon: momentum, orthogonalised by a Newton–Schulz iteration.
 
 use super::mechanics::{ema, Lerp};
-use super::{Rule, TensorStep};
+use super::{Param, Rule, TensorStep};
 use crate::hyper::check;
 use crate::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use crate::Real;
@@ -26,7 +26,9 @@ crate::hyper_struct! {
     /// (torch runs the iteration in bfloat16).
     ///
     /// For a matrix parameter θ (a convolution kernel is viewed as
-    /// (out, in·kh·kw)) with gradient g:
+    /// (out, in·kh·kw); a weight stored transposed, as downhill's engine
+    /// stores them, is orthogonalised as stored, which gives the transpose
+    /// of the same result) with gradient g:
     ///
     /// ```text
     /// B ← lerp(B, g, 1 − μ)                       (B ← μ·B + (1 − μ)·g)
@@ -36,9 +38,12 @@ crate::hyper_struct! {
     /// θ ← θ·(1 − γλ)
     /// θ ← θ − γ·s(shape)·X                         (s: `adjust_lr_fn`)
     /// ```
-    /// The quintic iteration pushes every singular value of `U` towards
-    /// 1 (into roughly [0.7, 1.2] with the default coefficients), so the step
-    /// is about the nearest semi-orthogonal matrix to the momentum. Muon is
+    /// The quintic iteration keeps the singular vectors of `U` and pushes its
+    /// singular values towards 1: with the default coefficients and 5 steps,
+    /// every singular value of at least 0.0015·‖U‖_F ends in [0.68, 1.21]
+    /// (smaller ones, noise directions, are raised less), so the step is
+    /// about the nearest semi-orthogonal matrix to the momentum
+    /// (`tests/muon.rs` checks this against an SVD). Muon is
     /// for hidden matrices: `muon` alone in a spec trains the hidden matrices
     /// and gives the rest to AdamW (see [`super::registry::muon_alone`]).
     pub struct Muon: "muon" {
@@ -106,8 +111,8 @@ impl Rule for Muon {
         &["momentum_buffer"]
     }
 
-    fn accepts(&self, shape: &[usize]) -> std::result::Result<(), String> {
-        if shape.len() >= 2 {
+    fn accepts(&self, param: &Param) -> std::result::Result<(), String> {
+        if param.as_matrix().is_some() {
             Ok(())
         } else {
             Err("updates matrices (2-D or more; a convolution kernel is viewed as out × in·kh·kw): give vectors and biases to another rule, e.g. partition(hidden=muon,all=adamw)".into())
@@ -131,8 +136,11 @@ impl Rule for Muon {
     }
 
     fn step_tensor<T: Real>(c: &MuonConsts<T>, t: TensorStep<'_, T>) {
-        let rows = t.shape[0];
-        let cols = t.param.len() / rows.max(1);
+        // `accepts` admitted only matrices.
+        let (Some((rows, cols)), Some((fan_out, fan_in))) = (t.info.as_matrix(), t.info.fans())
+        else {
+            return;
+        };
         if rows == 0 || cols == 0 {
             return;
         }
@@ -167,10 +175,12 @@ impl Rule for Muon {
         }
         let (x, _y) = newton_schulz(c, x, y, gram, poly, r, k);
 
+        // torch's A and B: fan-out and fan-in, whatever the storage order.
+        let (a, b) = (fan_out as f64, fan_in as f64);
         let ratio = match c.adjust {
-            AdjustLr::Original => (rows as f64 / cols as f64).max(1.0).sqrt(),
-            AdjustLr::MatchRmsAdamw => 0.2 * (rows.max(cols) as f64).sqrt(),
-            AdjustLr::SpectralUnclamped => (rows as f64 / cols as f64).sqrt(),
+            AdjustLr::Original => (a / b).max(1.0).sqrt(),
+            AdjustLr::MatchRmsAdamw => 0.2 * a.max(b).sqrt(),
+            AdjustLr::SpectralUnclamped => (a / b).sqrt(),
         };
         let neg = T::from_f64(-(c.lr * ratio));
         for (i, p) in t.param.iter_mut().enumerate() {

@@ -87,12 +87,21 @@ impl FromStr for Role {
 
 /// One parameter tensor as an optimiser sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Param {
     /// The shape, row-major: the tensor's elements are stored with the last
     /// dimension fastest.
     pub shape: Vec<usize>,
     /// Its role in the model.
     pub role: Role,
+    /// Whether a weight is stored fan-in first, as the transpose of the
+    /// usual (out, in, …) layout of torch and candle: downhill's own engine
+    /// keeps dense weights as (in, out) and convolution kernels as
+    /// (kh, kw, in, out), so that a sparse input's gradient is row-sparse.
+    /// Rules that care about which side is the output (Muon's rate
+    /// adjustment) read it through [`Param::fans`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transposed: bool,
 }
 
 impl Param {
@@ -101,7 +110,14 @@ impl Param {
         Param {
             shape: shape.into(),
             role,
+            transposed: false,
         }
+    }
+
+    /// The same tensor, marked as stored fan-in first (see [`Param::transposed`]).
+    pub fn stored_transposed(mut self) -> Self {
+        self.transposed = true;
+        self
     }
 
     /// A tensor of this shape, its role inferred from the shape
@@ -109,7 +125,7 @@ impl Param {
     pub fn of_shape(shape: impl Into<Vec<usize>>) -> Self {
         let shape = shape.into();
         let role = Role::from_shape(&shape);
-        Param { shape, role }
+        Param::new(shape, role)
     }
 
     /// Number of elements (saturating, so a shape too large to exist is
@@ -123,17 +139,30 @@ impl Param {
         self.len() == 0
     }
 
-    /// The tensor as a matrix for rules that need one: (rows, columns) with
-    /// every dimension after the first folded into the columns, so a
-    /// convolution kernel (out, in, kh, kw) is (out, in·kh·kw). `None` for
-    /// vectors and scalars.
+    /// The tensor as the row-major matrix it is stored as, for rules that
+    /// need one: (rows, columns). Fan-out first (the usual layout), every
+    /// dimension after the first folds into the columns, so a convolution
+    /// kernel (out, in, kh, kw) is (out, in·kh·kw); stored transposed, every
+    /// dimension before the last folds into the rows, so (kh, kw, in, out) is
+    /// (kh·kw·in, out). `None` for vectors and scalars.
     pub fn as_matrix(&self) -> Option<(usize, usize)> {
-        match self.shape.split_first() {
-            Some((&rows, rest)) if !rest.is_empty() => {
-                Some((rows, rest.iter().fold(1usize, |a, &d| a.saturating_mul(d))))
-            }
-            _ => None,
+        if self.shape.len() < 2 {
+            return None;
         }
+        let fold = |dims: &[usize]| dims.iter().fold(1usize, |a, &d| a.saturating_mul(d));
+        let n = self.shape.len();
+        Some(if self.transposed {
+            (fold(&self.shape[..n - 1]), self.shape[n - 1])
+        } else {
+            (self.shape[0], fold(&self.shape[1..]))
+        })
+    }
+
+    /// (fan-out, fan-in) of a weight: the stored matrix's (rows, columns),
+    /// swapped when it is stored transposed. `None` for vectors.
+    pub fn fans(&self) -> Option<(usize, usize)> {
+        let (r, c) = self.as_matrix()?;
+        Some(if self.transposed { (c, r) } else { (r, c) })
     }
 }
 
@@ -200,6 +229,13 @@ mod tests {
             Some((784, 1000))
         );
         assert_eq!(Param::of_shape(vec![7]).as_matrix(), None);
+        // downhill's engine: dense (in, out), conv (kh, kw, in, out).
+        let dense = Param::new(vec![784, 1000], Role::Input).stored_transposed();
+        assert_eq!(dense.as_matrix(), Some((784, 1000)));
+        assert_eq!(dense.fans(), Some((1000, 784)));
+        let conv = Param::new(vec![5, 5, 3, 32], Role::Conv).stored_transposed();
+        assert_eq!(conv.as_matrix(), Some((75, 32)));
+        assert_eq!(conv.fans(), Some((32, 75)));
         assert_eq!(Param::from(12).shape, vec![12]);
         assert_eq!(Param::of_shape(vec![usize::MAX, 2]).len(), usize::MAX);
     }

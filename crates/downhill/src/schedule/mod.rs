@@ -159,7 +159,24 @@ impl Schedule {
         })
     }
 
+    /// Every hyper-parameter's range (a schedule read back from a checkpoint
+    /// is checked as one parsed from a spec), then the cross-checks.
     fn check(&self) -> Result<()> {
+        match self {
+            Schedule::Constant | Schedule::SequentialLR { .. } => {}
+            Schedule::StepLR(s) => s.validate()?,
+            Schedule::MultiStepLR(s) => s.validate()?,
+            Schedule::ExponentialLR(s) => s.validate()?,
+            Schedule::CosineAnnealingLR(s) => s.validate()?,
+            Schedule::CosineAnnealingWarmRestarts(s) => s.validate()?,
+            Schedule::LinearLR(s) => s.validate()?,
+            Schedule::ConstantLR(s) => s.validate()?,
+            Schedule::PolynomialLR(s) => s.validate()?,
+            Schedule::OneCycleLR(s) => s.validate()?,
+            Schedule::InverseTimeLR(s) => s.validate()?,
+            Schedule::InverseSqrtLR(s) => s.validate()?,
+            Schedule::ReduceLROnPlateau(s) => s.validate()?,
+        }
         if let Some(c) = self.closed_form() {
             return c.check();
         }
@@ -384,12 +401,73 @@ pub fn describe(name: &str) -> Result<Vec<HyperInfo>> {
 /// advances the count and sets the new rates (and momentum, for one-cycle).
 /// It serialises with serde (JSON) and is restored bit-exactly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SchedulerRecord")]
 pub struct Scheduler {
     schedule: Schedule,
     base_lrs: Vec<f64>,
     current: Vec<f64>,
     steps: u64,
     plateau: PlateauState,
+}
+
+/// A [`Scheduler`] as it is read back, checked before it becomes one: a
+/// damaged or hostile checkpoint must not smuggle in a schedule that a spec
+/// would have refused (a StepLR `step_size` of 0 divides by zero) or a
+/// counter at the edge of overflow.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulerRecord {
+    schedule: Schedule,
+    base_lrs: Vec<f64>,
+    current: Vec<f64>,
+    steps: u64,
+    plateau: PlateauState,
+}
+
+impl TryFrom<SchedulerRecord> for Scheduler {
+    type Error = String;
+
+    fn try_from(r: SchedulerRecord) -> std::result::Result<Self, String> {
+        use crate::optim::MAX_STEP;
+        r.schedule.check().map_err(|e| e.to_string())?;
+        if r.base_lrs.len() != r.current.len() {
+            return Err(format!(
+                "{} initial and {} current learning rates",
+                r.base_lrs.len(),
+                r.current.len()
+            ));
+        }
+        if let Some(lr) = r
+            .base_lrs
+            .iter()
+            .chain(&r.current)
+            .find(|lr| !(lr.is_finite() && **lr >= 0.0))
+        {
+            return Err(format!(
+                "a learning rate of {lr}, expected a finite number >= 0"
+            ));
+        }
+        let p = &r.plateau;
+        for (what, n) in [
+            ("steps", r.steps),
+            ("num_bad_epochs", p.num_bad_epochs),
+            ("cooldown_counter", p.cooldown_counter),
+        ] {
+            if n > MAX_STEP {
+                return Err(format!("{what} = {n}, the most a state may hold is 2^53"));
+            }
+        }
+        if p.best.is_some_and(|b| !b.is_finite()) {
+            return Err("a non-finite best metric".into());
+        }
+        Ok(Scheduler {
+            schedule: r.schedule,
+            base_lrs: r.base_lrs,
+            current: r.current,
+            steps: r.steps,
+            plateau: r.plateau,
+        })
+    }
 }
 
 impl Scheduler {
@@ -478,6 +556,12 @@ impl Scheduler {
             }
             _ => None,
         };
+        if self.steps >= crate::optim::MAX_STEP {
+            return Err(Error::State(format!(
+                "the scheduler has taken {} steps, the most it may hold is 2^53",
+                self.steps
+            )));
+        }
         self.check_applicable(opt, self.steps + 1)?;
         self.steps += 1;
         if let (Schedule::ReduceLROnPlateau(p), Some(m)) = (&self.schedule, metric) {
