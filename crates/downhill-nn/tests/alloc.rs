@@ -8,40 +8,10 @@
 use downhill::linalg::backend_calls;
 use downhill::Rng;
 use downhill_nn::{Input, InputShape, ModelSpec, Network};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which
-// meets `GlobalAlloc`'s contract, so `Counting` meets it too: the memory it
-// returns and frees is `System`'s, with `System`'s layouts. Counting touches an
-// atomic only; it neither allocates nor unwinds.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller guarantees `alloc`'s contract (a layout of non-zero
-        // size), which holds for `System.alloc` with the same layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller guarantees `ptr` was allocated by this allocator
-        // with `layout`; every allocation of this allocator is `System`'s (from
-        // `alloc` or `realloc` here) with that layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as in `dealloc`, `ptr` is `System`'s block of `layout`; the
-        // caller guarantees `new_size` is non-zero and fits `layout`'s alignment
-        // without overflowing `isize`, as `System.realloc` requires.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use downhill_testenv::allocations;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: downhill_testenv::Counting = downhill_testenv::Counting;
 
 /// Runs `warm` steps, then `steps` more; returns (allocations, backend calls)
 /// during the measured steps. Batch sizes cycle 64, 17, 1 so that smaller batches
@@ -88,11 +58,11 @@ fn measure(spec: &str, shape: InputShape, sparse: bool, steps: usize) -> (usize,
         for i in 0..3 {
             step(i, &mut net);
         }
-        let (a0, c0) = (ALLOCS.load(Ordering::Relaxed), backend_calls());
+        let (a0, c0) = (allocations(), backend_calls());
         for i in 0..steps {
             step(i, &mut net);
         }
-        (ALLOCS.load(Ordering::Relaxed) - a0, backend_calls() - c0)
+        (allocations() - a0, backend_calls() - c0)
     })
 }
 

@@ -1,4 +1,6 @@
-//! What a test does when something it needs from outside the repository
+//! Test-only helpers shared by every crate's tests: the counting allocator
+//! of the allocation tests ([`Counting`]), and what a test does when
+//! something it needs from outside the repository
 //! (Chromium for the report-rendering checks, the Fashion-MNIST data set in
 //! `/usr/share/datasets/fashion-mnist`) is not installed.
 //!
@@ -176,5 +178,73 @@ mod tests {
             return;
         }
         unreachable!("the path does not exist");
+    }
+}
+
+/// A global allocator that counts allocations, for the tests that show a
+/// training step allocates nothing once its buffers have grown. Install it
+/// in a test crate with
+/// `#[global_allocator] static GLOBAL: downhill_testenv::Counting = downhill_testenv::Counting;`,
+/// then read [`allocations`] (every thread) or [`marked_allocations`] (only
+/// the threads that called [`mark_thread`], e.g. a rayon pool's workers, so
+/// that the test harness's own threads, which allocate when they please,
+/// are not counted).
+pub struct Counting;
+
+static ALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static MARKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    static IS_MARKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    use std::sync::atomic::Ordering;
+    ALL.fetch_add(1, Ordering::Relaxed);
+    // try_with: the allocator also runs while thread-locals are torn down.
+    if IS_MARKED.try_with(|m| m.get()).unwrap_or(false) {
+        MARKED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Allocations (and reallocations) so far, on every thread.
+pub fn allocations() -> usize {
+    ALL.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Allocations so far on threads that called [`mark_thread`].
+pub fn marked_allocations() -> usize {
+    MARKED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Counts this thread's allocations in [`marked_allocations`] from now on
+/// (for a rayon pool: `ThreadPoolBuilder::start_handler(|_| mark_thread())`).
+pub fn mark_thread() {
+    IS_MARKED.with(|m| m.set(true));
+}
+
+// SAFETY: every method forwards its arguments unchanged to `System`, which
+// meets `GlobalAlloc`'s contract, so `Counting` meets it too: the memory it
+// returns and frees is `System`'s, with `System`'s layouts. Counting touches
+// atomics and a `const`-initialised thread-local only; it neither allocates
+// nor unwinds.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count();
+        // SAFETY: the caller guarantees `alloc`'s contract (a layout of
+        // non-zero size), which holds for `System.alloc` with the same layout.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller guarantees `ptr` was allocated by this allocator
+        // with `layout`; every allocation of this allocator is `System`'s.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count();
+        // SAFETY: as in `dealloc`, `ptr` is `System`'s block of `layout`; the
+        // caller guarantees `new` is non-zero and valid for `layout`'s
+        // alignment, as `System.realloc` requires.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
     }
 }

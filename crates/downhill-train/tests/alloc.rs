@@ -10,29 +10,11 @@
 
 use downhill::Rng;
 use downhill_data::{Csr, DataSplit, Dataset, Features};
+use downhill_testenv::allocations;
 use downhill_train::{EpochRecord, Observer, SparseUpdates, TrainConfig, Trainer};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: downhill_testenv::Counting = downhill_testenv::Counting;
 
 /// Records the allocation count after each step, without allocating.
 struct Counter {
@@ -43,8 +25,7 @@ struct Counter {
 impl Observer for Counter {
     fn step(&mut self, epoch: usize, _batch: usize, _loss: f64) {
         if self.after_step.len() < self.after_step.capacity() {
-            self.after_step
-                .push((epoch, ALLOCS.load(Ordering::Relaxed)));
+            self.after_step.push((epoch, allocations()));
         }
     }
     fn epoch(&mut self, _record: &EpochRecord, _epochs: usize) {}

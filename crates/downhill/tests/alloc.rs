@@ -9,47 +9,10 @@
 use downhill::clip::{clip_grad_norm_flat, Norm};
 use downhill::linalg::backend_calls;
 use downhill::optim::{build, NonFinite, OptimizerSpec, OPTIMIZERS};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    // try_with: the allocator also runs while thread-locals are torn down.
-    if COUNTED.try_with(|c| c.get()).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged, so `GlobalAlloc`'s contract holds as it does for
-// `System`; counting touches only an atomic and a thread-local flag.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller's `layout` satisfies `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` came from `System` with `layout`; `new` is the caller's.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use downhill_testenv::{mark_thread, marked_allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: downhill_testenv::Counting = downhill_testenv::Counting;
 
 #[test]
 fn steps_after_the_first_allocate_nothing() {
@@ -57,7 +20,7 @@ fn steps_after_the_first_allocate_nothing() {
     // pool go through a shared queue that allocates now and then.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
-        .start_handler(|_| COUNTED.with(|c| c.set(true)))
+        .start_handler(|_| mark_thread())
         .build()
         .unwrap();
     // Every thread of the pool runs something once before counting starts:
@@ -82,13 +45,13 @@ fn steps_after_the_first_allocate_nothing() {
                     clip_grad_norm_flat(&mut grads, 1e6, Norm::P(2.0), true).unwrap();
                     opt.step_flat(&mut params, &grads).unwrap();
                 }
-                let before = ALLOCATIONS.load(Ordering::SeqCst);
+                let before = marked_allocations();
                 let products = backend_calls();
                 for _ in 0..50 {
                     clip_grad_norm_flat(&mut grads, 1e6, Norm::P(2.0), true).unwrap();
                     opt.step_flat(&mut params, &grads).unwrap();
                 }
-                let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+                let allocations = marked_allocations() - before;
                 let allowed = 2 * (backend_calls() - products);
                 assert!(
                     allocations <= allowed,
