@@ -42,8 +42,15 @@ impl Method {
                 Ok(Method::Newton(spec, config))
             }
             name if OPTIMIZERS.contains(&name) => {
-                downhill::optim::build::<f64>(&spec, &[2])
-                    .map_err(|e| bad(format!("`{text}`: {e}")))?;
+                // The point (x, y) is one vector: a rule that needs a matrix
+                // (Muon) says so in one line.
+                downhill::optim::build_rule::<f64>(&spec, &[2]).map_err(|e| match e {
+                    downhill::Error::Shape(why) => bad(format!(
+                        "`{text}` cannot move a 2-D point (x, y), one vector of 2: {}",
+                        why.split_once(", but ").map_or(why.as_str(), |(_, w)| w)
+                    )),
+                    e => bad(format!("`{text}`: {e}")),
+                })?;
                 Ok(Method::Step(spec))
             }
             other => Err(bad(format!(

@@ -547,7 +547,7 @@ fn run_one(
     if stop.is_none() {
         stop = Some(match method {
             Method::Step(spec) => {
-                let mut opt = downhill::optim::build::<f64>(spec, &[2]).map_err(optim_err)?;
+                let mut opt = downhill::optim::build_rule::<f64>(spec, &[2]).map_err(optim_err)?;
                 let mut g = [0.0; 2];
                 let mut why = Stop::StepLimit;
                 for _ in 0..s.steps {

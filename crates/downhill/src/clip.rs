@@ -18,66 +18,6 @@ impl Default for Norm {
     }
 }
 
-/// `Σ gᵢ²` of a block: 16 lanes in `T` (so the loop vectorises), then `f64`.
-#[inline(always)]
-fn block_sum_squares<T: Real>(block: &[T]) -> f64 {
-    let mut acc = [T::zero(); 16];
-    let mut lanes = block.chunks_exact(16);
-    for c in &mut lanes {
-        for k in 0..16 {
-            acc[k] = acc[k] + c[k] * c[k];
-        }
-    }
-    let tail: f64 = lanes
-        .remainder()
-        .iter()
-        .map(|&x| Real::to_f64(x) * Real::to_f64(x))
-        .sum();
-    acc.iter().map(|&a| Real::to_f64(a)).sum::<f64>() + tail
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn block_sum_squares_avx512<T: Real>(block: &[T]) -> f64 {
-    block_sum_squares(block)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn block_sum_squares_avx2<T: Real>(block: &[T]) -> f64 {
-    block_sum_squares(block)
-}
-
-/// `Σ gᵢ²` in blocks of 4096, each compiled for the widest vector unit, the
-/// blocks summed in `f64`. Long slices are split in halves across rayon's
-/// threads; the split depends only on the length, so the result is the same
-/// for any number of threads.
-fn sum_squares<T: Real>(g: &[T]) -> f64 {
-    const SPLIT: usize = 1 << 16;
-    if g.len() > 2 * SPLIT {
-        // Split even on one thread, so the rounding is the same on any number.
-        let mid = (g.len() / 2) & !4095;
-        let (a, b) = rayon::join(|| sum_squares(&g[..mid]), || sum_squares(&g[mid..]));
-        return a + b;
-    }
-    g.chunks(4096)
-        .map(|block| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F, checked just above.
-                    return unsafe { block_sum_squares_avx512(block) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2, checked just above.
-                    return unsafe { block_sum_squares_avx2(block) };
-                }
-            }
-            block_sum_squares(block)
-        })
-        .sum()
-}
-
 /// `Σ|gᵢ|ᵖ` (or `max|gᵢ|`) over one slice, accumulated in 16 lanes so the
 /// loop vectorises, and in `f64` across blocks for accuracy.
 fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
@@ -90,7 +30,7 @@ fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
                 m
             }
         }),
-        Norm::P(2.0) => sum_squares(g),
+        Norm::P(2.0) => crate::optim::passes::norm_squared(g),
         Norm::P(p) => g.iter().map(|&x| Real::to_f64(x).abs().powf(p)).sum(),
     }
 }

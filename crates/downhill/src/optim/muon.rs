@@ -1,6 +1,7 @@
 //! Muon: momentum, orthogonalised by a Newton–Schulz iteration.
 
 use super::mechanics::{ema, Lerp};
+use super::passes::{norm_squared, par_chunks, par_zip, wide};
 use super::{Param, Rule, TensorStep};
 use crate::hyper::check;
 use crate::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
@@ -145,35 +146,51 @@ impl Rule for Muon {
             return;
         }
         let [buf, _, _] = t.buffers;
-        // X is r×k with r ≤ k: the update, transposed if it is tall.
+        // The iteration runs on the matrix as stored: for a wide one (rows ≤
+        // columns) A = X·Xᵀ and X ← a·X + P·X; for a tall one, which torch
+        // transposes first, the same on Xᵀ: A = Xᵀ·X and X ← a·X + X·P (P is
+        // symmetric). No transposed copy is made.
         let tall = rows > cols;
-        let (r, k) = if tall { (cols, rows) } else { (rows, cols) };
-        let s = t.scratch;
-        s.clear();
-        s.resize(2 * r * k + 2 * r * r, T::zero());
-        let (x, rest) = s.split_at_mut(r * k);
-        let (y, rest) = rest.split_at_mut(r * k);
-        let (gram, poly) = rest.split_at_mut(r * r);
+        let r = rows.min(cols);
+        let n = rows * cols;
+        // Every buffer below is written in full before it is read, so the
+        // scratch only grows (on the first step) and is never cleared.
+        let need = 2 * n + 2 * r * r;
+        if t.scratch.len() < need {
+            t.scratch.resize(need, T::zero());
+        }
+        let (x, rest) = t.scratch.split_at_mut(n);
+        let (y, rest) = rest.split_at_mut(n);
+        let (gram, rest) = rest.split_at_mut(r * r);
+        let poly = &mut rest[..r * r];
 
-        // Momentum, and the update written into X (transposed when tall).
-        for (i, (b, &g)) in buf.iter_mut().zip(t.grad).enumerate() {
-            *b = ema(*b, g, &c.buffer);
-            let u = match &c.nesterov {
-                Some(w) => ema(g, *b, w),
-                None => *b,
-            };
-            let at = if tall {
-                (i % cols) * rows + i / cols
-            } else {
-                i
-            };
-            x[at] = u;
+        // Momentum, and the update written into X.
+        let grad = t.grad;
+        {
+            use rayon::prelude::*;
+            const CHUNK: usize = super::passes::PARALLEL_LEAF;
+            x.par_chunks_mut(CHUNK)
+                .zip(buf.par_chunks_mut(CHUNK))
+                .zip(grad.par_chunks(CHUNK))
+                .for_each(|((xs, bs), gs)| {
+                    wide(|| {
+                        for ((xv, b), &g) in xs.iter_mut().zip(bs.iter_mut()).zip(gs) {
+                            *b = ema(*b, g, &c.buffer);
+                            *xv = match &c.nesterov {
+                                Some(w) => ema(g, *b, w),
+                                None => *b,
+                            };
+                        }
+                    })
+                });
         }
-        let norm = T::from_f64(super::passes::sum_squares(x).sqrt()).max(c.eps);
-        for v in x.iter_mut() {
-            *v = *v / norm;
-        }
-        let (x, _y) = newton_schulz(c, x, y, gram, poly, r, k);
+        let norm = T::from_f64(norm_squared(x).sqrt()).max(c.eps);
+        par_chunks(x, |_, xs| {
+            for v in xs {
+                *v = *v / norm;
+            }
+        });
+        let x = newton_schulz(c, x, y, gram, poly, rows, cols, tall);
 
         // torch's A and B: fan-out and fan-in, whatever the storage order.
         let (a, b) = (fan_out as f64, fan_in as f64);
@@ -183,46 +200,53 @@ impl Rule for Muon {
             AdjustLr::SpectralUnclamped => (a / b).sqrt(),
         };
         let neg = T::from_f64(-(c.lr * ratio));
-        for (i, p) in t.param.iter_mut().enumerate() {
-            let at = if tall {
-                (i % cols) * rows + i / cols
-            } else {
-                i
-            };
-            *p = *p * c.shrink;
-            *p = *p + neg * x[at];
-        }
+        let x = &*x;
+        par_chunks(t.param, |start, ps| {
+            for (p, &o) in ps.iter_mut().zip(&x[start..]) {
+                *p = *p * c.shrink;
+                *p = *p + neg * o;
+            }
+        });
     }
 }
 
-/// `k` quintic Newton–Schulz steps on the r×k matrix in `x` (r ≤ k), using
-/// `y` (r×k), `gram` and `poly` (r×r) as workspace; returns the buffer that
-/// holds the result, then the other.
+/// `k` quintic Newton–Schulz steps on the rows×cols matrix in `x`, using `y`
+/// (the same size) and `gram`, `poly` (r×r, r the smaller side) as
+/// workspace; returns the buffer that holds the result.
+#[allow(clippy::too_many_arguments)]
 fn newton_schulz<'a, T: Real>(
     c: &MuonConsts<T>,
     mut x: &'a mut [T],
     mut y: &'a mut [T],
     gram: &mut [T],
     poly: &mut [T],
-    r: usize,
-    k: usize,
-) -> (&'a mut [T], &'a mut [T]) {
+    rows: usize,
+    cols: usize,
+    tall: bool,
+) -> &'a mut [T] {
+    let r = rows.min(cols);
     for _ in 0..c.steps {
-        // A = X·Xᵀ
-        product(r, r, k, Mat::n(x, k), Mat::t(x, k), gram, r);
+        if tall {
+            // A = Xᵀ·X
+            product(r, r, rows, Mat::t(x, cols), Mat::n(x, cols), gram, r);
+        } else {
+            // A = X·Xᵀ
+            product(r, r, cols, Mat::n(x, cols), Mat::t(x, cols), gram, r);
+        }
         // P = b·A + c·A·A
         product(r, r, r, Mat::n(gram, r), Mat::n(gram, r), poly, r);
-        for (p, &a) in poly.iter_mut().zip(gram.iter()) {
-            *p = c.b * a + c.c * *p;
+        par_zip(poly, gram, |p, &a| *p = c.b * a + c.c * *p);
+        if tall {
+            // X' = a·X + X·P
+            product(rows, cols, r, Mat::n(x, cols), Mat::n(poly, r), y, cols);
+        } else {
+            // X' = a·X + P·X
+            product(rows, cols, r, Mat::n(poly, r), Mat::n(x, cols), y, cols);
         }
-        // X' = a·X + P·X
-        product(r, k, r, Mat::n(poly, r), Mat::n(x, k), y, k);
-        for (yv, &xv) in y.iter_mut().zip(x.iter()) {
-            *yv = c.a * xv + *yv;
-        }
+        par_zip(y, x, |yv, &xv| *yv = c.a * xv + *yv);
         std::mem::swap(&mut x, &mut y);
     }
-    (x, y)
+    x
 }
 
 /// `C = A·B` on every thread of the pool. The workspace is sized from the

@@ -230,6 +230,42 @@ pub fn sum_squares<T: Real>(x: &[T]) -> f64 {
     acc.iter().map(|&a| a.to_f64()).sum::<f64>() + tail
 }
 
+/// `Σ gᵢ²` of a whole slice: blocks of 4096 in [`sum_squares`], each
+/// compiled for the widest vector unit, summed in `f64`. Long slices are
+/// split in halves across rayon's threads; the split depends only on the
+/// length (it happens even on one thread), so the result is the same for
+/// any number of threads.
+pub fn norm_squared<T: Real>(g: &[T]) -> f64 {
+    const SPLIT: usize = 1 << 16;
+    if g.len() > 2 * SPLIT {
+        let mid = (g.len() / 2) & !4095;
+        let (a, b) = rayon::join(|| norm_squared(&g[..mid]), || norm_squared(&g[mid..]));
+        return a + b;
+    }
+    g.chunks(4096)
+        .map(|block| wide(|| sum_squares(block)))
+        .sum()
+}
+
+/// Runs `f(start, chunk)` on disjoint chunks of `a` in parallel, `start`
+/// being the chunk's first index: for element-wise work, whose result
+/// does not depend on the split.
+pub fn par_chunks<T: Send>(a: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    use rayon::prelude::*;
+    a.par_chunks_mut(PARALLEL_LEAF)
+        .enumerate()
+        .for_each(|(i, c)| wide(|| f(i * PARALLEL_LEAF, c)));
+}
+
+/// `f(aᵢ, bᵢ)` for every pair, in parallel (element-wise).
+pub fn par_zip<T: Send, U: Sync>(a: &mut [T], b: &[U], f: impl Fn(&mut T, &U) + Sync) {
+    par_chunks(a, |start, chunk| {
+        for (x, y) in chunk.iter_mut().zip(&b[start..]) {
+            f(x, y);
+        }
+    });
+}
+
 /// `Σ f(i)²` for `i` in `0..n`, calling `f` once per index in order (it
 /// may update state as it goes), accumulated like [`sum_squares`].
 #[inline(always)]
