@@ -44,7 +44,7 @@ fn shape_for(spec: &OptimizerSpec, n: usize) -> Vec<usize> {
     let elementwise = REGISTRY
         .iter()
         .any(|e| e.name == spec.name && e.elementwise);
-    if elementwise || n % 1000 != 0 {
+    if elementwise || !n.is_multiple_of(1000) {
         vec![n]
     } else {
         vec![n / 1000, 1000]
