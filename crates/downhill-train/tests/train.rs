@@ -180,6 +180,29 @@ fn resuming_is_bit_identical_at_epoch_ends_and_mid_epoch() {
             SparseUpdates::Auto,
             &data,
         ),
+        // Tensor-level rules, and a partition by role (Muon on the hidden
+        // matrix, AdamW on the rest): one state, resumed as one.
+        (
+            "mlp:8,8",
+            "partition(hidden=muon(lr=0.02),all=adamw(lr=0.01))",
+            Some("cosineannealinglr(T_max=4)"),
+            SparseUpdates::Dense,
+            &data,
+        ),
+        (
+            "mlp:8,8",
+            "adafactor(lr=0.05,weight_decay=0.01)",
+            None,
+            SparseUpdates::Dense,
+            &data,
+        ),
+        (
+            "mlp:8",
+            "lamb(lr=0.01)",
+            Some("linearlr(start_factor=0.5,total_iters=3)"),
+            SparseUpdates::Dense,
+            &data,
+        ),
         // Lazy row-sparse steps on sparse data: moments of untouched rows
         // stand still, and must resume exactly so.
         (

@@ -48,6 +48,25 @@
 //! # Ok::<(), downhill::Error>(())
 //! ```
 //!
+//! Parameters may carry shapes and roles ([`Param`]); tensor-level rules
+//! use the shapes, partitions the roles:
+//!
+//! ```
+//! use downhill::optim::{build, Optimizer, Param, Role};
+//!
+//! let params = [
+//!     Param::new(vec![64, 64], Role::Hidden),
+//!     Param::new(vec![64], Role::Bias),
+//! ];
+//! let mut opt = build::<f32>(&"partition(hidden=muon(lr=0.02),all=adamw)".parse()?, &params)?;
+//! let (mut w, mut b) = (vec![0.01f32; 64 * 64], vec![0.0f32; 64]);
+//! let (gw, gb) = (vec![0.001f32; 64 * 64], vec![0.001f32; 64]);
+//! opt.step(&mut [&mut w, &mut b], &[&gw, &gb])?;
+//! assert_eq!(opt.assignment(0), Some(("muon", 0)));
+//! assert_eq!(opt.assignment(1), Some(("adamw", 1)));
+//! # Ok::<(), downhill::Error>(())
+//! ```
+//!
 //! ## Where downhill differs from torch
 //!
 //! Updates follow torch's order of operations, with two exceptions to its
