@@ -110,6 +110,7 @@ impl Method {
                     vec![GroupRecord {
                         params: vec![0],
                         hyper: config.to_map(),
+                        scalars: Default::default(),
                     }],
                     vec![TensorRecord {
                         step: *iterations,

@@ -205,6 +205,7 @@ impl<T: Real> Lbfgs<T> {
                 vec![GroupRecord {
                     params: vec![0],
                     hyper: self.config.to_map(),
+                    scalars: BTreeMap::new(),
                 }],
                 vec![TensorRecord {
                     step: self.n_iter,

@@ -11,7 +11,7 @@
 //!   "optimizer": "adafactor",       // registry name, or "partition"
 //!   "dtype": "f32",                 // element type of parameters and buffers
 //!   "params": [{"shape": [784, 1000], "role": "input"}, {"shape": [1000], "role": "bias"}],
-//!   "groups": [{"params": [0, 1], "hyper": {"lr": 0.01, ...}}],
+//!   "groups": [{"params": [0, 1], "hyper": {"lr": 0.01, ...}, "scalars": {...}}],
 //!   "tensors": [
 //!     {"step": 3, "scalars": {}, "buffers": [{"name": "row_var", "shape": [784]},
 //!                                             {"name": "col_var", "shape": [1000]}]},
@@ -29,6 +29,10 @@
 //! `{"roles": ["hidden"], "params": [1, 3], "state": {manifest of the part}}`,
 //! where the part's tensors are numbered within the part and its buffers are
 //! stored as `"parts.{k}.{tensor}.{buffer}"`.
+//!
+//! A group's `scalars` (absent when empty) hold state a rule keeps per group
+//! rather than per tensor: schedule-free's step and weight sum, Prodigy's
+//! distance estimate.
 //!
 //! Floats in the JSON are printed shortest-round-trip and parsed exactly, so
 //! a save and a load reproduce every bit, and the next steps are
@@ -66,6 +70,9 @@ pub struct GroupRecord {
     pub params: Vec<usize>,
     /// Every hyper-parameter of the group.
     pub hyper: HyperMap,
+    /// The group's scalar state (schedule-free's weight sum, Prodigy's `d`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scalars: BTreeMap<String, f64>,
 }
 
 /// A buffer's name and shape.

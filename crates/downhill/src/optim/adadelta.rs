@@ -52,7 +52,7 @@ impl Rule for Adadelta {
         &["square_avg", "acc_delta"]
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> AdadeltaConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64], _: &[f64]) -> AdadeltaConsts<T> {
         AdadeltaConsts {
             neg_lr: T::from_f64(-self.lr),
             rho: T::from_f64(self.rho),

@@ -117,7 +117,7 @@ impl Rule for Adafactor {
         }
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdafactorConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> AdafactorConsts<T> {
         let t = step as f64;
         let eps1 = self.eps.0.unwrap_or(T::epsilon().to_f64());
         let eps1_t = T::from_f64(eps1);

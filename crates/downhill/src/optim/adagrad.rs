@@ -57,7 +57,7 @@ impl Rule for Adagrad {
         self.initial_accumulator_value
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdagradConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> AdagradConsts<T> {
         let clr = self.lr / (1.0 + (step - 1) as f64 * self.lr_decay);
         AdagradConsts {
             neg_clr: T::from_f64(-clr),

@@ -63,7 +63,7 @@ impl Rule for Adam {
         }
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdamConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> AdamConsts<T> {
         let (beta1, beta2) = self.betas;
         AdamConsts {
             neg_step_size: T::from_f64(-self.lr / bias_correction(beta1, step)),

@@ -49,7 +49,7 @@ impl Rule for Adamax {
         &["exp_avg", "exp_inf"]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> AdamaxConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> AdamaxConsts<T> {
         AdamaxConsts {
             neg_clr: T::from_f64(-self.lr / bias_correction(self.betas.0, step)),
             w1: Lerp::new(1.0 - self.betas.0),

@@ -56,8 +56,14 @@ impl Rule for AdamW {
         self.as_adam().buffers(_shape)
     }
 
-    fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> AdamConsts<T> {
-        self.as_adam().prepare(step, fresh, scalars)
+    fn prepare<T: Real>(
+        &self,
+        step: u64,
+        fresh: bool,
+        scalars: &mut [f64],
+        group: &[f64],
+    ) -> AdamConsts<T> {
+        self.as_adam().prepare(step, fresh, scalars, group)
     }
 
     crate::pointwise_rule!();

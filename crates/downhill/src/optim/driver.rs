@@ -63,6 +63,8 @@ pub struct Driver<R: Rule, T: Real> {
     unvalidated: bool,
     /// Temporary memory of tensor-level rules, kept between steps.
     scratch: Vec<T>,
+    /// Each group's scalars ([`Rule::group_scalars`]).
+    group_states: Vec<Vec<f64>>,
 }
 
 impl<R: Rule, T: Real> Driver<R, T> {
@@ -88,6 +90,7 @@ impl<R: Rule, T: Real> Driver<R, T> {
         check_shapes(&groups, &params)?;
         let sizes: Vec<usize> = params.iter().map(Param::len).collect();
         Ok(Driver {
+            group_states: groups.iter().map(|g| g.rule.group_init()).collect(),
             starts: super::starts(&sizes),
             sizes,
             states: vec![TensorState::default(); params.len()],
@@ -215,15 +218,16 @@ fn check_shapes<R: Rule>(groups: &[Group<R>], params: &[Param]) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn run_tensor<R: Rule, T: Real>(
     rule: &R,
+    group: &[f64],
     param: &Param,
     st: &mut TensorState<T>,
     scratch: &mut Vec<T>,
     p: &mut [T],
     g: &[T],
 ) {
-    let fresh = ensure_state(rule, param, st);
+    let fresh = ensure_state(rule, param, st, p);
     st.step += 1;
-    let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars);
+    let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars, group);
     let (bufs, n) = ordered_buffers(rule, &param.shape, st);
     R::step_tensor(
         &consts,
@@ -240,16 +244,23 @@ fn run_tensor<R: Rule, T: Real>(
 
 /// Creates the buffers and scalars the rule needs that the state lacks;
 /// returns whether a buffer was created.
-fn ensure_state<R: Rule, T: Real>(rule: &R, param: &Param, st: &mut TensorState<T>) -> bool {
+fn ensure_state<R: Rule, T: Real>(
+    rule: &R,
+    param: &Param,
+    st: &mut TensorState<T>,
+    values: &[T],
+) -> bool {
     let mut fresh = false;
     for name in rule.buffers(&param.shape) {
         if !st.buffers.iter().any(|b| b.name == *name) {
             let shape = rule.buffer_shape(name, &param.shape);
             let len = shape.iter().product();
+            let mut data = vec![T::from_f64(rule.buffer_init(name)); len];
+            rule.init_buffer(name, values, &mut data);
             st.buffers.push(Buffer {
                 name: name.to_string(),
                 shape,
-                data: vec![T::from_f64(rule.buffer_init(name)); len],
+                data,
             });
             fresh = true;
         }
@@ -285,13 +296,56 @@ impl<R: Rule, T: Real> Driver<R, T> {
             group_of,
             states,
             scratch,
+            group_states,
             ..
         } = self;
+        for (g, gs) in groups.iter().zip(group_states.iter_mut()) {
+            g.rule.begin_group(gs);
+        }
+        if R::GATHERS {
+            // The pass every update waits for (Prodigy's sums over all tensors).
+            let mut sums = [0.0f64; 2];
+            for (i, st) in states.iter_mut().enumerate() {
+                if let Some(gi) = group_of[i] {
+                    let (p, g) = tensors.get(i);
+                    let rule = &groups[gi].rule;
+                    ensure_state(rule, &params[i], st, p);
+                    let (bufs, n) = ordered_buffers(rule, &params[i].shape, st);
+                    let part = rule.gather(
+                        &group_states[gi],
+                        TensorStep {
+                            param: p,
+                            grad: g,
+                            info: &params[i],
+                            buffers: bufs,
+                            n_buffers: n,
+                            scratch,
+                        },
+                    );
+                    sums[0] += part[0];
+                    sums[1] += part[1];
+                }
+            }
+            if !R::settle(groups, group_states, sums) {
+                return;
+            }
+        }
         for (i, st) in states.iter_mut().enumerate() {
             if let Some(gi) = group_of[i] {
                 let (p, g) = tensors.get(i);
-                run_tensor(&groups[gi].rule, &params[i], st, scratch, p, g);
+                run_tensor(
+                    &groups[gi].rule,
+                    &group_states[gi],
+                    &params[i],
+                    st,
+                    scratch,
+                    p,
+                    g,
+                );
             }
+        }
+        for (g, gs) in groups.iter().zip(group_states.iter_mut()) {
+            g.rule.end_group(gs);
         }
     }
 }
@@ -418,11 +472,17 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         }
         self.revalidate()?;
         self.check_counter(param)?;
+        if R::GATHERS || !self.group_states[gi].is_empty() {
+            return Err(Error::Unsupported(format!(
+                "{} keeps state across a whole group; lazy row-sparse steps would skip its other tensors",
+                R::OWNER
+            )));
+        }
         let rule = &self.groups[gi].rule;
         let st = &mut self.states[param];
-        let fresh = ensure_state(rule, &self.params[param], st);
+        let fresh = ensure_state(rule, &self.params[param], st, p);
         st.step += 1;
-        let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars);
+        let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars, &[]);
         let (bufs, n) = ordered_buffers(rule, &self.params[param].shape, st);
         R::apply_rows(&consts, p, rows, row_len, values, bufs, n);
         Ok(StepOutcome::Stepped)
@@ -476,6 +536,57 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         self.states[param].step
     }
 
+    fn eval_params(&self, params: &[&[T]], out: &mut [&mut [T]]) -> Result<bool> {
+        let n = self.sizes.len();
+        if params.len() != n || out.len() != n {
+            return Err(Error::Shape(format!(
+                "{}: got {} parameter and {} output tensors, expected {n}",
+                R::OWNER,
+                params.len(),
+                out.len()
+            )));
+        }
+        for (i, &size) in self.sizes.iter().enumerate() {
+            if params[i].len() != size || out[i].len() != size {
+                return Err(Error::Shape(format!(
+                    "{}: tensor {i} has {} elements (output {}), expected {size}",
+                    R::OWNER,
+                    params[i].len(),
+                    out[i].len()
+                )));
+            }
+        }
+        let mut differs = false;
+        for i in 0..n {
+            let st = &self.states[i];
+            let written = match self.group_of[i] {
+                Some(gi) if st.step > 0 => {
+                    let rule = &self.groups[gi].rule;
+                    let names = rule.buffers(&self.params[i].shape);
+                    let mut bufs: [&[T]; MAX_BUFFERS] = Default::default();
+                    for b in &st.buffers {
+                        if let Some(k) = names.iter().position(|n| *n == b.name) {
+                            bufs[k] = &b.data;
+                        }
+                    }
+                    rule.eval_point(
+                        &self.group_states[gi],
+                        params[i],
+                        &bufs[..names.len()],
+                        out[i],
+                    )
+                }
+                _ => false,
+            };
+            if written {
+                differs = true;
+            } else {
+                out[i].copy_from_slice(params[i]);
+            }
+        }
+        Ok(differs)
+    }
+
     fn save_state(&self) -> Result<SavedState> {
         let mut buffers = Vec::new();
         let mut tensors = Vec::with_capacity(self.states.len());
@@ -508,9 +619,17 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
                 &self.params,
                 self.groups
                     .iter()
-                    .map(|g| GroupRecord {
+                    .zip(&self.group_states)
+                    .map(|(g, gs)| GroupRecord {
                         params: g.params.clone(),
                         hyper: g.rule.to_map(),
+                        scalars: g
+                            .rule
+                            .group_scalars()
+                            .iter()
+                            .map(|n| n.to_string())
+                            .zip(gs.iter().copied())
+                            .collect(),
                     })
                     .collect(),
                 tensors,
@@ -538,6 +657,27 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
             self.params.len(),
         )?;
         check_shapes(&groups, &self.params)?;
+        let group_states = groups
+            .iter()
+            .zip(&m.groups)
+            .enumerate()
+            .map(|(gi, (g, rec))| {
+                let init = g.rule.group_init();
+                g.rule
+                    .group_scalars()
+                    .iter()
+                    .zip(init)
+                    .map(|(name, init)| match rec.scalars.get(*name) {
+                        // Absent before the group's first step (and in format 1).
+                        None => Ok(init),
+                        Some(v) if v.is_finite() => Ok(*v),
+                        Some(v) => Err(Error::State(format!(
+                            "group {gi}: scalar `{name}` = {v}, expected a finite number"
+                        ))),
+                    })
+                    .collect::<Result<Vec<f64>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
         if m.tensors.len() != self.params.len() {
             return Err(Error::State(format!(
                 "{} tensor records for {} tensors",
@@ -615,6 +755,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         self.groups = groups;
         self.group_of = group_of;
         self.states = states;
+        self.group_states = group_states;
         self.unvalidated = false;
         Ok(())
     }

@@ -85,7 +85,7 @@ impl Rule for Lamb {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> LambConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> LambConsts<T> {
         let (b1, b2) = self.betas;
         LambConsts {
             sign: T::from_f64(if self.maximize { -1.0 } else { 1.0 }),

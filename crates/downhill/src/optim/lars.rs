@@ -82,7 +82,7 @@ impl Rule for Lars {
         Ok(())
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> LarsConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64], _: &[f64]) -> LarsConsts<T> {
         LarsConsts {
             sign: T::from_f64(if self.maximize { -1.0 } else { 1.0 }),
             wd: T::from_f64(self.weight_decay),

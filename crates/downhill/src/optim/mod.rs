@@ -203,12 +203,78 @@ pub trait Rule: Hyper {
         Ok(())
     }
 
+    /// Fills a state buffer the first time it is created, when its start
+    /// depends on the parameter (schedule-free's `z` starts as a copy of θ,
+    /// Prodigy's `p0` is θ's first value); after [`Rule::buffer_init`].
+    fn init_buffer<T: Real>(&self, _buffer: &str, _param: &[T], _buf: &mut [T]) {}
+
+    /// Scalar state a parameter group keeps across steps (schedule-free's
+    /// step and weight sum, Prodigy's distance estimate `d`), by name.
+    fn group_scalars(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Their values when the group starts.
+    fn group_init(&self) -> Vec<f64> {
+        vec![0.0; self.group_scalars().len()]
+    }
+
+    /// Updates a group's scalars at the start of a step, before any of its
+    /// tensors; what [`Rule::prepare`] then receives as `group`.
+    fn begin_group(&self, _group: &mut [f64]) {}
+
+    /// Rules whose step needs a sum over every tensor before any update
+    /// (Prodigy's `d` from ⟨g, θ₀ − θ⟩ and ‖s‖₁) set this: the driver then
+    /// runs [`Rule::gather`] over every tensor, [`Rule::settle`] once, and
+    /// only then the updates.
+    const GATHERS: bool = false;
+
+    /// One tensor's part of the sums (may update its state buffers, not
+    /// the parameter).
+    fn gather<T: Real>(&self, _group: &[f64], _t: TensorStep<'_, T>) -> [f64; 2] {
+        [0.0; 2]
+    }
+
+    /// Updates every group's scalars from the sums of [`Rule::gather`];
+    /// `false` skips the update pass of this step (Prodigy, when nothing has
+    /// moved yet).
+    fn settle(_groups: &[Group<Self>], _states: &mut [Vec<f64>], _sums: [f64; 2]) -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
+
+    /// Updates a group's scalars at the end of a step.
+    fn end_group(&self, _group: &mut [f64]) {}
+
+    /// Where the model is evaluated when that is not at the parameters
+    /// (schedule-free's `x`, ASGD's average): writes it into `out` from the
+    /// parameter, its buffers (in [`Rule::buffers`] order) and its group's
+    /// scalars, and returns `true`; `false` (the default) means at θ.
+    fn eval_point<T: Real>(
+        &self,
+        _group: &[f64],
+        _p: &[T],
+        _bufs: &[&[T]],
+        _out: &mut [T],
+    ) -> bool {
+        false
+    }
+
     /// The constants of step number `step` (1 on the first step); may advance
     /// the tensor's scalar state. `fresh` says the state buffers were created
     /// for this step (always on step 1; later when a hyper-parameter change
     /// needed a new buffer, e.g. momentum turned on mid-run, where torch
-    /// starts the buffer from the gradient).
-    fn prepare<T: Real>(&self, step: u64, fresh: bool, scalars: &mut [f64]) -> Self::Consts<T>;
+    /// starts the buffer from the gradient). `group` holds the group's
+    /// scalars after [`Rule::begin_group`] (and [`Rule::settle`]).
+    fn prepare<T: Real>(
+        &self,
+        step: u64,
+        fresh: bool,
+        scalars: &mut [f64],
+        group: &[f64],
+    ) -> Self::Consts<T>;
 
     /// Updates one tensor in place.
     fn step_tensor<T: Real>(c: &Self::Consts<T>, t: TensorStep<'_, T>);

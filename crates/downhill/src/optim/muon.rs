@@ -120,7 +120,7 @@ impl Rule for Muon {
         }
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> MuonConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64], _: &[f64]) -> MuonConsts<T> {
         let (a, b, c) = self.ns_coefficients;
         MuonConsts {
             buffer: Lerp::new(1.0 - self.momentum),

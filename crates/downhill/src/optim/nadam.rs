@@ -70,7 +70,13 @@ impl Rule for NAdam {
         &[("mu_product", 1.0)]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, scalars: &mut [f64]) -> NadamConsts<T> {
+    fn prepare<T: Real>(
+        &self,
+        step: u64,
+        _: bool,
+        scalars: &mut [f64],
+        _: &[f64],
+    ) -> NadamConsts<T> {
         let (mu, mu_next) = (self.mu(step), self.mu(step + 1));
         scalars[0] *= mu;
         let mu_product = scalars[0];

@@ -62,7 +62,7 @@ impl Rule for RAdam {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64]) -> RadamConsts<T> {
+    fn prepare<T: Real>(&self, step: u64, _: bool, _: &mut [f64], _: &[f64]) -> RadamConsts<T> {
         let (beta1, beta2) = self.betas;
         let bc2 = bias_correction(beta2, step);
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;

@@ -78,7 +78,7 @@ impl Rule for RMSprop {
         }
     }
 
-    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64]) -> RmspropConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, _: bool, _: &mut [f64], _: &[f64]) -> RmspropConsts<T> {
         RmspropConsts {
             neg_lr: T::from_f64(-self.lr),
             alpha: T::from_f64(self.alpha),

@@ -90,7 +90,7 @@ impl Rule for Sgd {
         Ok(())
     }
 
-    fn prepare<T: Real>(&self, _: u64, fresh: bool, _: &mut [f64]) -> SgdConsts<T> {
+    fn prepare<T: Real>(&self, _: u64, fresh: bool, _: &mut [f64], _: &[f64]) -> SgdConsts<T> {
         // torch starts the buffer at the gradient, undamped (b ← 0·b + 1·g),
         // whenever the buffer is new: on the first step, and when momentum is
         // turned on mid-run.
