@@ -170,7 +170,7 @@ fn unfactored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
     let (pp, uu) = par_reduce(
         chunk.reborrow(),
         &|k: Chunk<'_, T>| {
-            let [v, _, _] = k.bufs;
+            let [v, ..] = k.bufs;
             let g = k.g;
             let uu = sum_squares_of(g.len(), |i| {
                 let g = c.sign * g[i];
@@ -185,7 +185,7 @@ fn unfactored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
     par_reduce(
         chunk.reborrow(),
         &|ch: Chunk<'_, T>| {
-            let [v, _, _] = ch.bufs;
+            let [v, ..] = ch.bufs;
             for ((p, &g), &v) in ch.p.iter_mut().zip(ch.g).zip(v.iter()) {
                 let u = T::one() / v.max(c.eps1_sq).sqrt() * (c.sign * g);
                 *p = c.step(*p, k, u);
@@ -246,7 +246,7 @@ fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
     // Scratch: row means (m), column partial sums (blocks × n).
     t.scratch.clear();
     t.scratch.resize(m + blocks * n, T::zero());
-    let [row_var, col_var, _] = t.buffers;
+    let [row_var, col_var, ..] = t.buffers;
     let (param, grad) = (t.param, t.grad);
 
     // Pass 1 over every matrix: ‖θ‖², and the gradient's row and column

@@ -88,6 +88,7 @@ impl<R: Rule, T: Real> Driver<R, T> {
             .collect::<Result<Vec<_>>>()?;
         let group_of = assign_groups(groups.iter().map(|g| g.params.as_slice()), params.len())?;
         check_shapes(&groups, &params)?;
+        R::check_groups(&groups)?;
         let sizes: Vec<usize> = params.iter().map(Param::len).collect();
         Ok(Driver {
             group_states: groups.iter().map(|g| g.rule.group_init()).collect(),
@@ -161,6 +162,7 @@ impl<R: Rule, T: Real> Driver<R, T> {
                 g.rule.validate()?;
                 g.rule.check()?;
             }
+            R::check_groups(&self.groups)?;
             self.unvalidated = false;
         }
         Ok(())
@@ -522,7 +524,10 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
                 )));
             }
         }
-        self.groups[group].rule = rule;
+        let mut candidate = self.groups.clone();
+        candidate[group].rule = rule;
+        R::check_groups(&candidate)?;
+        self.groups = candidate;
         Ok(())
     }
 
@@ -657,6 +662,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
             self.params.len(),
         )?;
         check_shapes(&groups, &self.params)?;
+        R::check_groups(&groups)?;
         let group_states = groups
             .iter()
             .zip(&m.groups)

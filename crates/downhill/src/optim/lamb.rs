@@ -108,7 +108,7 @@ impl Rule for Lamb {
         let (pp, uu) = par_reduce(
             chunk.reborrow(),
             &|k: Chunk<'_, T>| {
-                let [m, v, _] = k.bufs;
+                let [m, v, ..] = k.bufs;
                 let (p, g) = (&*k.p, k.g);
                 let uu = sum_squares_of(p.len(), |i| {
                     let (m1, v1) = c.moments(g[i], m[i], v[i]);
@@ -125,7 +125,7 @@ impl Rule for Lamb {
         par_reduce(
             chunk.reborrow(),
             &|k: Chunk<'_, T>| {
-                let [m, v, _] = k.bufs;
+                let [m, v, ..] = k.bufs;
                 for ((p, &m), &v) in k.p.iter_mut().zip(m.iter()).zip(v.iter()) {
                     let u = c.direction(m, v, *p);
                     *p = *p + (u * ratio) * c.neg_lr;

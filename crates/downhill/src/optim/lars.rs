@@ -116,7 +116,7 @@ impl Rule for Lars {
         par_reduce(
             chunk.reborrow(),
             &|k: Chunk<'_, T>| {
-                let [b, _, _] = k.bufs;
+                let [b, ..] = k.bufs;
                 for ((p, &g), b) in k.p.iter_mut().zip(k.g).zip(b.iter_mut()) {
                     let u = (c.direction(g, *p) * ratio) * c.neg_lr;
                     *b = u + c.momentum * *b;

@@ -111,6 +111,72 @@ pub fn maximum<T: Real>(a: T, b: T) -> T {
     }
 }
 
+/// `sign(x)` as `torch.sign` and `jnp.sign` define it: −1, 0 or 1, and NaN
+/// for NaN (`Float::signum` would give 1 for 0).
+#[inline(always)]
+pub fn sign<T: Real>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        x
+    }
+}
+
+/// optax's moving average `(1 − β)·x + β·m`, in optax's order of operations.
+#[inline(always)]
+pub fn moment<T: Real>(m: T, x: T, beta: T, w: T) -> T {
+    w * x + beta * m
+}
+
+/// The schedule-free weight schedule (Defazio et al. 2024), shared by
+/// [`super::ScheduleFreeAdamW`] and [`super::ScheduleFreeSgd`], as the
+/// `schedulefree` package computes it at the start of a group's step. Group
+/// scalars: `[k, lr_max, weight_sum, ckp1, lr]`; this updates `lr_max` and
+/// `weight_sum` and sets this step's `ckp1` (the averaging weight) and `lr`
+/// (after warm-up); [`schedule_free_end`] advances `k`.
+pub fn schedule_free_begin(
+    g: &mut [f64],
+    lr: f64,
+    warmup_steps: u64,
+    r: f64,
+    weight_lr_power: f64,
+) {
+    let k = g[0];
+    let sched = if k < warmup_steps as f64 {
+        (k + 1.0) / warmup_steps as f64
+    } else {
+        1.0
+    };
+    let lr = lr * sched;
+    let lr_max = lr.max(g[1]);
+    let weight = (k + 1.0).powf(r) * lr_max.powf(weight_lr_power);
+    let weight_sum = g[2] + weight;
+    g[1] = lr_max;
+    g[2] = weight_sum;
+    // Python's ZeroDivisionError on a zero sum gives 0 there.
+    g[3] = if weight_sum == 0.0 {
+        0.0
+    } else {
+        weight / weight_sum
+    };
+    g[4] = lr;
+}
+
+/// Advances the schedule-free step count `k` at the end of a group's step.
+pub fn schedule_free_end(g: &mut [f64]) {
+    g[0] += 1.0;
+}
+
+/// Names of the schedule-free group scalars.
+pub const SCHEDULE_FREE_SCALARS: &[&str] = &["k", "lr_max", "weight_sum", "ckp1", "scheduled_lr"];
+
+/// Their starting values (`lr_max` starts below any rate, as in the package).
+pub fn schedule_free_init() -> Vec<f64> {
+    vec![0.0, -1.0, 0.0, 0.0, 0.0]
+}
+
 /// Bias correction `1 − βᵗ` of an exponential moving average started at zero
 /// (Kingma & Ba 2015, §3), computed in `f64` as Python's `beta ** step`.
 #[inline]
@@ -124,6 +190,14 @@ mod tests {
 
     /// torch's `lerp` switches formula at |w| = 0.5; the two forms round
     /// differently, and `ema` must follow the one torch takes.
+    #[test]
+    fn sign_of_zero_is_zero() {
+        assert_eq!(sign(0.0f64), 0.0);
+        assert_eq!(sign(-2.5f32), -1.0);
+        assert_eq!(sign(1e-30f64), 1.0);
+        assert!(sign(f64::NAN).is_nan());
+    }
+
     #[test]
     fn maximum_spreads_nan_as_torch() {
         assert!(maximum(f64::NAN, 1.0).is_nan());

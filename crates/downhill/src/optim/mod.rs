@@ -90,40 +90,56 @@ pub mod mechanics;
 pub mod passes;
 pub mod registry;
 
+mod adabelief;
 mod adadelta;
 mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
 mod adamw;
+mod adan;
+mod asgd;
 mod driver;
 mod lamb;
 mod lars;
+mod lion;
 mod muon;
 mod nadam;
 mod param;
 mod partition;
+mod prodigy;
 mod radam;
 mod rmsprop;
+mod rprop;
+mod schedulefree_adamw;
+mod schedulefree_sgd;
 mod sgd;
 mod spec;
 
+pub use adabelief::AdaBelief;
 pub use adadelta::Adadelta;
 pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use adan::Adan;
+pub use asgd::Asgd;
 pub use driver::{Driver, Group, MAX_STEP};
 pub use lamb::Lamb;
 pub use lars::Lars;
+pub use lion::Lion;
 pub use muon::{AdjustLr, Muon};
 pub use nadam::NAdam;
 pub use param::{to_params, Param, Role, ROLES};
 pub use partition::{Part, Partition};
+pub use prodigy::Prodigy;
 pub use radam::RAdam;
 pub use registry::{build, build_rule, describe, Entry, OPTIMIZERS, REGISTRY};
 pub use rmsprop::RMSprop;
+pub use rprop::Rprop;
+pub use schedulefree_adamw::ScheduleFreeAdamW;
+pub use schedulefree_sgd::ScheduleFreeSgd;
 pub use sgd::Sgd;
 pub(crate) use spec::{parse_call, split_top_level};
 pub use spec::{GroupSpec, OptimizerSpec, PartSpec};
@@ -133,9 +149,9 @@ use crate::hyper::{Hyper, HyperMap, HyperValue};
 use crate::state::SavedState;
 use crate::{Real, Result};
 
-/// The most state buffers any rule keeps per parameter (e.g. RMSprop
+/// The most state buffers any rule keeps per parameter (Adan: 4; RMSprop
 /// centered with momentum, or Adam with AMSGrad: 3).
-pub const MAX_BUFFERS: usize = 3;
+pub const MAX_BUFFERS: usize = 4;
 
 /// One tensor's step as a rule sees it: the parameter and its gradient
 /// (row-major, `info.shape`), the state buffers in the order [`Rule::buffers`]
@@ -194,6 +210,15 @@ pub trait Rule: Hyper {
     /// Checks between hyper-parameters, beyond the range of each (e.g. Nesterov
     /// needs momentum). Ranges are checked by [`Hyper::validate`].
     fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks between groups, for rules whose groups share state (Prodigy's
+    /// groups must agree on what shapes its one estimate `d`).
+    fn check_groups(_groups: &[Group<Self>]) -> Result<()>
+    where
+        Self: Sized,
+    {
         Ok(())
     }
 

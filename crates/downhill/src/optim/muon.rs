@@ -145,7 +145,7 @@ impl Rule for Muon {
         if rows == 0 || cols == 0 {
             return;
         }
-        let [buf, _, _] = t.buffers;
+        let [buf, ..] = t.buffers;
         // The iteration runs on the matrix as stored: for a wide one (rows ≤
         // columns) A = X·Xᵀ and X ← a·X + P·X; for a tall one, which torch
         // transposes first, the same on Xᵀ: A = Xᵀ·X and X ← a·X + X·P (P is

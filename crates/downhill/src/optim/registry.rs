@@ -5,8 +5,9 @@
 
 use super::partition::Partition;
 use super::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Driver, Group, Lamb, Lars, Muon, NAdam,
-    Optimizer, OptimizerSpec, Param, PartSpec, RAdam, RMSprop, Role, Rule, Sgd,
+    AdaBelief, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Adan, Asgd, Driver, Group, Lamb,
+    Lars, Lion, Muon, NAdam, Optimizer, OptimizerSpec, Param, PartSpec, Prodigy, RAdam, RMSprop,
+    Role, Rprop, Rule, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 use crate::error::{Error, Result};
 use crate::hyper::{Hyper, HyperInfo, HyperMap};
@@ -24,6 +25,9 @@ pub struct Entry {
     pub examples: &'static [&'static str],
     /// Element-wise (one fused pass, lazy row-sparse steps) or tensor-level.
     pub elementwise: bool,
+    /// Whether a step sums over every tensor first, so its groups share
+    /// state (Prodigy's d).
+    pub shares_groups: bool,
     /// Its hyper-parameters with defaults and docs.
     pub describe: fn() -> Vec<HyperInfo>,
 }
@@ -41,6 +45,7 @@ macro_rules! registry {
             use_when: <$rule as Rule>::USE_WHEN,
             examples: <$rule as Rule>::EXAMPLES,
             elementwise: <$rule as Rule>::ELEMENTWISE,
+            shares_groups: <$rule as Rule>::GATHERS,
             describe: <$rule as Hyper>::describe,
         }),*];
 
@@ -68,6 +73,14 @@ registry! {
     "adafactor" => Adafactor,
     "lamb" => Lamb,
     "lars" => Lars,
+    "lion" => Lion,
+    "adabelief" => AdaBelief,
+    "adan" => Adan,
+    "rprop" => Rprop,
+    "asgd" => Asgd,
+    "schedulefree_adamw" => ScheduleFreeAdamW,
+    "schedulefree_sgd" => ScheduleFreeSgd,
+    "prodigy" => Prodigy,
 }
 
 /// The registry entry of `name`.

@@ -25,16 +25,7 @@ use std::path::{Path, PathBuf};
 /// Optimisers that have shipped fixtures but are not in downhill yet, with
 /// the issue that adds them. Their fixtures are listed as pending, visibly;
 /// [`pending_entries_are_really_missing`] makes this list shrink as each lands.
-const PENDING_OPTIMIZERS: &[(&str, &str)] = &[
-    ("lion", "issue 10"),
-    ("adabelief", "issue 10"),
-    ("adan", "issue 10"),
-    ("rprop", "issue 10"),
-    ("asgd", "issue 10"),
-    ("schedulefree_adamw", "issue 10"),
-    ("schedulefree_sgd", "issue 10"),
-    ("prodigy", "issue 10"),
-];
+const PENDING_OPTIMIZERS: &[(&str, &str)] = &[];
 
 /// Schedules likewise.
 const PENDING_SCHEDULES: &[(&str, &str)] = &[("cycliclr", "issue 10"), ("wsd", "issue 10")];
