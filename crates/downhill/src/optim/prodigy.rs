@@ -68,7 +68,7 @@ fn unit_or_none(b: &Option<f64>) -> std::result::Result<(), &'static str> {
 
 fn growth(g: &Option<f64>) -> std::result::Result<(), &'static str> {
     match g {
-        Some(g) if !(*g >= 1.0) => Err("a number >= 1 (inf or none: no limit)"),
+        Some(g) if g.is_nan() || *g < 1.0 => Err("a number >= 1 (inf or none: no limit)"),
         _ => Ok(()),
     }
 }
@@ -338,7 +338,7 @@ impl Pointwise for Prodigy {
     #[inline(always)]
     fn update<T: Real>(c: &ProdigyConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
         let v = &b[0];
-        let m: &[T] = if c.momentum { &b[3] } else { &[] };
+        let m: &[T] = if c.momentum { b[3] } else { &[] };
         for i in 0..p.len() {
             let denom = v[i].sqrt() + c.denom_eps;
             let grad = c.sign * g[i] + c.l2 * p[i];
