@@ -242,7 +242,7 @@ fn loading_mismatched_state_is_refused_and_changes_nothing() {
 }
 
 /// Values that no hyper-parameter of this kind accepts.
-fn invalid_values(name: &str, hyper: &str, default: &HyperValue) -> Vec<HyperValue> {
+fn invalid_values(hyper: &str, default: &HyperValue) -> Vec<HyperValue> {
     match default {
         // An exponent like Adafactor's `beta2_decay` is ≤ 0: +1 is out of range for it.
         HyperValue::Number(_) if hyper == "beta2_decay" => vec![
@@ -275,7 +275,6 @@ fn invalid_values(name: &str, hyper: &str, default: &HyperValue) -> Vec<HyperVal
             HyperValue::Number(f64::NAN),
             HyperValue::Text("nonsense".into()),
         ],
-        other => panic!("{name}.{hyper}: unexpected default {other:?}"),
     }
 }
 
@@ -283,7 +282,7 @@ fn invalid_values(name: &str, hyper: &str, default: &HyperValue) -> Vec<HyperVal
 fn every_invalid_hyper_parameter_is_an_error_naming_it() {
     for name in OPTIMIZERS {
         for h in describe(name).unwrap() {
-            for v in invalid_values(name, h.name, &h.default) {
+            for v in invalid_values(h.name, &h.default) {
                 let spec = OptimizerSpec::new(name).with(h.name, v.clone());
                 let err = match build::<f32>(&spec, &[vec![3usize, 3]]) {
                     Ok(_) => panic!("{name}: `{}` = {v} was accepted", h.name),
