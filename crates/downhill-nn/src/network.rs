@@ -633,6 +633,21 @@ impl<T: Real> Network<T> {
     pub fn params_mut(&mut self) -> &mut [T] {
         &mut self.params
     }
+    /// Exchanges the parameters with `other` (the same length), without
+    /// copying: how a trainer evaluates the model at another point (a
+    /// schedule-free average) and then puts the training point back with
+    /// every bit as it was.
+    pub fn swap_params(&mut self, other: &mut Vec<T>) -> Result<(), NnError> {
+        if other.len() != self.params.len() {
+            return Err(NnError::Batch(format!(
+                "swap_params: {} values for {} parameters",
+                other.len(),
+                self.params.len()
+            )));
+        }
+        std::mem::swap(&mut self.params, other);
+        Ok(())
+    }
     /// Gradient of the last [`loss_and_grad`](Self::loss_and_grad), same layout as `params`.
     pub fn grads(&self) -> &[T] {
         &self.grads

@@ -11,6 +11,11 @@
 //!     optimizer.safetensors   optimiser buffers (downhill-optimizer-state/1)
 //!     trainer.json            position (epoch, batch, step), RNG state,
 //!                             schedule state, epoch history, settings
+//!     eval_model.safetensors  only for optimisers that evaluate elsewhere than
+//!                             at the parameters (schedule-free's x, ASGD's
+//!                             average): the model to evaluate and deploy;
+//!                             model.safetensors is the training point the
+//!                             run resumes from
 //!     MANIFEST.json           format, and the length and SHA-256 of each file
 //! ```
 //!
@@ -44,6 +49,9 @@ use std::path::{Path, PathBuf};
 
 /// The format tag of `MANIFEST.json` and `trainer.json`.
 pub const CHECKPOINT_FORMAT: &str = "downhill-checkpoint/1";
+/// The optional file holding the evaluation point.
+pub const EVAL_MODEL: &str = "eval_model.safetensors";
+
 /// The format tag in `model.safetensors` metadata.
 pub const MODEL_FORMAT: &str = "downhill-model/1";
 
@@ -260,9 +268,11 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
 
 /// Writes a checkpoint of `step` under `out` and deletes all but the newest
 /// `keep`. Returns its folder.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     out: &Path,
     params: &[f32],
+    eval_params: Option<&[f32]>,
     tensors: &[TensorInfo],
     optimizer: &SavedState,
     trainer: &TrainerState,
@@ -277,7 +287,7 @@ pub fn write(
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    let files: Vec<(&str, Vec<u8>)> = vec![
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         (
             "model.safetensors",
             model_bytes(params, tensors, &trainer.config.model).map_err(|e| corrupt(&tmp, e))?,
@@ -294,6 +304,12 @@ pub fn write(
             serde_json::to_vec_pretty(trainer).map_err(|e| corrupt(&tmp, e.to_string()))?,
         ),
     ];
+    if let Some(eval) = eval_params {
+        files.push((
+            EVAL_MODEL,
+            model_bytes(eval, tensors, &trainer.config.model).map_err(|e| corrupt(&tmp, e))?,
+        ));
+    }
     let mut manifest = Manifest {
         format: CHECKPOINT_FORMAT.into(),
         step: trainer.step,
@@ -495,6 +511,15 @@ pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, Checkpoint
             return Err(corrupt(&path, "checksum mismatch: the file is corrupted"));
         }
         contents.insert(name, bytes);
+    }
+    // The evaluation model is not needed to resume, but a listed file that
+    // does not match is damage all the same.
+    if let Some(entry) = manifest.files.get(EVAL_MODEL) {
+        let path = dir.join(EVAL_MODEL);
+        let bytes = read_listed(&path, entry.bytes)?;
+        if sha256_hex(&bytes) != entry.sha256 {
+            return Err(corrupt(&path, "checksum mismatch: the file is corrupted"));
+        }
     }
     let tpath = dir.join("trainer.json");
     let trainer =

@@ -31,6 +31,10 @@ pub struct EpochRecord {
     pub samples_per_sec: f64,
     /// Mean global gradient 2-norm over the epoch's steps (before clipping).
     pub grad_norm: f64,
+    /// Prodigy's estimate d at the epoch's end (its adapted step is d·lr);
+    /// absent for other optimisers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d: Option<f64>,
 }
 
 /// Running totals within an epoch; part of a checkpoint, so that an epoch

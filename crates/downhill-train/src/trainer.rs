@@ -95,6 +95,10 @@ pub struct Trainer {
     /// Shared so that an epoch can run in it while the trainer is borrowed.
     pool: std::sync::Arc<rayon::ThreadPool>,
     last_good: Option<Snapshot>,
+    /// The optimiser's evaluation point, when it has one (reused buffer).
+    eval_buf: Vec<f32>,
+    /// Whether the last epoch's evaluation used `eval_buf`.
+    at_eval_point: bool,
     diverged: Option<Divergence>,
     /// Dense or lazy row-sparse steps, and why.
     updates: UpdateChoice,
@@ -284,6 +288,8 @@ impl Trainer {
             acc: Vec::new(),
             pool: std::sync::Arc::new(pool),
             last_good: None,
+            eval_buf: Vec::new(),
+            at_eval_point: false,
             diverged: None,
             updates,
             lazy,
@@ -512,6 +518,7 @@ impl Trainer {
             checkpoint::write(
                 out,
                 self.net.params(),
+                self.at_eval_point.then_some(self.eval_buf.as_slice()),
                 self.net.tensors(),
                 &self.optimizer_state()?,
                 &self.state(),
@@ -680,6 +687,13 @@ impl Trainer {
         }
         let train_seconds = self.totals.train_seconds;
         let eval_started = Instant::now();
+        // Optimisers that evaluate elsewhere than at θ (schedule-free's x,
+        // ASGD's average): swap that point in, and the training point back
+        // afterwards, untouched.
+        self.at_eval_point = self.eval_point()?;
+        if self.at_eval_point {
+            self.net.swap_params(&mut self.eval_buf)?;
+        }
         let chunk = self.cfg.eval_batch;
         let mut eval = |d: &Option<Dataset>| -> Result<(Option<f64>, Option<f64>), TrainError> {
             match d {
@@ -690,8 +704,11 @@ impl Trainer {
                 _ => Ok((None, None)),
             }
         };
-        let (valid_loss, valid_accuracy) = eval(&self.data.valid)?;
-        let (test_loss, test_accuracy) = eval(&self.data.test)?;
+        let held_out = eval(&self.data.valid).and_then(|v| Ok((v, eval(&self.data.test)?)));
+        if self.at_eval_point {
+            self.net.swap_params(&mut self.eval_buf)?;
+        }
+        let ((valid_loss, valid_accuracy), (test_loss, test_accuracy)) = held_out?;
         // The epoch's last step may have broken the weights with the training
         // loss measured before it still finite: held-out losses show it.
         for (split, loss) in [("validation", valid_loss), ("test", test_loss)] {
@@ -716,6 +733,7 @@ impl Trainer {
             seconds: train_seconds + eval_seconds,
             samples_per_sec: self.totals.count as f64 / train_seconds.max(1e-9),
             grad_norm: self.totals.grad_norm_sum / self.totals.steps.max(1) as f64,
+            d: self.adapted_d(),
         };
         self.elapsed += started.elapsed().as_secs_f64();
         self.epoch += 1;
@@ -993,6 +1011,38 @@ impl Trainer {
             report.reason
         ));
         Ok(())
+    }
+
+    /// Prodigy's estimate `d` (of the first group that has one), which users
+    /// watch: the rate it adapted to is `d·lr`.
+    fn adapted_d(&mut self) -> Option<f64> {
+        let opt = self.method.optimizer()?;
+        (0..opt.num_groups()).find_map(|g| {
+            opt.group_state(g)
+                .into_iter()
+                .find(|(name, _)| *name == "d")
+                .map(|(_, d)| d)
+        })
+    }
+
+    /// Fills `eval_buf` with the optimiser's evaluation point when it has
+    /// one other than the parameters; returns whether it did.
+    fn eval_point(&mut self) -> Result<bool, TrainError> {
+        let Method::Step(opt) = &self.method else {
+            return Ok(false);
+        };
+        let params = self.net.params();
+        self.eval_buf.resize(params.len(), 0.0);
+        let mut ps: Vec<&[f32]> = Vec::with_capacity(self.net.tensors().len());
+        let mut outs: Vec<&mut [f32]> = Vec::with_capacity(ps.capacity());
+        let mut rest = self.eval_buf.as_mut_slice();
+        for t in self.net.tensors() {
+            ps.push(&params[t.range()]);
+            let (head, tail) = rest.split_at_mut(t.len);
+            outs.push(head);
+            rest = tail;
+        }
+        Ok(opt.eval_params(&ps, &mut outs)?)
     }
 
     /// Evaluation-mode loss and accuracy of the current model on a data set.

@@ -354,6 +354,7 @@ fn write_at(
     checkpoint::write(
         out,
         &c.params,
+        None,
         t.network().tensors(),
         &c.optimizer,
         &state,

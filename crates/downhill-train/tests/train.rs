@@ -583,3 +583,90 @@ fn newton_uses_the_exact_logistic_hessian_and_converges_in_few_iterations() {
     .unwrap_err();
     assert!(e.to_string().contains("use lbfgs"), "{e}");
 }
+
+/// Schedule-free and ASGD are evaluated at their averaged point: the trainer
+/// swaps it in for the held-out metrics and the checkpoint's evaluation
+/// model, and the training point comes back with every bit as it was, so a
+/// run that evaluates ends where a run with nothing to evaluate ends.
+#[test]
+fn evaluation_at_the_averaged_point_leaves_the_training_point_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = libsvm(dir.path(), "train.svm", 400, 5, 1.0, 1);
+    let test = libsvm(dir.path(), "test.svm", 100, 5, 1.0, 2);
+    for optimizer in ["schedulefree_adamw(lr=0.02)", "asgd(lr=0.05,t0=10)"] {
+        let run = |data: String, out: Option<PathBuf>| {
+            let mut t = Trainer::new(
+                TrainConfig {
+                    optimizer: optimizer.into(),
+                    model: "mlp:4".into(),
+                    ..cfg(data)
+                },
+                out,
+            )
+            .unwrap();
+            t.run(&mut Silent).unwrap();
+            t
+        };
+        let out = dir
+            .path()
+            .join(optimizer.replace(['(', ')', '=', ',', '.'], "_"));
+        let evaluated = run(
+            format!("libsvm:{},{}", train.display(), test.display()),
+            Some(out.clone()),
+        );
+        let unevaluated = run(format!("libsvm:{}", train.display()), None);
+        assert_eq!(
+            evaluated.network().params(),
+            unevaluated.network().params(),
+            "{optimizer}: evaluating changed the training point"
+        );
+        // The held-out loss is the evaluation point's, not the training point's.
+        let at_y = {
+            let mut t = run(
+                format!("libsvm:{},{}", train.display(), test.display()),
+                None,
+            );
+            let data = t.data().test.clone().unwrap();
+            t.evaluate(&data).unwrap().mean_loss()
+        };
+        let reported = evaluated.history().last().unwrap().test_loss.unwrap();
+        assert_ne!(
+            reported, at_y,
+            "{optimizer}: reported the training point's loss"
+        );
+        // The checkpoint holds both: the training point to resume from and
+        // the evaluation model.
+        let newest = std::fs::read_dir(checkpoint::checkpoints_dir(&out))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max()
+            .unwrap();
+        assert!(newest.join(checkpoint::EVAL_MODEL).exists(), "{optimizer}");
+    }
+}
+
+/// Prodigy's adapted step is what its users watch: every epoch's record
+/// (and so metrics.jsonl) carries its estimate d; other optimisers' do not.
+#[test]
+fn prodigy_logs_its_estimate_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prodigy");
+    let mut t = Trainer::new(
+        TrainConfig {
+            optimizer: "prodigy".into(),
+            ..cfg(data_spec(dir.path(), 1.0))
+        },
+        Some(out.clone()),
+    )
+    .unwrap();
+    t.run(&mut Silent).unwrap();
+    let ds: Vec<f64> = t.history().iter().map(|r| r.d.unwrap()).collect();
+    // d starts at d0 = 1e-6 and grows as the run moves away from its start.
+    assert!(ds.iter().all(|&d| d > 1e-6), "{ds:?}");
+    assert!(ds.windows(2).all(|w| w[1] >= w[0]), "{ds:?}");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.matches("\"d\":").count(), ds.len(), "{metrics}");
+    let mut adam = Trainer::new(cfg(data_spec(dir.path(), 1.0)), None).unwrap();
+    adam.run(&mut Silent).unwrap();
+    assert!(adam.history().iter().all(|r| r.d.is_none()));
+}

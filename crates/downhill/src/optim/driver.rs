@@ -531,6 +531,17 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         Ok(())
     }
 
+    fn group_state(&self, group: usize) -> Vec<(&'static str, f64)> {
+        let g = self.checked_group(group);
+        self.groups[g]
+            .rule
+            .group_scalars()
+            .iter()
+            .copied()
+            .zip(self.group_states[g].iter().copied())
+            .collect()
+    }
+
     fn steps(&self, param: usize) -> u64 {
         assert!(
             param < self.states.len(),

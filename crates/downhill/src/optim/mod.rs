@@ -585,6 +585,12 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     fn set_hyper(&mut self, group: usize, name: &str, value: &HyperValue) -> Result<()>;
     /// Steps taken by parameter tensor `param`.
     fn steps(&self, param: usize) -> u64;
+    /// A group's scalar state by name, for rules that keep one (Prodigy's
+    /// estimate `d`, schedule-free's step and weight sum); empty otherwise.
+    fn group_state(&self, group: usize) -> Vec<(&'static str, f64)> {
+        let _ = group;
+        Vec::new()
+    }
     /// The point to evaluate the model at, for optimisers whose evaluation
     /// point differs from the training point (schedule-free's `x`, ASGD's
     /// average): writes it into `out` and returns `true`, leaving the

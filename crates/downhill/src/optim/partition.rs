@@ -292,6 +292,11 @@ impl<T: Real> Optimizer<T> for Partition<T> {
         self.parts[k].opt.set_hyper(g, name, value)
     }
 
+    fn group_state(&self, group: usize) -> Vec<(&'static str, f64)> {
+        let (k, g) = self.locate(group);
+        self.parts[k].opt.group_state(g)
+    }
+
     fn steps(&self, param: usize) -> u64 {
         assert!(
             param < self.owner.len(),
