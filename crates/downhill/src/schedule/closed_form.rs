@@ -330,3 +330,176 @@ impl ClosedForm for InverseSqrtLR {
         base / (1.0 + t as f64 / self.decay_steps as f64).sqrt()
     }
 }
+
+crate::hyper_enum! {
+    /// The amplitude of a [`CyclicLR`] cycle.
+    pub enum CyclicMode { /// The same every cycle.
+    Triangular = "triangular", /// Halved every cycle.
+    Triangular2 = "triangular2", /// Scaled by `gamma` at every step.
+    ExpRange = "exp_range" }
+}
+
+crate::hyper_enum! {
+    /// What [`CyclicLR`]'s amplitude is a function of.
+    pub enum ScaleMode { /// The cycle number.
+    Cycle = "cycle", /// The step count.
+    Iterations = "iterations" }
+}
+
+crate::hyper_struct! {
+    /// `torch.optim.lr_scheduler.CyclicLR` (Smith, "Cyclical Learning Rates
+    /// for Training Neural Networks", 2017): the rate climbs from `base_lr`
+    /// to `max_lr` over `step_size_up` steps and falls back over
+    /// `step_size_down`, the amplitude scaled by the mode's function; with
+    /// `cycle_momentum`, momentum (or β₁) runs the other way between
+    /// `max_momentum` and `base_momentum`. It ignores the optimiser's own
+    /// rate, as torch's does. `scale_mode` (none: the mode's own, `cycle` for
+    /// the triangular modes and `iterations` for `exp_range`) says whether
+    /// the scale is a function of the cycle or of the step.
+    pub struct CyclicLR: "cycliclr" {
+        /// Lower bound of the rate.
+        base_lr: f64 = 0.01; check check::non_negative,
+        /// Upper bound of the rate.
+        max_lr: f64 = 0.1; check check::non_negative,
+        /// Steps of the rising half.
+        step_size_up: u64 = 2000; check check::at_least_one,
+        /// Steps of the falling half (none: `step_size_up`).
+        step_size_down: Option<u64> = None,
+        /// The amplitude's schedule.
+        mode: CyclicMode = CyclicMode::Triangular,
+        /// Decay of `exp_range`'s amplitude per step.
+        gamma: f64 = 1.0; check check::positive,
+        /// What the scale is a function of (none: the mode's default).
+        scale_mode: Option<ScaleMode> = None,
+        /// Cycle momentum / β₁ inversely to the rate.
+        cycle_momentum: bool = true,
+        /// Momentum at the peak rate.
+        base_momentum: f64 = 0.8; check check::unit_closed,
+        /// Momentum at the lowest rate.
+        max_momentum: f64 = 0.9; check check::unit_closed,
+    }
+}
+
+impl CyclicLR {
+    /// `(scale factor within the cycle, amplitude scale)` at step `t`, as torch.
+    fn position(&self, t: u64) -> (f64, f64) {
+        let up = self.step_size_up as f64;
+        let down = self.step_size_down.unwrap_or(self.step_size_up) as f64;
+        let total = up + down;
+        let ratio = up / total;
+        let t = t as f64;
+        let cycle = (1.0 + t / total).floor();
+        let x = 1.0 + t / total - cycle;
+        let factor = if x <= ratio {
+            x / ratio
+        } else {
+            (x - 1.0) / (ratio - 1.0)
+        };
+        let mode_scale = match self.mode {
+            CyclicMode::ExpRange => ScaleMode::Iterations,
+            _ => ScaleMode::Cycle,
+        };
+        let arg = match self.scale_mode.unwrap_or(mode_scale) {
+            ScaleMode::Cycle => cycle,
+            ScaleMode::Iterations => t,
+        };
+        let scale = match self.mode {
+            CyclicMode::Triangular => 1.0,
+            CyclicMode::Triangular2 => 1.0 / 2.0f64.powf(arg - 1.0),
+            CyclicMode::ExpRange => self.gamma.powf(arg),
+        };
+        (factor, scale)
+    }
+}
+
+impl ClosedForm for CyclicLR {
+    fn lr(&self, _base: f64, t: u64) -> f64 {
+        let (factor, scale) = self.position(t);
+        let height = (self.max_lr - self.base_lr) * factor;
+        self.base_lr + height * scale
+    }
+
+    fn momentum(&self, t: u64) -> Option<f64> {
+        if !self.cycle_momentum {
+            return None;
+        }
+        let (factor, scale) = self.position(t);
+        let height = (self.max_momentum - self.base_momentum) * factor;
+        Some(self.max_momentum - height * scale)
+    }
+
+    fn check(&self) -> crate::Result<()> {
+        if self.step_size_down == Some(0) {
+            return Err(crate::hyper::invalid_value(
+                "cycliclr",
+                "step_size_down",
+                0,
+                "a whole number >= 1, or none",
+            ));
+        }
+        Ok(())
+    }
+}
+
+crate::hyper_enum! {
+    /// The shape of [`Wsd`]'s decay phase.
+    pub enum WsdDecay { /// A straight line: `1 − u`.
+    Linear = "linear", /// Half a cosine: `(1 + cos πu)/2`.
+    Cosine = "cosine", /// `1 − √u`.
+    Sqrt = "sqrt" }
+}
+
+crate::hyper_struct! {
+    /// Warmup-stable-decay (the "trapezoidal" schedule of recent language
+    /// model training; Hu et al. 2024, "MiniCPM"): a linear warm-up, a
+    /// constant plateau, then a decay, each a fixed number of steps. With
+    /// base rate η, warm-up W, stable S and decay D steps, start factor s and
+    /// end factor e, at step t:
+    ///
+    /// ```text
+    /// t < W             η·(s + (1 − s)·t/W)
+    /// W ≤ t < W+S       η
+    /// W+S ≤ t < W+S+D   η·(e + (1 − e)·f(u)),  u = (t − W − S)/D
+    /// t ≥ W+S+D         η·e
+    /// ```
+    /// with f the decay shape. No library has it as one piece; the fixtures
+    /// follow this closed form, which equals torch's `SequentialLR` of
+    /// `LinearLR`, `ConstantLR(factor=1)` and the decay to 1e-12.
+    pub struct Wsd: "wsd" {
+        /// Warm-up steps W.
+        warmup_steps: u64 = 0,
+        /// Plateau steps S.
+        stable_steps: u64 = 0,
+        /// Decay steps D.
+        decay_steps: u64 = 1; check check::at_least_one,
+        /// Start factor s of the warm-up.
+        start_factor: f64 = 0.0; check check::unit_closed,
+        /// End factor e of the decay.
+        end_factor: f64 = 0.0; check check::non_negative,
+        /// Shape of the decay.
+        decay: WsdDecay = WsdDecay::Linear,
+    }
+}
+
+impl ClosedForm for Wsd {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        let (w, s, d) = (self.warmup_steps, self.stable_steps, self.decay_steps);
+        let (sf, ef) = (self.start_factor, self.end_factor);
+        if t < w {
+            return base * (sf + (1.0 - sf) * t as f64 / w as f64);
+        }
+        if t < w + s {
+            return base;
+        }
+        if t < w + s + d {
+            let u = (t - w - s) as f64 / d as f64;
+            let f = match self.decay {
+                WsdDecay::Linear => 1.0 - u,
+                WsdDecay::Cosine => (1.0 + (PI * u).cos()) / 2.0,
+                WsdDecay::Sqrt => 1.0 - u.sqrt(),
+            };
+            return base * (ef + (1.0 - ef) * f);
+        }
+        base * ef
+    }
+}

@@ -25,8 +25,9 @@ mod closed_form;
 mod plateau;
 
 pub use closed_form::{
-    Anneal, ClosedForm, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR,
-    InverseSqrtLR, InverseTimeLR, LinearLR, MultiStepLR, OneCycleLR, PolynomialLR, StepLR,
+    Anneal, ClosedForm, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
+    CyclicMode, ExponentialLR, InverseSqrtLR, InverseTimeLR, LinearLR, MultiStepLR, OneCycleLR,
+    PolynomialLR, ScaleMode, StepLR, Wsd, WsdDecay,
 };
 pub use plateau::{Mode, PlateauState, ReduceLROnPlateau, ThresholdMode};
 
@@ -63,6 +64,10 @@ pub enum Schedule {
     PolynomialLR(PolynomialLR),
     /// See [`OneCycleLR`].
     OneCycleLR(OneCycleLR),
+    /// See [`CyclicLR`].
+    CyclicLR(CyclicLR),
+    /// See [`Wsd`].
+    Wsd(Wsd),
     /// See [`InverseTimeLR`].
     InverseTimeLR(InverseTimeLR),
     /// See [`InverseSqrtLR`].
@@ -92,6 +97,8 @@ pub const SCHEDULES: &[&str] = &[
     "constantlr",
     "polynomiallr",
     "onecyclelr",
+    "cycliclr",
+    "wsd",
     "inversetimelr",
     "inversesqrtlr",
     "sequentiallr",
@@ -124,6 +131,8 @@ impl Schedule {
             "constantlr" => Schedule::ConstantLR(with(hyper)?),
             "polynomiallr" => Schedule::PolynomialLR(with(hyper)?),
             "onecyclelr" => Schedule::OneCycleLR(with(hyper)?),
+            "cycliclr" => Schedule::CyclicLR(with(hyper)?),
+            "wsd" => Schedule::Wsd(with(hyper)?),
             "inversetimelr" => Schedule::InverseTimeLR(with(hyper)?),
             "inversesqrtlr" => Schedule::InverseSqrtLR(with(hyper)?),
             "reducelronplateau" => Schedule::ReduceLROnPlateau(with(hyper)?),
@@ -151,6 +160,8 @@ impl Schedule {
             Schedule::ConstantLR(s) => s,
             Schedule::PolynomialLR(s) => s,
             Schedule::OneCycleLR(s) => s,
+            Schedule::CyclicLR(s) => s,
+            Schedule::Wsd(s) => s,
             Schedule::InverseTimeLR(s) => s,
             Schedule::InverseSqrtLR(s) => s,
             Schedule::Constant | Schedule::SequentialLR { .. } | Schedule::ReduceLROnPlateau(_) => {
@@ -173,6 +184,8 @@ impl Schedule {
             Schedule::ConstantLR(s) => s.validate()?,
             Schedule::PolynomialLR(s) => s.validate()?,
             Schedule::OneCycleLR(s) => s.validate()?,
+            Schedule::CyclicLR(s) => s.validate()?,
+            Schedule::Wsd(s) => s.validate()?,
             Schedule::InverseTimeLR(s) => s.validate()?,
             Schedule::InverseSqrtLR(s) => s.validate()?,
             Schedule::ReduceLROnPlateau(s) => s.validate()?,
@@ -231,6 +244,8 @@ impl Schedule {
             Schedule::ConstantLR(_) => ConstantLR::OWNER,
             Schedule::PolynomialLR(_) => PolynomialLR::OWNER,
             Schedule::OneCycleLR(_) => OneCycleLR::OWNER,
+            Schedule::CyclicLR(_) => CyclicLR::OWNER,
+            Schedule::Wsd(_) => Wsd::OWNER,
             Schedule::InverseTimeLR(_) => InverseTimeLR::OWNER,
             Schedule::InverseSqrtLR(_) => InverseSqrtLR::OWNER,
         }
@@ -380,6 +395,8 @@ pub fn describe(name: &str) -> Result<Vec<HyperInfo>> {
         "constantlr" => ConstantLR::describe(),
         "polynomiallr" => PolynomialLR::describe(),
         "onecyclelr" => OneCycleLR::describe(),
+        "cycliclr" => CyclicLR::describe(),
+        "wsd" => Wsd::describe(),
         "inversetimelr" => InverseTimeLR::describe(),
         "inversesqrtlr" => InverseSqrtLR::describe(),
         "reducelronplateau" => ReduceLROnPlateau::describe(),
