@@ -10,9 +10,10 @@ AdamW(lr=1e-3) on everything else (torch's defaults otherwise: Muon's weight
 decay 0.1, momentum 0.95, Nesterov; AdamW's weight decay 0.01). torch's Muon
 runs its Newton-Schulz iteration in bfloat16; it is patched here to run it in
 float32, the parameter's dtype, as downhill does (and as the reference
-fixtures do). Each framework trains from its own seeded initialisation and
-shuffle, so single runs differ by noise: several seeds are run and the mean
-test accuracy after the last epoch compared.
+fixtures do). Both initialise as downhill does (He uniform before a ReLU,
+Glorot uniform at the output, zero biases); each draws its own seeded
+weights and shuffle, so single runs differ by noise: several seeds are run
+and the mean test accuracy after the last epoch compared.
 
 PyTorch comes from $TORCH_PYTHON, else this interpreter (torch_python.py);
 downhill from `cargo run --release -p downhill-cli`.
@@ -58,6 +59,16 @@ ytr = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
 xte = torch.tensor(idx("t10k-images-idx3-ubyte").reshape(-1, 784), dtype=torch.float32) / 255
 yte = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
 model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+# downhill's initialisation, so that the runs differ by the optimisers'
+# arithmetic and the random draws only: He uniform before a ReLU, Glorot
+# uniform for the output layer, zero biases (torch's default Linear init is
+# U(+-1/sqrt(fan_in)) with non-zero biases).
+with torch.no_grad():
+    for layer, relu in ((model[0], True), (model[2], True), (model[4], False)):
+        fan_out, fan_in = layer.weight.shape
+        bound = (6 / fan_in) ** 0.5 if relu else (6 / (fan_in + fan_out)) ** 0.5
+        layer.weight.uniform_(-bound, bound)
+        layer.bias.zero_()
 hidden = [model[2].weight]
 rest = [p for p in model.parameters() if p is not model[2].weight]
 muon = torch.optim.Muon(hidden, lr=0.02)

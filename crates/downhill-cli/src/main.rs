@@ -137,6 +137,10 @@ fn list_optimizers() -> Result<(), UserError> {
     println!("    authors use it; the run's header lists which parameter got which rule.");
     println!();
     use downhill::hyper::Hyper;
+    println!("Wrappers: lookahead(SPEC,k=5,alpha=0.5) around any spec above, partitions too\n");
+    println!("lookahead  (use when: a fast optimiser is noisy or unstable: slow weights smooth its path)");
+    print_hyper(&downhill::optim::LookaheadConfig::describe());
+    println!();
     println!("lbfgs  (full batch, one call of up to max_iter iterations per epoch)");
     print_hyper(&downhill::lbfgs::LbfgsConfig::describe());
     println!("newton  (full batch, exact Hessian; logistic regression of up to 2000 parameters)");

@@ -6,8 +6,8 @@
 use super::partition::Partition;
 use super::{
     AdaBelief, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Adan, Asgd, Driver, Group, Lamb,
-    Lars, Lion, Muon, NAdam, Optimizer, OptimizerSpec, Param, PartSpec, Prodigy, RAdam, RMSprop,
-    Role, Rprop, Rule, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    Lars, Lion, Lookahead, LookaheadConfig, Muon, NAdam, Optimizer, OptimizerSpec, Param, PartSpec,
+    Prodigy, RAdam, RMSprop, Role, Rprop, Rule, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 use crate::error::{Error, Result};
 use crate::hyper::{Hyper, HyperInfo, HyperMap};
@@ -132,7 +132,7 @@ fn unknown_optimizer(name: &str) -> Error {
     Error::UnknownName {
         kind: "optimizer",
         name: name.to_string(),
-        known: format!("{}, partition", OPTIMIZERS.join(", ")),
+        known: format!("{}, partition, lookahead", OPTIMIZERS.join(", ")),
     }
 }
 
@@ -155,6 +155,7 @@ pub fn muon_alone(spec: &OptimizerSpec) -> OptimizerSpec {
                 spec: OptimizerSpec::new("adamw"),
             },
         ],
+        inner: None,
     }
 }
 
@@ -169,6 +170,9 @@ pub fn build<T: Real>(
     params: &[impl Clone + Into<Param>],
 ) -> Result<Box<dyn Optimizer<T>>> {
     let params = super::to_params(params);
+    if let Some(lookahead) = wrapper(spec, |inner| build::<T>(inner, &params))? {
+        return Ok(lookahead);
+    }
     if spec.name == "partition" || !spec.parts.is_empty() {
         return Ok(Box::new(Partition::build(spec, params)?));
     }
@@ -190,11 +194,37 @@ pub fn build_rule<T: Real>(
     spec: &OptimizerSpec,
     params: &[impl Clone + Into<Param>],
 ) -> Result<Box<dyn Optimizer<T>>> {
-    make_named(spec, super::to_params(params))
+    let params = super::to_params(params);
+    if let Some(lookahead) = wrapper(spec, |inner| build_rule::<T>(inner, &params))? {
+        return Ok(lookahead);
+    }
+    make_named(spec, params)
+}
+
+/// `lookahead(SPEC,...)` around what `inner` builds of SPEC; `None` for any
+/// other spec.
+fn wrapper<T: Real>(
+    spec: &OptimizerSpec,
+    inner: impl FnOnce(&OptimizerSpec) -> Result<Box<dyn Optimizer<T>>>,
+) -> Result<Option<Box<dyn Optimizer<T>>>> {
+    if spec.name != "lookahead" {
+        return Ok(None);
+    }
+    let Some(wrapped) = &spec.inner else {
+        return Err(Error::Unsupported(
+            "lookahead needs the optimizer it wraps: lookahead(adam,k=5,alpha=0.5)".into(),
+        ));
+    };
+    let mut config = LookaheadConfig::default();
+    config.apply(&spec.hyper)?;
+    Ok(Some(Box::new(Lookahead::new(inner(wrapped)?, config)?)))
 }
 
 /// Checks a spec's names and hyper-parameters without any parameters.
 pub(crate) fn check_spec(spec: &OptimizerSpec) -> Result<()> {
+    if spec.name == "lookahead" {
+        return spec.validate();
+    }
     entry(&spec.name)?;
     make_named::<f32>(spec, Vec::new()).map(drop)
 }

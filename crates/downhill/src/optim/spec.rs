@@ -70,7 +70,14 @@ pub struct OptimizerSpec {
     /// The parts of a partition (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartSpec>,
+    /// The optimiser a wrapper wraps (`lookahead(SPEC,k=5)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<Box<OptimizerSpec>>,
 }
+
+/// The hyper-parameters that belong to the `lookahead` wrapper itself; any
+/// other goes to the optimiser it wraps.
+const WRAPPER_HYPER: &[&str] = &["k", "alpha"];
 
 impl OptimizerSpec {
     /// A spec with torch's defaults.
@@ -84,6 +91,15 @@ impl OptimizerSpec {
     /// Sets a hyper-parameter (checked when the optimiser is built). On a
     /// partition, sets it on every part that has it.
     pub fn with(mut self, key: &str, value: HyperValue) -> Self {
+        if let Some(inner) = self.inner.take() {
+            if WRAPPER_HYPER.contains(&key) {
+                self.hyper.insert(key.to_string(), value);
+                self.inner = Some(inner);
+            } else {
+                self.inner = Some(Box::new(inner.with(key, value)));
+            }
+            return self;
+        }
         if self.parts.is_empty() {
             self.hyper.insert(key.to_string(), value);
         } else {
@@ -97,6 +113,11 @@ impl OptimizerSpec {
     /// Builds and validates the configuration without any parameters, so a
     /// CLI can reject a bad spec before loading data.
     pub fn validate(&self) -> Result<()> {
+        if let Some(inner) = &self.inner {
+            let mut config = super::LookaheadConfig::default();
+            crate::hyper::Hyper::apply(&mut config, &self.hyper)?;
+            return inner.validate();
+        }
         if self.parts.is_empty() {
             return super::registry::check_spec(self);
         }
@@ -112,6 +133,13 @@ impl OptimizerSpec {
 impl fmt::Display for OptimizerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name)?;
+        if let Some(inner) = &self.inner {
+            write!(f, "({inner}")?;
+            for (k, v) in &self.hyper {
+                write!(f, ",{k}={v}")?;
+            }
+            return write!(f, ")");
+        }
         if !self.parts.is_empty() {
             let parts: Vec<String> = self
                 .parts
@@ -151,14 +179,56 @@ impl FromStr for OptimizerSpec {
         if t.len() > 10 && t[..10].eq_ignore_ascii_case("partition(") {
             return parse_partition(t);
         }
+        if t.len() > 10 && t[..10].eq_ignore_ascii_case("lookahead(") {
+            return parse_wrapper(t);
+        }
         let (name, hyper) = parse_call(t, "optimizer spec")?;
         Ok(OptimizerSpec {
             name,
             hyper,
-            groups: Vec::new(),
-            parts: Vec::new(),
+            ..Default::default()
         })
     }
+}
+
+/// `lookahead(SPEC,k=5,alpha=0.5)`: the wrapped spec first, then the
+/// wrapper's own settings.
+fn parse_wrapper(text: &str) -> Result<OptimizerSpec> {
+    let err = |why: String| Error::Parse {
+        what: "optimizer spec",
+        text: text.to_string(),
+        why,
+    };
+    let inner_text = text[10..]
+        .strip_suffix(')')
+        .ok_or_else(|| err("missing the closing `)`".into()))?;
+    let tokens = split_top_level(inner_text);
+    let Some((first, rest)) = tokens.split_first() else {
+        return Err(err(
+            "lookahead needs the optimizer it wraps: lookahead(adam,k=5,alpha=0.5)".into(),
+        ));
+    };
+    // A setting is `key=value` with no parenthesis before the `=`.
+    let is_setting = |tok: &str| tok.split_once('=').is_some_and(|(k, _)| !k.contains('('));
+    if is_setting(first) || first.trim().is_empty() {
+        return Err(err(
+            "the wrapped optimizer comes first: lookahead(adam(lr=0.001),k=5,alpha=0.5)".into(),
+        ));
+    }
+    let inner: OptimizerSpec = first.trim().parse()?;
+    let (_, hyper) = parse_call(&format!("lookahead({})", rest.join(",")), "optimizer spec")
+        .map_err(|e| err(e.to_string()))?;
+    if let Some(k) = hyper.keys().find(|k| !WRAPPER_HYPER.contains(&k.as_str())) {
+        return Err(err(format!(
+            "`{k}` is not a lookahead setting (k, alpha); the wrapped optimizer's go inside its own parentheses"
+        )));
+    }
+    Ok(OptimizerSpec {
+        name: "lookahead".into(),
+        hyper,
+        inner: Some(Box::new(inner)),
+        ..Default::default()
+    })
 }
 
 /// `partition(ROLES=SPEC,...)`, parts in the order written.
@@ -208,9 +278,8 @@ fn parse_partition(text: &str) -> Result<OptimizerSpec> {
     }
     Ok(OptimizerSpec {
         name: "partition".into(),
-        hyper: HyperMap::new(),
-        groups: Vec::new(),
         parts,
+        ..Default::default()
     })
 }
 
