@@ -84,7 +84,7 @@ impl<T: Real> Lookahead<T> {
         }
         self.inner.apply_step(tensors);
         self.count += 1;
-        if self.count % self.config.k == 0 {
+        if self.count.is_multiple_of(self.config.k) {
             let a = T::from_f64(self.config.alpha);
             for (i, slow) in self.slow.iter_mut().enumerate() {
                 if !self.inner.trains(i) {
