@@ -8,6 +8,7 @@
 //!   steps, non-finite gradient checks, bit-exact state save/restore;
 //! * [`schedule`]: learning-rate schedules, torch's and more;
 //! * [`clip`]: gradient clipping by global norm and by value;
+//! * [`average`]: weight averaging (EMA and SWA, as torch's `swa_utils`);
 //! * [`lbfgs`], [`newton`] and [`line_search`]: quasi-Newton and Newton methods;
 //! * [`linalg`]: matrix products (the core's, for Muon, and the training engine's);
 //! * [`problems`]: test functions with gradients, Hessians and known minima.
@@ -34,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod average;
 pub mod clip;
 pub mod error;
 pub mod hyper;

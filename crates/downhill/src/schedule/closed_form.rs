@@ -503,3 +503,32 @@ impl ClosedForm for Wsd {
         base * ef
     }
 }
+
+crate::hyper_struct! {
+    /// `torch.optim.swa_utils.SWALR`: anneals each group's rate to `swa_lr`
+    /// over `anneal_epochs` steps (cosine or linear), then holds it; the
+    /// schedule stochastic weight averaging runs under (see
+    /// [`crate::average`]). In closed form, with α the annealing at
+    /// `t / anneal_epochs` (capped at 1): `lr = swa_lr·α + base·(1 − α)`.
+    pub struct SwaLR: "swalr" {
+        /// The rate annealed to.
+        swa_lr: f64 = 0.05; check check::non_negative,
+        /// Steps the annealing takes (0: at once).
+        anneal_epochs: u64 = 10,
+        /// Cosine or linear annealing.
+        anneal_strategy: Anneal = Anneal::Cos,
+    }
+}
+
+impl ClosedForm for SwaLR {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        // torch counts from 1 when there is no annealing.
+        let t = if self.anneal_epochs == 0 { t.max(1) } else { t };
+        let x = (t as f64 / self.anneal_epochs.max(1) as f64).clamp(0.0, 1.0);
+        let alpha = match self.anneal_strategy {
+            Anneal::Cos => (1.0 - (PI * x).cos()) / 2.0,
+            Anneal::Linear => x,
+        };
+        self.swa_lr * alpha + base * (1.0 - alpha)
+    }
+}

@@ -27,7 +27,7 @@ mod plateau;
 pub use closed_form::{
     Anneal, ClosedForm, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
     CyclicMode, ExponentialLR, InverseSqrtLR, InverseTimeLR, LinearLR, MultiStepLR, OneCycleLR,
-    PolynomialLR, ScaleMode, StepLR, Wsd, WsdDecay,
+    PolynomialLR, ScaleMode, StepLR, SwaLR, Wsd, WsdDecay,
 };
 pub use plateau::{Mode, PlateauState, ReduceLROnPlateau, ThresholdMode};
 
@@ -68,6 +68,8 @@ pub enum Schedule {
     CyclicLR(CyclicLR),
     /// See [`Wsd`].
     Wsd(Wsd),
+    /// See [`SwaLR`].
+    SwaLR(SwaLR),
     /// See [`InverseTimeLR`].
     InverseTimeLR(InverseTimeLR),
     /// See [`InverseSqrtLR`].
@@ -99,6 +101,7 @@ pub const SCHEDULES: &[&str] = &[
     "onecyclelr",
     "cycliclr",
     "wsd",
+    "swalr",
     "inversetimelr",
     "inversesqrtlr",
     "sequentiallr",
@@ -133,6 +136,7 @@ impl Schedule {
             "onecyclelr" => Schedule::OneCycleLR(with(hyper)?),
             "cycliclr" => Schedule::CyclicLR(with(hyper)?),
             "wsd" => Schedule::Wsd(with(hyper)?),
+            "swalr" => Schedule::SwaLR(with(hyper)?),
             "inversetimelr" => Schedule::InverseTimeLR(with(hyper)?),
             "inversesqrtlr" => Schedule::InverseSqrtLR(with(hyper)?),
             "reducelronplateau" => Schedule::ReduceLROnPlateau(with(hyper)?),
@@ -162,6 +166,7 @@ impl Schedule {
             Schedule::OneCycleLR(s) => s,
             Schedule::CyclicLR(s) => s,
             Schedule::Wsd(s) => s,
+            Schedule::SwaLR(s) => s,
             Schedule::InverseTimeLR(s) => s,
             Schedule::InverseSqrtLR(s) => s,
             Schedule::Constant | Schedule::SequentialLR { .. } | Schedule::ReduceLROnPlateau(_) => {
@@ -186,6 +191,7 @@ impl Schedule {
             Schedule::OneCycleLR(s) => s.validate()?,
             Schedule::CyclicLR(s) => s.validate()?,
             Schedule::Wsd(s) => s.validate()?,
+            Schedule::SwaLR(s) => s.validate()?,
             Schedule::InverseTimeLR(s) => s.validate()?,
             Schedule::InverseSqrtLR(s) => s.validate()?,
             Schedule::ReduceLROnPlateau(s) => s.validate()?,
@@ -246,6 +252,7 @@ impl Schedule {
             Schedule::OneCycleLR(_) => OneCycleLR::OWNER,
             Schedule::CyclicLR(_) => CyclicLR::OWNER,
             Schedule::Wsd(_) => Wsd::OWNER,
+            Schedule::SwaLR(_) => SwaLR::OWNER,
             Schedule::InverseTimeLR(_) => InverseTimeLR::OWNER,
             Schedule::InverseSqrtLR(_) => InverseSqrtLR::OWNER,
         }
@@ -397,6 +404,7 @@ pub fn describe(name: &str) -> Result<Vec<HyperInfo>> {
         "onecyclelr" => OneCycleLR::describe(),
         "cycliclr" => CyclicLR::describe(),
         "wsd" => Wsd::describe(),
+        "swalr" => SwaLR::describe(),
         "inversetimelr" => InverseTimeLR::describe(),
         "inversesqrtlr" => InverseSqrtLR::describe(),
         "reducelronplateau" => ReduceLROnPlateau::describe(),
