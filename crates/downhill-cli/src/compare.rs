@@ -67,17 +67,22 @@ pub struct CompareArgs {
     /// Use only the first N test examples.
     #[arg(long, value_name = "N")]
     limit_test: Option<usize>,
-    /// Tune each optimizer's learning rate on a log grid first (scored on held-out training data).
+    /// Tune each optimizer's learning rate on a log grid first (scored on
+    /// held-out training data). The Adam-paper presets tune by default, as
+    /// the paper searched its step sizes.
     #[arg(long)]
     tune_lr: bool,
+    /// Run the rates as given, even for a preset that tunes by default.
+    #[arg(long, conflicts_with = "tune_lr")]
+    no_tune_lr: bool,
     /// Learning rates to try. [default: 1e-4,3e-4,...,0.3,1]
-    #[arg(long, value_name = "LIST", requires = "tune_lr")]
+    #[arg(long, value_name = "LIST")]
     tune_grid: Option<String>,
     /// Epochs per tuning trial. [default: 2]
-    #[arg(long, value_name = "N", requires = "tune_lr")]
+    #[arg(long, value_name = "N")]
     tune_epochs: Option<usize>,
     /// Training examples used for tuning. [default: 10000]
-    #[arg(long, value_name = "N", requires = "tune_lr")]
+    #[arg(long, value_name = "N")]
     tune_limit: Option<usize>,
     /// Training loss for the "epochs/seconds to reach" columns. [default: the highest final loss]
     #[arg(long, value_name = "F")]
@@ -133,7 +138,8 @@ pub fn run(a: CompareArgs) -> Result<(), UserError> {
         Some(list) => downhill_lab::compare::parse_specs(list)?,
         None => p.as_ref().map(|p| p.optimizers.clone()).unwrap_or_default(),
     };
-    let tune = if a.tune_lr {
+    let preset_tunes = p.as_ref().is_some_and(|p| p.tune) && a.optimizers.is_none();
+    let tune = if a.tune_lr || (preset_tunes && !a.no_tune_lr) {
         let mut t = TuneSettings::default();
         if let Some(g) = &a.tune_grid {
             t.grid = parse_list("--tune-grid", g)?;

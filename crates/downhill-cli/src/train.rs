@@ -117,6 +117,20 @@ pub struct TrainArgs {
     /// 1 = stochastic gradient descent. [default: 128]
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
+    /// Micro-batches per optimiser step (gradient accumulation): a step on
+    /// --batch-size × N examples with the memory of --batch-size. [default: 1]
+    #[arg(long, value_name = "N")]
+    accumulate: Option<usize>,
+    /// Keep an exponential moving average of the weights with this decay
+    /// (e.g. 0.999, torch's get_ema_multi_avg_fn), updated every step; it is
+    /// evaluated (ema_test_* in metrics.jsonl) and saved in checkpoints.
+    #[arg(long, value_name = "DECAY")]
+    ema: Option<f64>,
+    /// Stochastic weight averaging: average the weights at the end of every
+    /// epoch from this one on (swa_test_* in metrics.jsonl); pair it with a
+    /// `swalr(swa_lr=...)` schedule, e.g. in sequentiallr.
+    #[arg(long, value_name = "EPOCH")]
+    swa_start: Option<usize>,
     /// Passes over the training data. [default: 10]
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
@@ -260,6 +274,7 @@ impl TrainArgs {
             model,
             optimizer,
             batch_size,
+            accumulate,
             epochs,
             seed,
             l2,
@@ -269,6 +284,8 @@ impl TrainArgs {
             keep_checkpoints
         );
         set_opt!(
+            ema,
+            swa_start,
             schedule,
             clip_norm,
             clip_value,

@@ -740,3 +740,106 @@ fn advise_names_its_evidence_and_races() {
         "{ticks:?}"
     );
 }
+
+/// The `modern` preset runs every method it names, and the Adam-paper
+/// presets tune their rates unless told not to; the legends name what ran.
+#[test]
+fn modern_preset_runs_and_paper_presets_tune_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let modern = tmp.path().join("modern");
+    ok(&[
+        "compare",
+        "--preset",
+        "modern",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "300",
+        "--limit-test",
+        "200",
+        "--model",
+        "mlp:32,32",
+        "--quiet",
+        "--out",
+        modern.to_str().unwrap(),
+    ]);
+    let summary = std::fs::read_to_string(modern.join("summary.json")).unwrap();
+    for name in [
+        "adamw",
+        "muon",
+        "lion",
+        "schedulefree_adamw",
+        "prodigy",
+        "adan",
+        "nesterov",
+    ] {
+        assert!(
+            summary.contains(name),
+            "{name} missing from the modern preset"
+        );
+    }
+    let paper = tmp.path().join("paper");
+    ok(&[
+        "compare",
+        "--preset",
+        "adam-paper-logreg",
+        "--data",
+        "builtin:fashion-mnist-small",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "300",
+        "--limit-test",
+        "200",
+        "--tune-epochs",
+        "1",
+        "--tune-limit",
+        "200",
+        "--tune-grid",
+        "0.01,0.1",
+        "--quiet",
+        "--out",
+        paper.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(paper.join("summary.json")).unwrap())
+            .unwrap();
+    for run in json["runs"].as_array().unwrap() {
+        assert!(!run["tuning"].is_null(), "{run}");
+        // The curve is labelled with the spec that ran (the tuned rate).
+        let spec = run["spec"].as_str().unwrap();
+        assert!(
+            spec.contains("lr=0.01") || spec.contains("lr=0.1"),
+            "{spec}"
+        );
+        let svg = std::fs::read_to_string(paper.join("loss.svg")).unwrap();
+        assert!(
+            svg.contains(&spec.replace('&', "&amp;")),
+            "{spec} not in the legend"
+        );
+    }
+    let untuned = tmp.path().join("untuned");
+    ok(&[
+        "compare",
+        "--preset",
+        "adam-paper-logreg",
+        "--data",
+        "builtin:fashion-mnist-small",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "300",
+        "--no-tune-lr",
+        "--quiet",
+        "--out",
+        untuned.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(untuned.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["tuning"].is_null()));
+}

@@ -52,7 +52,7 @@ fn per_epoch(
             .filter_map(|h| f(h).map(|v| (h.epoch as f64, v)))
             .collect();
         chart = chart.series(
-            Series::new(r.label.clone(), pts)
+            Series::new(r.spec.clone(), pts)
                 .style(LineStyle::LineMarkers)
                 .color_slot(i),
         );
@@ -88,7 +88,7 @@ pub fn write_comparison(
         .y_scale(Scale::Log);
     for (i, r) in result.runs.iter().enumerate() {
         steps =
-            steps.series(Series::new(r.label.clone(), smooth(&r.steps, 0.95, 4000)).color_slot(i));
+            steps.series(Series::new(r.spec.clone(), smooth(&r.steps, 0.95, 4000)).color_slot(i));
     }
     charts.push(("loss_steps", steps, "Each step's mini-batch loss, smoothed by an exponential moving average (β = 0.95, bias-corrected)."));
     if any_test {

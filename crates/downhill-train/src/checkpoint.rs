@@ -16,6 +16,10 @@
 //!                             average): the model to evaluate and deploy;
 //!                             model.safetensors is the training point the
 //!                             run resumes from
+//!     ema.safetensors         the exponential moving average of the weights
+//!     swa.safetensors         the stochastic weight average (each only when
+//!                             the run keeps it; their update counts are in
+//!                             trainer.json)
 //!     MANIFEST.json           format, and the length and SHA-256 of each file
 //! ```
 //!
@@ -51,6 +55,13 @@ use std::path::{Path, PathBuf};
 pub const CHECKPOINT_FORMAT: &str = "downhill-checkpoint/1";
 /// The optional file holding the evaluation point.
 pub const EVAL_MODEL: &str = "eval_model.safetensors";
+
+/// The weight averages a checkpoint may hold, and their files.
+pub const AVERAGES: &[(&str, &str)] = &[("ema", "ema.safetensors"), ("swa", "swa.safetensors")];
+
+fn average_file(name: &str) -> Option<&'static str> {
+    AVERAGES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
 
 /// The format tag in `model.safetensors` metadata.
 pub const MODEL_FORMAT: &str = "downhill-model/1";
@@ -131,6 +142,10 @@ pub struct TrainerState {
     pub backoffs: u32,
     /// Wall-clock seconds so far.
     pub elapsed_seconds: f64,
+    /// Updates folded into the weight averages (`--ema`, `--swa-start`),
+    /// whose weights are `ema.safetensors` and `swa.safetensors`.
+    #[serde(default)]
+    pub average_updates: BTreeMap<String, u64>,
 }
 
 /// A whole checkpoint in memory.
@@ -142,6 +157,8 @@ pub struct Checkpoint {
     pub optimizer: SavedState,
     /// Trainer state.
     pub trainer: TrainerState,
+    /// Weight averages by name (`ema`, `swa`), when the run keeps them.
+    pub averages: BTreeMap<String, Vec<f32>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -273,6 +290,7 @@ pub fn write(
     out: &Path,
     params: &[f32],
     eval_params: Option<&[f32]>,
+    averages: &[(&str, &[f32])],
     tensors: &[TensorInfo],
     optimizer: &SavedState,
     trainer: &TrainerState,
@@ -308,6 +326,14 @@ pub fn write(
         files.push((
             EVAL_MODEL,
             model_bytes(eval, tensors, &trainer.config.model).map_err(|e| corrupt(&tmp, e))?,
+        ));
+    }
+    for &(name, weights) in averages {
+        let file =
+            average_file(name).ok_or_else(|| corrupt(&tmp, format!("no average `{name}`")))?;
+        files.push((
+            file,
+            model_bytes(weights, tensors, &trainer.config.model).map_err(|e| corrupt(&tmp, e))?,
         ));
     }
     let mut manifest = Manifest {
@@ -546,10 +572,24 @@ pub fn read(dir: &Path, tensors: &[TensorInfo]) -> Result<Checkpoint, Checkpoint
             &dir.join("model.safetensors"),
         )?
     };
+    let mut averages = BTreeMap::new();
+    for &(name, file) in AVERAGES {
+        if let Some(entry) = manifest.files.get(file) {
+            let path = dir.join(file);
+            let bytes = read_listed(&path, entry.bytes)?;
+            if sha256_hex(&bytes) != entry.sha256 {
+                return Err(corrupt(&path, "checksum mismatch: the file is corrupted"));
+            }
+            if !tensors.is_empty() {
+                averages.insert(name.to_string(), read_model(&bytes, tensors, &path)?);
+            }
+        }
+    }
     Ok(Checkpoint {
         params,
         optimizer,
         trainer,
+        averages,
     })
 }
 
@@ -632,6 +672,7 @@ mod tests {
             step_losses: Vec::new(),
             backoffs: 0,
             elapsed_seconds: 0.0,
+            average_updates: Default::default(),
         };
         let mut json = serde_json::to_value(&state).unwrap();
         let now = trainer_state_from_json(json.to_string().as_bytes()).unwrap();

@@ -81,6 +81,19 @@ pub struct TrainConfig {
     pub schedule_unit: ScheduleUnit,
     /// Examples per step; 0 means the whole training set (batch gradient descent).
     pub batch_size: usize,
+    /// Micro-batches per optimiser step (gradient accumulation): each step
+    /// averages the gradients of `accumulate` batches of `batch_size`, so it
+    /// equals one step on a batch `accumulate` times larger, with the memory
+    /// of one micro-batch.
+    pub accumulate: usize,
+    /// Keep an exponential moving average of the weights with this decay
+    /// (torch's `get_ema_multi_avg_fn`), updated after every step; the
+    /// average is evaluated and saved beside the weights.
+    pub ema: Option<f64>,
+    /// Stochastic weight averaging: the mean of the weights at the end of
+    /// every epoch from this one on (1 = the first), evaluated and saved
+    /// beside the weights; pair it with a `swalr` schedule.
+    pub swa_start: Option<usize>,
     /// Passes over the training data.
     pub epochs: usize,
     /// Seed of initialisation, shuffling, dropout and the validation split.
@@ -127,6 +140,9 @@ impl Default for TrainConfig {
             schedule: None,
             schedule_unit: ScheduleUnit::Epoch,
             batch_size: 128,
+            accumulate: 1,
+            ema: None,
+            swa_start: None,
             epochs: 10,
             seed: 0,
             l2: 0.0,
@@ -234,6 +250,24 @@ impl TrainConfig {
                     return bad(name, &v, "a finite number > 0");
                 }
             }
+        }
+        if self.accumulate == 0 {
+            return bad("accumulate", &0, "at least 1");
+        }
+        if self.accumulate > 1 && self.batch_size == 0 {
+            return bad(
+                "accumulate",
+                &self.accumulate,
+                "1 with --batch-size 0 (a whole-set gradient is already computed in chunks)",
+            );
+        }
+        if let Some(d) = self.ema {
+            if !(0.0..=1.0).contains(&d) {
+                return bad("ema", &d, "a decay in [0, 1], e.g. 0.999");
+            }
+        }
+        if self.swa_start == Some(0) {
+            return bad("swa_start", &0, "an epoch >= 1");
         }
         if let Some(f) = self.valid_fraction {
             if !(f > 0.0 && f < 1.0) {

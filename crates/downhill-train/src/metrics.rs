@@ -35,6 +35,28 @@ pub struct EpochRecord {
     /// absent for other optimisers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<f64>,
+    /// The exponential moving average's held-out figures (`--ema`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<AverageFigures>,
+    /// The stochastic weight average's held-out figures (`--swa-start`),
+    /// from its first epoch on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa: Option<AverageFigures>,
+}
+
+/// How a weight average does on the held-out data after an epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AverageFigures {
+    /// Updates folded into the average so far.
+    pub updates: u64,
+    /// Validation loss at the average.
+    pub valid_loss: Option<f64>,
+    /// Validation accuracy at the average.
+    pub valid_accuracy: Option<f64>,
+    /// Test loss at the average.
+    pub test_loss: Option<f64>,
+    /// Test accuracy at the average.
+    pub test_accuracy: Option<f64>,
 }
 
 /// Running totals within an epoch; part of a checkpoint, so that an epoch

@@ -5,11 +5,12 @@ use crate::checkpoint::{self, CheckpointError, TrainerState, CHECKPOINT_FORMAT};
 use crate::config::{OnDivergence, ScheduleUnit, TrainConfig, MAX_BACKOFFS};
 use crate::method::Method;
 use crate::metrics::{
-    best_of, parse_steps_csv, steps_csv_rows, DataInfo, Divergence, EpochRecord, EpochTotals,
-    Summary, STEPS_CSV_HEADER,
+    best_of, parse_steps_csv, steps_csv_rows, AverageFigures, DataInfo, Divergence, EpochRecord,
+    EpochTotals, Summary, STEPS_CSV_HEADER,
 };
 use crate::progress::{Observer, RunInfo};
 use crate::sparse::{LazyStep, UpdateChoice};
+use downhill::average::{Averaging, WeightAverage};
 use downhill::clip::{clip_grad_norm_flat, clip_grad_value, grad_norm, Norm};
 use downhill::schedule::Scheduler;
 use downhill::state::{write_atomic, SavedState};
@@ -67,6 +68,15 @@ struct Snapshot {
     params: Vec<f32>,
     optimizer: SavedState,
     state: TrainerState,
+    ema: Option<WeightAverage<f32>>,
+    swa: Option<WeightAverage<f32>>,
+}
+
+/// Which weight average.
+#[derive(Clone, Copy)]
+enum Which {
+    Ema,
+    Swa,
 }
 
 /// A training run: data, model, optimiser, schedule and position.
@@ -99,6 +109,10 @@ pub struct Trainer {
     eval_buf: Vec<f32>,
     /// Whether the last epoch's evaluation used `eval_buf`.
     at_eval_point: bool,
+    /// The exponential moving average of the weights (`--ema`).
+    ema: Option<WeightAverage<f32>>,
+    /// The stochastic weight average (`--swa-start`).
+    swa: Option<WeightAverage<f32>>,
     diverged: Option<Divergence>,
     /// Dense or lazy row-sparse steps, and why.
     updates: UpdateChoice,
@@ -263,6 +277,21 @@ impl Trainer {
         if matches!(method, Method::Newton { .. }) {
             crate::newton::check_newton(&net).map_err(TrainError::Invalid)?;
         }
+        let n_params = net.params().len();
+        let ema = cfg
+            .ema
+            .map(|decay| WeightAverage::new(Averaging::Ema { decay }, n_params))
+            .transpose()?;
+        let swa = cfg
+            .swa_start
+            .map(|_| WeightAverage::new(Averaging::Swa, n_params))
+            .transpose()?;
+        if (ema.is_some() || swa.is_some()) && !matches!(method, Method::Step(_)) {
+            return Err(TrainError::Invalid(format!(
+                "--ema and --swa-start average the weights of step-wise optimizers, not {}",
+                method.name()
+            )));
+        }
         let updates = crate::sparse::choose(&cfg, info.sparse)?;
         let lazy = updates
             .lazy
@@ -290,6 +319,8 @@ impl Trainer {
             last_good: None,
             eval_buf: Vec::new(),
             at_eval_point: false,
+            ema,
+            swa,
             diverged: None,
             updates,
             lazy,
@@ -319,9 +350,32 @@ impl Trainer {
             )));
         }
         t.restore(&ckpt.params, &ckpt.optimizer, &ckpt.trainer)?;
+        t.restore_averages(&ckpt.averages, &ckpt.trainer)?;
         let mut warnings = warnings;
         warnings.extend(t.rewrite_metrics()?);
         Ok((t, warnings))
+    }
+
+    /// The weight averages of a checkpoint, for the averages this run keeps.
+    fn restore_averages(
+        &mut self,
+        saved: &std::collections::BTreeMap<String, Vec<f32>>,
+        s: &TrainerState,
+    ) -> Result<(), TrainError> {
+        for (name, avg) in [("ema", &mut self.ema), ("swa", &mut self.swa)] {
+            let Some(avg) = avg else { continue };
+            let count = s.average_updates.get(name).copied().unwrap_or(0);
+            *avg = match saved.get(name) {
+                Some(w) => WeightAverage::restore(avg.kind(), w.clone(), count)?,
+                None if count == 0 => WeightAverage::new(avg.kind(), avg.weights().len())?,
+                None => {
+                    return Err(TrainError::Invalid(format!(
+                        "checkpoint: {count} {name} updates but no {name}.safetensors"
+                    )))
+                }
+            };
+        }
+        Ok(())
     }
 
     fn restore(
@@ -370,6 +424,10 @@ impl Trainer {
             step_losses: self.epoch_steps.clone(),
             backoffs: self.backoffs,
             elapsed_seconds: self.elapsed,
+            average_updates: [("ema", &self.ema), ("swa", &self.swa)]
+                .into_iter()
+                .filter_map(|(n, a)| a.as_ref().map(|a| (n.to_string(), a.count())))
+                .collect(),
         }
     }
 
@@ -447,7 +505,7 @@ impl Trainer {
     pub fn batches_per_epoch(&self) -> usize {
         match self.method {
             Method::Lbfgs(_) | Method::Newton { .. } => 1,
-            Method::Step(_) => self.info.train.div_ceil(self.batch_size()),
+            Method::Step(_) => self.info.train.div_ceil(self.step_rows()),
         }
     }
 
@@ -457,6 +515,13 @@ impl Trainer {
         } else {
             self.cfg.batch_size.min(self.info.train)
         }
+    }
+
+    /// Examples per optimiser step: a batch, or `accumulate` of them.
+    fn step_rows(&self) -> usize {
+        self.batch_size()
+            .saturating_mul(self.cfg.accumulate.max(1))
+            .min(self.info.train)
     }
 
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
@@ -515,10 +580,15 @@ impl Trainer {
 
     fn checkpoint(&self) -> Result<(), TrainError> {
         if let Some(out) = &self.out {
+            let averages: Vec<(&str, &[f32])> = [("ema", &self.ema), ("swa", &self.swa)]
+                .into_iter()
+                .filter_map(|(n, a)| a.as_ref().map(|a| (n, a.weights())))
+                .collect();
             checkpoint::write(
                 out,
                 self.net.params(),
                 self.at_eval_point.then_some(self.eval_buf.as_slice()),
+                &averages,
                 self.net.tensors(),
                 &self.optimizer_state()?,
                 &self.state(),
@@ -534,6 +604,8 @@ impl Trainer {
                 params: self.net.params().to_vec(),
                 optimizer: self.optimizer_state()?,
                 state: self.state(),
+                ema: self.ema.clone(),
+                swa: self.swa.clone(),
             });
         }
         Ok(())
@@ -572,6 +644,8 @@ impl Trainer {
                                 snap.state.epoch
                             ));
                             self.restore(&snap.params, &snap.optimizer, &snap.state)?;
+                            self.ema = snap.ema.clone();
+                            self.swa = snap.swa.clone();
                             self.backoffs = snap.state.backoffs + 1;
                             self.halve_lr()?;
                             if let Some(w) = self.rewrite_metrics()? {
@@ -709,6 +783,13 @@ impl Trainer {
             self.net.swap_params(&mut self.eval_buf)?;
         }
         let ((valid_loss, valid_accuracy), (test_loss, test_accuracy)) = held_out?;
+        if let (Some(swa), Some(start)) = (&mut self.swa, self.cfg.swa_start) {
+            if self.epoch + 1 >= start {
+                swa.update(self.net.params())?;
+            }
+        }
+        let ema_figures = self.evaluate_average(Which::Ema)?;
+        let swa_figures = self.evaluate_average(Which::Swa)?;
         // The epoch's last step may have broken the weights with the training
         // loss measured before it still finite: held-out losses show it.
         for (split, loss) in [("validation", valid_loss), ("test", test_loss)] {
@@ -734,6 +815,8 @@ impl Trainer {
             samples_per_sec: self.totals.count as f64 / train_seconds.max(1e-9),
             grad_norm: self.totals.grad_norm_sum / self.totals.steps.max(1) as f64,
             d: self.adapted_d(),
+            ema: ema_figures,
+            swa: swa_figures,
         };
         self.elapsed += started.elapsed().as_secs_f64();
         self.epoch += 1;
@@ -761,11 +844,15 @@ impl Trainer {
 
     fn train_steps(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
         let n = self.info.train;
-        let bs = self.batch_size();
+        let bs = self.step_rows();
         let batches = n.div_ceil(bs);
         let order = epoch_order(self.cfg.seed, self.epoch, n);
         let chunk = if self.cfg.batch_size == 0 {
             self.cfg.eval_batch
+        } else if self.cfg.accumulate > 1 {
+            // Gradient accumulation: the step's gradient is the average over
+            // micro-batches of --batch-size, each in memory on its own.
+            self.batch_size()
         } else {
             bs.max(self.cfg.eval_batch)
         };
@@ -823,6 +910,9 @@ impl Trainer {
             }
             if let (Some(s), ScheduleUnit::Step) = (&mut self.sched, self.cfg.schedule_unit) {
                 s.step(&mut **opt, Some(loss))?;
+            }
+            if let Some(ema) = &mut self.ema {
+                ema.update(self.net.params())?;
             }
             self.step += 1;
             self.batch = b + 1;
@@ -1013,6 +1103,41 @@ impl Trainer {
         Ok(())
     }
 
+    /// Held-out figures of a weight average (EMA or SWA), evaluated by
+    /// swapping it in and the weights back; `None` without the average or
+    /// before its first update.
+    fn evaluate_average(&mut self, which: Which) -> Result<Option<AverageFigures>, TrainError> {
+        let avg = match which {
+            Which::Ema => &mut self.ema,
+            Which::Swa => &mut self.swa,
+        };
+        let Some(avg) = avg.as_mut().filter(|a| a.count() > 0) else {
+            return Ok(None);
+        };
+        self.net.swap_params(avg.weights_mut())?;
+        let chunk = self.cfg.eval_batch;
+        let (net, batcher) = (&mut self.net, &mut self.batcher);
+        let mut eval = |d: &Option<Dataset>| -> Result<(Option<f64>, Option<f64>), TrainError> {
+            match d {
+                Some(d) if !d.is_empty() => {
+                    let st = batcher.evaluate(net, d, chunk)?;
+                    Ok((Some(st.mean_loss()), Some(st.accuracy())))
+                }
+                _ => Ok((None, None)),
+            }
+        };
+        let figures = eval(&self.data.valid).and_then(|v| Ok((v, eval(&self.data.test)?)));
+        self.net.swap_params(avg.weights_mut())?;
+        let ((valid_loss, valid_accuracy), (test_loss, test_accuracy)) = figures?;
+        Ok(Some(AverageFigures {
+            updates: avg.count(),
+            valid_loss,
+            valid_accuracy,
+            test_loss,
+            test_accuracy,
+        }))
+    }
+
     /// Prodigy's estimate `d` (of the first group that has one), which users
     /// watch: the rate it adapted to is `d·lr`.
     fn adapted_d(&mut self) -> Option<f64> {
@@ -1084,7 +1209,7 @@ fn max_batch_features(cfg: &TrainConfig, train: &Dataset) -> usize {
         .unwrap_or(0);
     let batch = match cfg.batch_size {
         0 => train.len(),
-        b => b.min(train.len()),
+        b => b.saturating_mul(cfg.accumulate.max(1)).min(train.len()),
     };
     batch.saturating_mul(widest)
 }

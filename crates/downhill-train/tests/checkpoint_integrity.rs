@@ -355,6 +355,7 @@ fn write_at(
         out,
         &c.params,
         None,
+        &[],
         t.network().tensors(),
         &c.optimizer,
         &state,

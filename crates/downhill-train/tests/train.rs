@@ -670,3 +670,139 @@ fn prodigy_logs_its_estimate_every_epoch() {
     adam.run(&mut Silent).unwrap();
     assert!(adam.history().iter().all(|r| r.d.is_none()));
 }
+
+/// `--accumulate N` with batches of B takes the steps a batch of B·N takes,
+/// and each equals it to rounding.
+#[test]
+fn accumulated_micro_batches_equal_one_large_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_spec(dir.path(), 1.0);
+    let run = |batch_size: usize, accumulate: usize| {
+        let mut t = Trainer::new(
+            TrainConfig {
+                model: "mlp:8".into(),
+                optimizer: "adam(lr=0.01)".into(),
+                batch_size,
+                accumulate,
+                ..cfg(data.clone())
+            },
+            None,
+        )
+        .unwrap();
+        t.run(&mut Silent).unwrap();
+        t
+    };
+    let large = run(40, 1);
+    let micro = run(8, 5);
+    assert_eq!(large.batches_per_epoch(), 10);
+    assert_eq!(micro.batches_per_epoch(), 10);
+    assert_eq!(
+        large.history().last().unwrap().step,
+        micro.history().last().unwrap().step
+    );
+    for (a, b) in large
+        .network()
+        .params()
+        .iter()
+        .zip(micro.network().params())
+    {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    // And it is not a no-op: without accumulation, batches of 8 go elsewhere.
+    let small = run(8, 1);
+    assert_eq!(small.batches_per_epoch(), 50);
+    assert_ne!(small.network().params(), micro.network().params());
+}
+
+/// The averages the trainer keeps are the averages of the weights it saved:
+/// a checkpoint after every step holds the weights, and the EMA and SWA in
+/// the last checkpoint equal a plain recomputation from them. Both are
+/// evaluated every epoch, and a resume continues them bit-identically.
+#[test]
+fn ema_and_swa_average_the_saved_weights_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("avg");
+    let base = TrainConfig {
+        model: "mlp:4".into(),
+        optimizer: "sgd(lr=0.1,momentum=0.9)".into(),
+        batch_size: 100,
+        epochs: 4,
+        ema: Some(0.8),
+        swa_start: Some(2),
+        checkpoint_every: Some(1),
+        keep_checkpoints: 1000,
+        ..cfg(data_spec(dir.path(), 1.0))
+    };
+    let mut t = Trainer::new(base.clone(), Some(out.clone())).unwrap();
+    t.run(&mut Silent).unwrap();
+    // Every step's weights, from the checkpoints (4 steps an epoch).
+    let root = checkpoint::checkpoints_dir(&out);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("step-")
+        })
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 16);
+    let tensors = t.network().tensors().to_vec();
+    let saved: Vec<checkpoint::Checkpoint> = dirs
+        .iter()
+        .map(|d| checkpoint::read(d, &tensors).unwrap())
+        .collect();
+    let mut ema: Vec<f64> = saved[0].params.iter().map(|&x| x as f64).collect();
+    for c in &saved[1..] {
+        for (e, &p) in ema.iter_mut().zip(&c.params) {
+            *e = 0.8 * *e + 0.2 * p as f64;
+        }
+    }
+    // SWA: the mean of the weights at the ends of epochs 2, 3 and 4.
+    let ends = [&saved[7], &saved[11], &saved[15]];
+    let swa: Vec<f64> = (0..ema.len())
+        .map(|i| ends.iter().map(|c| c.params[i] as f64).sum::<f64>() / 3.0)
+        .collect();
+    let last = &saved[15];
+    for (name, want) in [("ema", &ema), ("swa", &swa)] {
+        let got = &last.averages[name];
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (*g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{name}: {g} vs {w}"
+            );
+        }
+    }
+    let h = t.history();
+    assert!(h
+        .iter()
+        .all(|r| r.ema.as_ref().unwrap().test_accuracy.is_some()));
+    assert!(h[0].swa.is_none() && h[1..].iter().all(|r| r.swa.is_some()));
+    assert_eq!(h[3].swa.as_ref().unwrap().updates, 3);
+    // Resumed from the middle of epoch 3, the averages end where they did.
+    let resumed_dir = dir.path().join("resumed");
+    std::fs::create_dir_all(checkpoint::checkpoints_dir(&resumed_dir)).unwrap();
+    let mid = &dirs[9];
+    copy_dir(
+        mid,
+        &checkpoint::checkpoints_dir(&resumed_dir).join(mid.file_name().unwrap()),
+    );
+    for f in ["metrics.jsonl", "steps.csv"] {
+        std::fs::copy(out.join(f), resumed_dir.join(f)).unwrap();
+    }
+    let (mut r, _) = Trainer::resume(resumed_dir.clone(), None).unwrap();
+    r.run(&mut Silent).unwrap();
+    let again = checkpoint::read(
+        &std::fs::read_dir(checkpoint::checkpoints_dir(&resumed_dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max()
+            .unwrap(),
+        &tensors,
+    )
+    .unwrap();
+    assert_eq!(again.averages, last.averages);
+    assert_eq!(again.params, last.params);
+}
