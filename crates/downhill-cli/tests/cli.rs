@@ -741,6 +741,37 @@ fn advise_names_its_evidence_and_races() {
     );
 }
 
+/// `advise` knows the modern methods: a model with hidden matrices on dense
+/// data gets Muon, with what it measured, and schedule-free as the
+/// no-schedule choice; a model without hidden layers does not get Muon.
+#[test]
+fn advise_suggests_muon_for_hidden_matrices_with_its_measured_cost() {
+    let out = ok(&[
+        "advise",
+        "--data",
+        "builtin:fashion-mnist-small",
+        "--model",
+        "mlp:64,64",
+        "--limit-train",
+        "500",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("muon(lr=0.02)"), "{text}");
+    assert!(text.contains("hidden matrices [64, 64] hold"), "{text}");
+    assert!(text.contains("the model's own work per step"), "{text}");
+    assert!(text.contains("schedulefree_adamw"), "{text}");
+    let out = ok(&[
+        "advise",
+        "--data",
+        "builtin:fashion-mnist-small",
+        "--model",
+        "logreg",
+        "--limit-train",
+        "500",
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("muon"));
+}
+
 /// The `modern` preset runs every method it names, and the Adam-paper
 /// presets tune their rates unless told not to; the legends name what ran.
 #[test]

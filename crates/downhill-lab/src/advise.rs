@@ -75,7 +75,11 @@ impl std::fmt::Display for Advice {
 
 /// Seconds for one forward-backward pass over (up to) 256 training examples
 /// of `model`, measured (best of three).
-fn time_step(data: &DataSplit, model: &str, seed: u64) -> Result<(usize, f64), LabError> {
+fn time_step(
+    data: &DataSplit,
+    model: &str,
+    seed: u64,
+) -> Result<(usize, f64, Vec<downhill::optim::Param>), LabError> {
     let d = &data.train;
     let cfg = TrainConfig {
         model: model.to_string(),
@@ -104,7 +108,11 @@ fn time_step(data: &DataSplit, model: &str, seed: u64) -> Result<(usize, f64), L
         .map_err(|e| LabError::Invalid(e.to_string()))?;
         best = best.min(t.elapsed().as_secs_f64());
     }
-    Ok((net.params().len(), best * 256.0 / rows.len() as f64))
+    Ok((
+        net.params().len(),
+        best * 256.0 / rows.len() as f64,
+        net.optimizer_params(),
+    ))
 }
 
 /// Computes the statistics and the advice for `model` on `data`.
@@ -113,7 +121,7 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
     let mspec: ModelSpec = model
         .parse()
         .map_err(|e| LabError::Invalid(format!("--model: {e}")))?;
-    let (parameters, seconds_per_256) = time_step(data, model, seed)?;
+    let (parameters, seconds_per_256, params) = time_step(data, model, seed)?;
     let full_batch_seconds = seconds_per_256 * st.examples as f64 / 256.0;
     let lbfgs_memory_bytes = 2 * 10 * parameters as u64 * 4;
     let convex = matches!(mspec.kind, downhill_nn::ModelKind::Logreg);
@@ -178,6 +186,55 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
         suggestions.push(Suggestion {
             optimizer: "lbfgs(line_search_fn=strong_wolfe)".into(),
             why: format!("a full-batch gradient costs only ~{full_batch_seconds:.2} s, so L-BFGS is affordable, but the model is not convex: it can stall in a poor region; use it to polish"),
+        });
+    }
+    // Hidden matrices: what Muon is for (Jordan et al. 2024; Liu et al. 2025).
+    let hidden: Vec<&downhill::optim::Param> = params
+        .iter()
+        .filter(|p| p.role == downhill::optim::Role::Hidden)
+        .collect();
+    let hidden_share =
+        hidden.iter().map(|p| p.len()).sum::<usize>() as f64 / parameters.max(1) as f64;
+    if !hidden.is_empty() && !sparse {
+        // Newton–Schulz: 5 iterations of X·Xᵀ, A·A and P·X per matrix, next
+        // to the model's forward-backward pass over a batch of 128 (3 × the
+        // multiply-adds of the forward pass, 2 flops each).
+        let ns_flops: f64 = hidden
+            .iter()
+            .filter_map(|p| p.as_matrix())
+            .map(|(r, c)| {
+                let (r, k) = (r.min(c) as f64, r.max(c) as f64);
+                5.0 * (4.0 * r * r * k + 2.0 * r * r * r)
+            })
+            .sum();
+        let model_flops = 6.0 * 128.0 * parameters as f64;
+        let shapes: Vec<String> = hidden.iter().map(|p| format!("{:?}", p.shape)).collect();
+        evidence.push(format!(
+            "hidden matrices {} hold {:.0}% of the parameters; Muon's orthogonalisation of them costs about {:.1}x the model's own work per step at batch 128",
+            shapes.join(", "),
+            100.0 * hidden_share,
+            ns_flops / model_flops
+        ));
+        suggestions.push(Suggestion {
+            optimizer: "muon(lr=0.02)".into(),
+            why: format!(
+                "{:.0}% of the parameters are hidden weight matrices, what Muon orthogonalises (Jordan et al. 2024; it trained Kimi K2, Liu et al. 2025); the rest goes to AdamW. Its Newton–Schulz steps cost about {:.1}x a step's own work here, so it pays most with large batches",
+                100.0 * hidden_share,
+                ns_flops / model_flops
+            ),
+        });
+    }
+    if !sparse {
+        suggestions.push(Suggestion {
+        optimizer: "schedulefree_adamw(warmup_steps=100)".into(),
+        why: "no schedule to choose and no stopping time to commit to: evaluated at its running average, it matched tuned schedules in AlgoPerf's self-tuning track (Defazio et al. 2024); `prodigy` goes further and estimates the rate itself".into(),
+        });
+    }
+    let adam_state_mib = 8.0 * parameters as f64 / (1 << 20) as f64;
+    if adam_state_mib > 512.0 {
+        suggestions.push(Suggestion {
+            optimizer: "adafactor".into(),
+            why: format!("Adam's two moments would take {adam_state_mib:.0} MiB; Adafactor keeps row and column statistics instead (Shazeer & Stern 2018), and Lion one moment (Chen et al. 2023)"),
         });
     }
     if st.examples > 100_000 {
