@@ -12,9 +12,11 @@
 //! The reference kernel does trivial arithmetic over exactly those streams,
 //! split across the same rayon pool, so the ratio shows how close a step runs
 //! to the memory bandwidth of this machine. Tensor-level rules make more than
-//! one pass by design (LAMB and LARS two, Adafactor three over a matrix; see
-//! their docs), so their bound against the one-pass kernel is below 1:
-//! LAMB 28/40 = 0.70, LARS 20/28 = 0.71, Adafactor 12/24 = 0.50.
+//! one pass by design (LAMB and LARS two, Adafactor three over a matrix;
+//! Prodigy two, its sums over every tensor settling d before any update;
+//! see their docs), so their bound against the one-pass kernel of the same
+//! buffers is below 1: LAMB 28/40 = 0.70, LARS 20/28 = 0.71, Adafactor
+//! 12/24 = 0.50, Prodigy 44/60 = 0.73.
 //!
 //! With the non-finite gradient check on (the default of the library API),
 //! a step reads the gradient once more before it changes anything: 4 more
@@ -108,7 +110,31 @@ fn stream(p: &mut [f32], g: &[f32], bufs: &mut [Vec<f32>]) {
                     *p = *p * a + *m + *v + *w;
                 }
             }),
-        _ => unreachable!("at most three buffers"),
+        [m, v, w, x] => p
+            .par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(
+                m.par_chunks_mut(CHUNK)
+                    .zip(v.par_chunks_mut(CHUNK))
+                    .zip(w.par_chunks_mut(CHUNK).zip(x.par_chunks_mut(CHUNK))),
+            )
+            .for_each(|((p, g), ((m, v), (w, x)))| {
+                for (((((p, g), m), v), w), x) in p
+                    .iter_mut()
+                    .zip(g)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                    .zip(w.iter_mut())
+                    .zip(x.iter_mut())
+                {
+                    *m = *m * a + g;
+                    *v = *v * a + g;
+                    *w = *w * a + g;
+                    *x = *x * a + g;
+                    *p = *p * a + *m + *v + *w + *x;
+                }
+            }),
+        _ => unreachable!("at most four buffers"),
     }
 }
 
@@ -185,7 +211,7 @@ fn main() {
         println!("|---|---:|---:|---:|---:|");
         let mut p = vec![0.5f32; n];
         let g: Vec<f32> = (0..n).map(|i| ((i % 97) as f32 - 48.0) * 1e-3).collect();
-        let mut kernel = [0.0f64; 4];
+        let mut kernel = [0.0f64; 5];
         let mut sink = 0.0f32;
         for (k, slot) in kernel.iter_mut().enumerate() {
             let mut bufs = vec![vec![0.0f32; n]; k];

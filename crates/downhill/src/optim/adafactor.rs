@@ -307,8 +307,26 @@ fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
             &|blk, _: &mut [T], _: &mut [T]| {
                 let rows = blk * rpb..((blk + 1) * rpb).min(m);
                 rows.map(|i| {
-                    let gi = &g[i * n..(i + 1) * n];
-                    sum_squares_of(n, |j| c.update(rv[i], cv[j], mean, gi[j]))
+                    // Zipped slices, so the row's loop vectorises.
+                    let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
+                    let mut acc = [T::zero(); 16];
+                    let mut blocks = gi.chunks_exact(16).zip(cv.chunks_exact(16));
+                    for (gb, cb) in &mut blocks {
+                        for k in 0..16 {
+                            let u = c.update(ri, cb[k], mean, gb[k]);
+                            acc[k] = acc[k] + u * u;
+                        }
+                    }
+                    let tail = n - n % 16;
+                    let rest: f64 = gi[tail..]
+                        .iter()
+                        .zip(&cv[tail..])
+                        .map(|(&gv, &cj)| {
+                            let u = c.update(ri, cj, mean, gv).to_f64();
+                            u * u
+                        })
+                        .sum();
+                    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + rest
                 })
                 .sum::<f64>()
             },
@@ -333,9 +351,9 @@ fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
             &|blk, pb: &mut [T], _: &mut [T]| {
                 for (r, prow) in pb.chunks_exact_mut(n).enumerate() {
                     let i = blk * rpb + r;
-                    let gi = &g[i * n..(i + 1) * n];
-                    for (j, pj) in prow.iter_mut().enumerate() {
-                        *pj = c.step(*pj, k, c.update(rv[i], cv[j], mean, gi[j]));
+                    let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
+                    for ((pj, &gv), &cj) in prow.iter_mut().zip(gi).zip(cv) {
+                        *pj = c.step(*pj, k, c.update(ri, cj, mean, gv));
                     }
                 }
             },
