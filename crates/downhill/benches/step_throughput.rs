@@ -16,7 +16,7 @@
 //! Prodigy two, its sums over every tensor settling d before any update;
 //! see their docs), so their bound against the one-pass kernel of the same
 //! buffers is below 1: LAMB 28/40 = 0.70, LARS 20/28 = 0.71, Adafactor
-//! 12/24 = 0.50, Prodigy 44/60 = 0.73.
+//! 12/24 = 0.50, Prodigy 44/52 = 0.85.
 //!
 //! With the non-finite gradient check on (the default of the library API),
 //! a step reads the gradient once more before it changes anything: 4 more
