@@ -14,7 +14,7 @@
 #![no_main]
 
 use downhill::lbfgs::Lbfgs;
-use downhill::optim::build;
+use downhill::optim::{build, Param};
 use downhill_fuzz::{check_error, split_parts};
 use downhill_nn::{InputShape, ModelSpec, Network, TensorInfo};
 use downhill_train::checkpoint;
@@ -37,15 +37,23 @@ fn dir() -> &'static tempfile::TempDir {
 
 /// The model the seeds were written for (`make_seeds`): logistic regression
 /// over 4 features and 3 classes.
-fn tensors() -> &'static [TensorInfo] {
-    static T: OnceLock<Vec<TensorInfo>> = OnceLock::new();
-    T.get_or_init(|| {
+fn network() -> &'static Network<f32> {
+    static N: OnceLock<Network<f32>> = OnceLock::new();
+    N.get_or_init(|| {
         let spec: ModelSpec = "logreg".parse().expect("logreg parses");
-        Network::<f32>::new(&spec, InputShape::Flat(4), 3, 0)
-            .expect("logreg builds")
-            .tensors()
-            .to_vec()
+        Network::<f32>::new(&spec, InputShape::Flat(4), 3, 0).expect("logreg builds")
     })
+}
+
+fn tensors() -> &'static [TensorInfo] {
+    network().tensors()
+}
+
+/// The model's tensors with shapes and roles, as the trainer gives them to
+/// its optimiser (a state saved for other shapes does not load).
+fn optimizer_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| network().optimizer_params())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -121,12 +129,12 @@ fn resume_like(c: &checkpoint::Checkpoint) {
         return check_error(&e);
     }
     let spec = cfg.optimizer_spec().expect("validated");
-    let sizes: Vec<usize> = tensors().iter().map(|t| t.len).collect();
+    let total: usize = tensors().iter().map(|t| t.len).sum();
     // As `downhill_train::method::Method::new` builds the optimiser (spelled
     // out here so the harness does not depend on that enum's variants).
     if spec.name == "lbfgs" {
         let config = downhill_train::method::lbfgs_config(&spec).expect("validated");
-        let mut l = match Lbfgs::<f32>::new(config, sizes.iter().sum()) {
+        let mut l = match Lbfgs::<f32>::new(config, total) {
             Ok(l) => l,
             Err(e) => return check_error(&e),
         };
@@ -135,7 +143,7 @@ fn resume_like(c: &checkpoint::Checkpoint) {
         }
         return;
     }
-    let mut opt = match build::<f32>(&spec, &sizes) {
+    let mut opt = match build::<f32>(&spec, optimizer_params()) {
         Ok(o) => o,
         Err(e) => return check_error(&e),
     };

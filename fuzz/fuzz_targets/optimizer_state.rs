@@ -1,8 +1,9 @@
 //! The optimiser-state reader: `SavedState::from_parts(json, safetensors)`,
 //! then `load_state` into an optimiser, as a resumed run does. The first byte
-//! picks the optimiser (the nine element-wise ones and L-BFGS) and the element
-//! type; the rest is `optimizer.json` and `optimizer.safetensors` joined by
-//! the separator.
+//! picks the optimiser (every one in `OPTIMIZERS`, built over
+//! `state_params()` as `build` routes it, and L-BFGS) and the element type;
+//! the rest is `optimizer.json` and `optimizer.safetensors` joined by the
+//! separator.
 //!
 //! No panic, no unbounded allocation, one-line errors. A state that loads
 //! must also work: the optimiser steps, and its state saves and loads back.
@@ -12,12 +13,8 @@ use downhill::lbfgs::{Lbfgs, LbfgsConfig};
 use downhill::optim::{build, Optimizer, OptimizerSpec, OPTIMIZERS};
 use downhill::state::SavedState;
 use downhill::Real;
-use downhill_fuzz::{check_error, split_parts};
+use downhill_fuzz::{check_error, split_parts, state_params, STATE_LEN};
 use libfuzzer_sys::fuzz_target;
-
-/// Parameter tensor sizes of the element-wise optimisers (two tensors, so
-/// groups and per-tensor records are exercised).
-const SIZES: [usize; 2] = [3, 2];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
@@ -38,15 +35,15 @@ fuzz_target!(|data: &[u8]| {
     let which = (sel & 0x0f) as usize % (OPTIMIZERS.len() + 1);
     let f64s = sel & 0x10 != 0;
     match (OPTIMIZERS.get(which), f64s) {
-        (Some(name), false) => elementwise::<f32>(name, &saved),
-        (Some(name), true) => elementwise::<f64>(name, &saved),
+        (Some(name), false) => named::<f32>(name, &saved),
+        (Some(name), true) => named::<f64>(name, &saved),
         (None, false) => lbfgs::<f32>(&saved),
         (None, true) => lbfgs::<f64>(&saved),
     }
 });
 
-fn elementwise<T: Real>(name: &str, saved: &SavedState) {
-    let fresh = || build::<T>(&OptimizerSpec::new(name), &SIZES).expect("defaults build");
+fn named<T: Real>(name: &str, saved: &SavedState) {
+    let fresh = || build::<T>(&OptimizerSpec::new(name), &state_params()).expect("defaults build");
     let mut opt = fresh();
     if let Err(e) = opt.load_state(saved) {
         return check_error(&e);
@@ -56,8 +53,12 @@ fn elementwise<T: Real>(name: &str, saved: &SavedState) {
         assert!(lr.is_finite(), "loaded a non-finite lr {lr}");
         let _ = opt.hyper(g);
     }
-    let mut params: Vec<T> = (0..5).map(|i| T::from_f64(0.25 * i as f64 - 0.5)).collect();
-    let grads: Vec<T> = (0..5).map(|i| T::from_f64(0.1 - 0.05 * i as f64)).collect();
+    let mut params: Vec<T> = (0..STATE_LEN)
+        .map(|i| T::from_f64(0.25 * i as f64 - 0.5))
+        .collect();
+    let grads: Vec<T> = (0..STATE_LEN)
+        .map(|i| T::from_f64(0.1 - 0.05 * i as f64))
+        .collect();
     for _ in 0..2 {
         if let Err(e) = opt.step_flat(&mut params, &grads) {
             check_error(&e);

@@ -8,7 +8,24 @@
 //! meaningful while libFuzzer mutates bytes: a flipped length byte would
 //! shift every later part, a flipped separator byte only merges two parts.
 
+use downhill::optim::{Param, Role};
 use std::fmt::Display;
+
+/// The parameter tensors the `optimizer_state` target and its seeds give
+/// every optimiser: a hidden 3x2 matrix stored fan-in first (as the trainer's
+/// network stores weights) and a bias of 2. A matrix and a vector, so
+/// `muon` is routed (Muon on the matrix, AdamW on the bias, a partition's
+/// state), Adafactor factors the matrix, and groups and per-tensor records
+/// are exercised.
+pub fn state_params() -> Vec<Param> {
+    vec![
+        Param::new([3, 2], Role::Hidden).stored_transposed(),
+        Param::new([2], Role::Bias),
+    ]
+}
+
+/// The number of elements of [`state_params`].
+pub const STATE_LEN: usize = 8;
 
 /// What separates the parts of a multi-file input.
 pub const SEPARATOR: &[u8] = b"\n\x00--8<--\x00\n";
@@ -70,6 +87,14 @@ pub fn check_named_error(e: &impl Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_len_is_the_params_length() {
+        assert_eq!(
+            state_params().iter().map(Param::len).sum::<usize>(),
+            STATE_LEN
+        );
+    }
 
     #[test]
     fn parts_round_trip() {

@@ -31,6 +31,15 @@ impl LineSearchFn {
             LineSearchFn::Backtracking => Box::new(Backtracking::default()),
         }
     }
+
+    /// The most evaluations one search with default constants makes.
+    pub fn max_evals(self) -> usize {
+        match self {
+            // Every trial counts towards `max_evals`, after the first.
+            LineSearchFn::StrongWolfe => StrongWolfe::default().max_evals + 1,
+            LineSearchFn::Backtracking => Backtracking::default().max_evals,
+        }
+    }
 }
 
 crate::hyper_struct! {
@@ -315,6 +324,23 @@ impl<T: Real> Lbfgs<T> {
             )));
         }
         let cfg = self.config.clone();
+        // A state holds at most 2^53 iterations and evaluations (`load_state`
+        // refuses more: beyond it `func_evals` is not exact in its f64). A
+        // call evaluates once, then takes at most `max_iter` iterations of
+        // at most the line search's evaluations each (one without a search):
+        // refuse, before anything changes, a call that could pass the limit.
+        let limit = crate::optim::MAX_STEP;
+        let max_iter = u64::try_from(cfg.max_iter).unwrap_or(u64::MAX);
+        let per_iteration = cfg.line_search_fn.map_or(1, LineSearchFn::max_evals) as u64;
+        let most_evals = max_iter.saturating_mul(per_iteration).saturating_add(1);
+        if self.n_iter.saturating_add(max_iter) > limit
+            || self.func_evals.saturating_add(most_evals) > limit
+        {
+            return Err(Error::State(format!(
+                "lbfgs has taken {} iterations and {} evaluations; a call with max_iter = {} may add {max_iter} iterations and {most_evals} evaluations, past 2^53, the most a state may hold",
+                self.n_iter, self.func_evals, cfg.max_iter
+            )));
+        }
         let max_eval = cfg.max_eval.unwrap_or(cfg.max_iter * 5 / 4);
         let mut loss = f(x, &mut self.grad);
         let mut evals = 1;

@@ -248,3 +248,68 @@ fn an_lbfgs_state_with_absurd_counters_is_refused() {
         .load_state(&bad)
         .is_err());
 }
+
+/// Found by the `optimizer_state` fuzz target (its `lbfgs-*-step-2pow53`
+/// regression seeds): a state with 2^53 iterations, the most `load_state`
+/// accepts, stepped on to 2^53 + 4 and saved a state that no longer loaded.
+/// A call that could carry either counter past 2^53 is refused before
+/// anything changes; a call that ends within it saves a state that loads.
+#[test]
+fn an_lbfgs_call_that_could_pass_the_counter_limit_is_refused_whole() {
+    use downhill::lbfgs::{Lbfgs, LbfgsConfig, LineSearchFn};
+    let quadratic = |x: &[f64], g: &mut [f64]| {
+        g.copy_from_slice(x);
+        0.5 * (x[0] * x[0] + x[1] * x[1])
+    };
+    for search in [
+        None,
+        Some(LineSearchFn::StrongWolfe),
+        Some(LineSearchFn::Backtracking),
+    ] {
+        let config = LbfgsConfig {
+            line_search_fn: search,
+            ..LbfgsConfig::default()
+        };
+        let mut opt = Lbfgs::<f64>::new(config.clone(), 2).unwrap();
+        let mut x = vec![1.0, 2.0];
+        opt.step(&mut x, quadratic).unwrap();
+        let saved = opt.save_state();
+        let with = |step: u64, evals: f64| {
+            let mut s = saved.clone();
+            s.manifest.tensors[0].step = step;
+            s.manifest.tensors[0]
+                .scalars
+                .insert("func_evals".into(), evals);
+            let mut l = Lbfgs::<f64>::new(config.clone(), 2).unwrap();
+            l.load_state(&s).unwrap();
+            l
+        };
+        for (step, evals) in [
+            (MAX_STEP, 10.0),
+            (MAX_STEP - 1, 10.0),
+            (5, MAX_STEP as f64 - 1.0),
+        ] {
+            let mut l = with(step, evals);
+            let mut x = vec![3.0, -4.0];
+            let e = l.step(&mut x, quadratic).unwrap_err().to_string();
+            assert!(
+                e.contains("2^53") && e.contains("max_iter"),
+                "{search:?}: {e}"
+            );
+            assert_eq!(x, [3.0, -4.0]);
+            assert_eq!(
+                (l.total_iterations(), l.total_evaluations()),
+                (step, evals as u64)
+            );
+        }
+        // Room for a whole call: it runs, and what it saves loads back.
+        let room = config.max_iter as u64 * 50;
+        let mut l = with(MAX_STEP - room, MAX_STEP as f64 - room as f64);
+        let mut x = vec![3.0, -4.0];
+        l.step(&mut x, quadratic).unwrap();
+        Lbfgs::<f64>::new(config.clone(), 2)
+            .unwrap()
+            .load_state(&l.save_state())
+            .unwrap();
+    }
+}

@@ -8,7 +8,7 @@ use downhill::lbfgs::{Lbfgs, LbfgsConfig};
 use downhill::optim::{build, OptimizerSpec, OPTIMIZERS};
 use downhill::state::SavedState;
 use downhill::Real;
-use downhill_fuzz::join_parts;
+use downhill_fuzz::{join_parts, state_params, STATE_LEN};
 use downhill_train::{Silent, TrainConfig, Trainer};
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;
@@ -128,13 +128,15 @@ fn main() {
         b"model = \"cnn:8,8,16\"\noptimizer = \"adam(betas=(0.9,0.99))\"\nepochs = 2\n",
     );
 
-    // Optimiser states: every optimiser after a few steps, in f32 and f64.
+    // Optimiser states: every optimiser after a few steps, in f32 and f64,
+    // over the target's tensors (`muon` routes the bias to AdamW: a
+    // partition's state).
     for (k, name) in OPTIMIZERS.iter().enumerate() {
         for f64s in [false, true] {
             let state = if f64s {
-                elementwise_state::<f64>(name)
+                optimizer_state::<f64>(name)
             } else {
-                elementwise_state::<f32>(name)
+                optimizer_state::<f32>(name)
             };
             let sel = k as u8 | if f64s { 0x10 } else { 0 };
             seed(
@@ -200,6 +202,11 @@ fn main() {
             Some("reducelronplateau(patience=0)"),
         ),
         ("lbfgs(history_size=3)", None),
+        // Tensor-level rules in a partition (its state holds parts).
+        (
+            "partition(output=lamb,all=adafactor)",
+            Some("cosineannealinglr(T_max=4)"),
+        ),
     ];
     for (i, (opt, sched)) in runs.iter().enumerate() {
         let out = tmp.path().join(format!("run{i}"));
@@ -380,8 +387,8 @@ fn boundary_checkpoint_inputs(files: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The state of `name` with its defaults (and a variant's extra buffers),
-/// over the target's tensor sizes, after three steps.
-fn elementwise_state<T: Real>(name: &str) -> SavedState {
+/// over the target's tensors, after three steps.
+fn optimizer_state<T: Real>(name: &str) -> SavedState {
     let spec: OptimizerSpec = match name {
         "sgd" => "sgd(momentum=0.9,nesterov=true)",
         "rmsprop" => "rmsprop(centered=true,momentum=0.5)",
@@ -391,10 +398,12 @@ fn elementwise_state<T: Real>(name: &str) -> SavedState {
     .replace("adam(", &format!("{name}("))
     .parse()
     .expect("seed spec parses");
-    let mut opt = build::<T>(&spec, &[3, 2]).expect("seed optimizer builds");
-    let mut p: Vec<T> = (0..5).map(|i| T::from_f64(i as f64 * 0.3)).collect();
+    let mut opt = build::<T>(&spec, &state_params()).expect("seed optimizer builds");
+    let mut p: Vec<T> = (0..STATE_LEN)
+        .map(|i| T::from_f64(i as f64 * 0.3))
+        .collect();
     for s in 0..3 {
-        let g: Vec<T> = (0..5)
+        let g: Vec<T> = (0..STATE_LEN)
             .map(|i| T::from_f64(0.1 * (i + s) as f64 - 0.2))
             .collect();
         opt.step_flat(&mut p, &g).expect("seed step");

@@ -176,7 +176,11 @@ impl FromStr for OptimizerSpec {
 
     fn from_str(text: &str) -> Result<Self> {
         let t = text.trim();
-        if t.len() > 10 && t[..10].eq_ignore_ascii_case("partition(") {
+        // `get`: byte 10 may fall inside a character.
+        if t.len() > 10
+            && t.get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("partition("))
+        {
             return parse_partition(t);
         }
         if t.len() > 10 && t[..10].eq_ignore_ascii_case("lookahead(") {
@@ -418,5 +422,22 @@ mod tests {
             assert_eq!(d[0].name, "lr", "{name}");
             assert!(d.iter().all(|h| !h.doc.is_empty()), "{name}");
         }
+    }
+
+    /// Found by the `config_toml` fuzz target: the check for a
+    /// `partition(` prefix sliced the spec at byte 10, which panicked when
+    /// a character of several bytes spanned it.
+    #[test]
+    fn a_multibyte_character_at_byte_ten_is_an_error_not_a_panic() {
+        for text in [
+            "sgd(0=.l5\u{5da}",
+            "partitio\u{20ac}(all=sgd)",
+            "a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}(lr=1)",
+        ] {
+            let e = text.parse::<OptimizerSpec>().unwrap_err().to_string();
+            assert!(e.contains(text) && !e.contains('\n'), "{e}");
+        }
+        let s: OptimizerSpec = "PARTITION(all=sgd)".parse().unwrap();
+        assert_eq!(s.parts.len(), 1);
     }
 }
