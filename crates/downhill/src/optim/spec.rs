@@ -176,14 +176,10 @@ impl FromStr for OptimizerSpec {
 
     fn from_str(text: &str) -> Result<Self> {
         let t = text.trim();
-        // `get`: byte 10 may fall inside a character.
-        if t.len() > 10
-            && t.get(..10)
-                .is_some_and(|p| p.eq_ignore_ascii_case("partition("))
-        {
+        if starts_with_ignore_case(t, "partition(") {
             return parse_partition(t);
         }
-        if t.len() > 10 && t[..10].eq_ignore_ascii_case("lookahead(") {
+        if starts_with_ignore_case(t, "lookahead(") {
             return parse_wrapper(t);
         }
         let (name, hyper) = parse_call(t, "optimizer spec")?;
@@ -193,6 +189,16 @@ impl FromStr for OptimizerSpec {
             ..Default::default()
         })
     }
+}
+
+/// Whether `text` starts with the ASCII `prefix`, in any case, and goes on
+/// after it. `get`, not slicing: the prefix's end may fall inside a
+/// character of several bytes (found by the `config_toml` fuzz target).
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() > prefix.len()
+        && text
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 /// `lookahead(SPEC,k=5,alpha=0.5)`: the wrapped spec first, then the
@@ -432,6 +438,7 @@ mod tests {
         for text in [
             "sgd(0=.l5\u{5da}",
             "partitio\u{20ac}(all=sgd)",
+            "lookahea\u{20ac}(sgd)",
             "a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}(lr=1)",
         ] {
             let e = text.parse::<OptimizerSpec>().unwrap_err().to_string();
