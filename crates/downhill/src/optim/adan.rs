@@ -109,7 +109,17 @@ impl Pointwise for Adan {
         let [m, v, n, prev] = b else {
             unreachable!("adan has four buffers")
         };
-        for i in 0..p.len() {
+        // Cut every slice to the parameter's length so the indexing below
+        // needs no bounds checks and the loop vectorises.
+        let len = p.len();
+        let (g, m, v, n, prev) = (
+            &g[..len],
+            &mut m[..len],
+            &mut v[..len],
+            &mut n[..len],
+            &mut prev[..len],
+        );
+        for i in 0..len {
             let g = c.sign * g[i];
             let diff = if c.first { T::zero() } else { g - prev[i] };
             m[i] = moment(m[i], g, c.beta1, c.w1);

@@ -337,9 +337,12 @@ impl Rule for Prodigy {
 impl Pointwise for Prodigy {
     #[inline(always)]
     fn update<T: Real>(c: &ProdigyConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        let v = &b[0];
-        let m: &[T] = if c.momentum { b[3] } else { &[] };
-        for i in 0..p.len() {
+        // Every slice cut to the parameter's length: no bounds checks in the
+        // loop, so it vectorises. Without momentum `m` is unused.
+        let len = p.len();
+        let (g, v) = (&g[..len], &b[0][..len]);
+        let m: &[T] = if c.momentum { &b[3][..len] } else { v };
+        for i in 0..len {
             let denom = v[i].sqrt() + c.denom_eps;
             let grad = c.sign * g[i] + c.l2 * p[i];
             if c.decoupled {
