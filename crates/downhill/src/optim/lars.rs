@@ -1,7 +1,7 @@
 //! LARS: SGD with momentum, each tensor's step scaled by a trust ratio.
 
 use super::lamb::trust_ratio;
-use super::passes::{par_reduce, sum_squares, sum_squares_of, Chunk};
+use super::passes::{par_reduce, sum_squares, sum_squares_zip, Chunk};
 use super::{Rule, TensorStep};
 use crate::hyper::check;
 use crate::{Real, Result};
@@ -95,13 +95,22 @@ impl Rule for Lars {
     }
 
     fn step_tensor<T: Real>(c: &LarsConsts<T>, t: TensorStep<'_, T>) {
+        lars_step(c, t)
+    }
+}
+
+crate::multiversion! {
+    /// LARS's two passes over one tensor, compiled per vector width; each
+    /// leaf copies the constants into registers.
+    fn lars_step<T: Real>(c: &LarsConsts<T>, t: TensorStep<'_, T>) {
         let mut chunk = Chunk::whole(t.param, t.grad, t.buffers, 1);
         // Pass 1: ‖θ‖² and ‖u‖².
         let (pp, uu) = par_reduce(
             chunk.reborrow(),
             &|k: Chunk<'_, T>| {
+                let c = *c;
                 let (p, g) = (&*k.p, k.g);
-                let uu = sum_squares_of(p.len(), |i| c.direction(g[i], p[i]));
+                let uu = sum_squares_zip(g, p, |g, p| c.direction(g, p));
                 (sum_squares(p), uu)
             },
             |a, b| (a.0 + b.0, a.1 + b.1),
@@ -116,6 +125,7 @@ impl Rule for Lars {
         par_reduce(
             chunk.reborrow(),
             &|k: Chunk<'_, T>| {
+                let (c, ratio) = (*c, ratio);
                 let [b, ..] = k.bufs;
                 for ((p, &g), b) in k.p.iter_mut().zip(k.g).zip(b.iter_mut()) {
                     let u = (c.direction(g, *p) * ratio) * c.neg_lr;

@@ -47,6 +47,41 @@ unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Defines a function generic over `T: Real` whose body is compiled three
+/// times, for AVX-512, AVX2 and the baseline, and picked at run time. Unlike
+/// [`wide`], this reaches closures: a closure written in the body is
+/// compiled with its copy's target features, so a tensor-level rule's
+/// `par_reduce` leaves vectorise as wide as the element-wise loops. The body
+/// must not name `Self`. Every copy runs the same IEEE operations (no fused
+/// multiply-add is introduced), so results are bit-identical whichever runs.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! multiversion {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        $vis fn $name<T: $crate::Real>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512<T: $crate::Real>($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2<T: $crate::Real>($($arg: $ty),*) $body
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F, checked just above;
+                    // that is the only feature `avx512` enables.
+                    return unsafe { avx512::<T>($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above;
+                    // that is the only feature `avx2` enables.
+                    return unsafe { avx2::<T>($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+
 /// Runs an element-wise rule over a whole tensor in one pass: what every
 /// element-wise rule's [`super::Rule::step_tensor`] is.
 #[inline]
@@ -312,6 +347,31 @@ pub fn par_zip<T: Send, U: Sync>(a: &mut [T], b: &[U], f: impl Fn(&mut T, &U) + 
             f(x, y);
         }
     });
+}
+
+/// `Σ f(aᵢ, bᵢ)²` over two slices of one length, accumulated exactly as
+/// [`sum_squares_of`] does (16 lanes of `T` over whole blocks, the tail in
+/// `f64`), but over zipped blocks, which vectorises where indexing through
+/// a closure does not.
+#[inline(always)]
+pub fn sum_squares_zip<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [T::zero(); 16];
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for k in 0..16 {
+            let u = f(x[k], y[k]);
+            acc[k] = acc[k] + u * u;
+        }
+    }
+    let full = len / 16 * 16;
+    let tail: f64 = (full..len)
+        .map(|i| {
+            let u = f(a[i], b[i]).to_f64();
+            u * u
+        })
+        .sum();
+    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + tail
 }
 
 /// `Σ f(i)²` for `i` in `0..n`, calling `f` once per index in order (it
