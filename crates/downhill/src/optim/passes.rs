@@ -57,15 +57,15 @@ unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! multiversion {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
-        $vis fn $name<T: $crate::Real>($($arg: $ty),*) {
+        $vis fn $name<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                unsafe fn avx512<T: $crate::Real>($($arg: $ty),*) $body
+                unsafe fn avx512<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2")]
-                unsafe fn avx2<T: $crate::Real>($($arg: $ty),*) $body
+                unsafe fn avx2<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU supports AVX-512F, checked just above;
                     // that is the only feature `avx512` enables.

@@ -233,26 +233,18 @@ impl Rule for Prodigy {
         let (dot, abs) = if slice == 1 {
             // Every element: one parallel pass, split by length only.
             let n = t.n_buffers;
-            let mut chunk = Chunk::whole(t.param, t.grad, [v, s, p0, m], n);
-            par_reduce(
-                chunk.reborrow(),
-                &|k: Chunk<'_, T>| {
-                    let [v, s, p0, m] = k.bufs;
-                    let (mut dot, mut abs) = (T::zero(), 0.0f64);
-                    for i in 0..k.p.len() {
-                        let g = grad(k.g[i], k.p[i]);
-                        dot = dot + g * (p0[i] - k.p[i]);
-                        if momentum {
-                            m[i] = m[i] * beta1 + m_w * g;
-                        }
-                        v[i] = v[i] * beta2 + v_w * g * g;
-                        s[i] = s[i] * beta3 + s_w * g;
-                        abs += s[i].abs().to_f64();
-                    }
-                    (dot.to_f64(), abs)
-                },
-                |a, b| (a.0 + b.0, a.1 + b.1),
-            )
+            let k = GatherConsts {
+                sign,
+                l2,
+                beta1,
+                m_w,
+                beta2,
+                v_w,
+                beta3,
+                s_w,
+                momentum,
+            };
+            gather_all(&k, Chunk::whole(t.param, t.grad, [v, s, p0, m], n))
         } else {
             let (mut dot, mut abs) = (0.0f64, 0.0f64);
             for i in 0..t.param.len() {
@@ -354,5 +346,84 @@ impl Pointwise for Prodigy {
                 p[i] + c.neg_dlr_d * (grad / denom)
             };
         }
+    }
+}
+
+/// The constants of Prodigy's gathering pass.
+#[derive(Clone, Copy)]
+struct GatherConsts<T> {
+    sign: T,
+    l2: T,
+    beta1: T,
+    m_w: T,
+    beta2: T,
+    v_w: T,
+    beta3: T,
+    s_w: T,
+    momentum: bool,
+}
+
+impl<T: Real> GatherConsts<T> {
+    /// Updates the moments and `s` at one element; returns its terms of
+    /// `Σ g·(θ₀ − θ)` and `‖s‖₁`.
+    #[inline(always)]
+    fn element(&self, g: T, p: T, p0: T, m: &mut T, v: &mut T, s: &mut T) -> (T, T) {
+        let g = self.sign * g + self.l2 * p;
+        if self.momentum {
+            *m = *m * self.beta1 + self.m_w * g;
+        }
+        *v = *v * self.beta2 + self.v_w * g * g;
+        *s = *s * self.beta3 + self.s_w * g;
+        (g * (p0 - p), s.abs())
+    }
+}
+
+crate::multiversion! {
+    /// Prodigy's gathering pass over every element of a tensor (`slice_p`
+    /// = 1): the moments and `s` updated, `Σ g·(θ₀ − θ)` and `‖s‖₁` summed
+    /// in 16 lanes per leaf (the lanes in `f64`), compiled per vector width
+    /// so that it vectorises. Without momentum the `exp_avg` slot holds no
+    /// buffer and `s` stands in for it, untouched.
+    fn gather_all<T: Real>(k: &GatherConsts<T>, chunk: Chunk<'_, T>) -> (f64, f64) {
+        par_reduce(
+            chunk,
+            &|c: Chunk<'_, T>| {
+                let k = *k;
+                let [v, s, p0, m] = c.bufs;
+                let len = c.p.len();
+                let (p, g, v, s, p0) = (&*c.p, &c.g[..len], &mut v[..len], &mut s[..len], &p0[..len]);
+                let mut spare = [T::zero(); 16];
+                let (mut dot, mut abs) = ([T::zero(); 16], [T::zero(); 16]);
+                let full = len / 16 * 16;
+                let mut m_blocks = m.chunks_exact_mut(16);
+                let blocks = p
+                    .chunks_exact(16)
+                    .zip(g.chunks_exact(16))
+                    .zip(v.chunks_exact_mut(16).zip(s.chunks_exact_mut(16)))
+                    .zip(p0.chunks_exact(16));
+                for (((p, g), (v, s)), p0) in blocks {
+                    let m: &mut [T] = if k.momentum {
+                        m_blocks.next().expect("exp_avg has the parameter's length")
+                    } else {
+                        &mut spare
+                    };
+                    for i in 0..16 {
+                        let (d, a) = k.element(g[i], p[i], p0[i], &mut m[i], &mut v[i], &mut s[i]);
+                        dot[i] = dot[i] + d;
+                        abs[i] = abs[i] + a;
+                    }
+                }
+                let (mut dot_tail, mut abs_tail) = (0.0f64, 0.0f64);
+                for i in full..len {
+                    let mi = if k.momentum { &mut m[i] } else { &mut spare[0] };
+                    let (d, a) = k.element(g[i], p[i], p0[i], mi, &mut v[i], &mut s[i]);
+                    dot_tail += d.to_f64();
+                    abs_tail += a.to_f64();
+                }
+                let lanes = |x: [T; 16]| x.iter().map(|&a| a.to_f64()).sum::<f64>();
+                (lanes(dot) + dot_tail, lanes(abs) + abs_tail)
+            },
+            |a, b| (a.0 + b.0, a.1 + b.1),
+        )
     }
 }
