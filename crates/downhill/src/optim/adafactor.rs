@@ -163,36 +163,38 @@ impl<T: Real> AdafactorConsts<T> {
     }
 }
 
-/// A vector (or scalar): a full second moment, two passes.
-fn unfactored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
-    let numel = t.param.len();
-    let mut chunk = Chunk::whole(t.param, t.grad, t.buffers, 1);
-    let (pp, uu) = par_reduce(
-        chunk.reborrow(),
-        &|k: Chunk<'_, T>| {
-            let [v, ..] = k.bufs;
-            let g = k.g;
-            let uu = sum_squares_of(g.len(), |i| {
-                let g = c.sign * g[i];
-                v[i] = ema(v[i], g * g, &c.w);
-                T::one() / v[i].max(c.eps1_sq).sqrt() * g
-            });
-            (sum_squares(k.p), uu)
-        },
-        |a, b| (a.0 + b.0, a.1 + b.1),
-    );
-    let k = c.scale(c.alpha(pp, numel), uu, numel);
-    par_reduce(
-        chunk.reborrow(),
-        &|ch: Chunk<'_, T>| {
-            let [v, ..] = ch.bufs;
-            for ((p, &g), &v) in ch.p.iter_mut().zip(ch.g).zip(v.iter()) {
-                let u = T::one() / v.max(c.eps1_sq).sqrt() * (c.sign * g);
-                *p = c.step(*p, k, u);
-            }
-        },
-        |(), ()| (),
-    );
+crate::multiversion! {
+    /// A vector (or scalar): a full second moment, two passes. Compiled per vector width.
+    fn unfactored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
+        let numel = t.param.len();
+        let mut chunk = Chunk::whole(t.param, t.grad, t.buffers, 1);
+        let (pp, uu) = par_reduce(
+            chunk.reborrow(),
+            &|k: Chunk<'_, T>| {
+                let [v, ..] = k.bufs;
+                let g = k.g;
+                let uu = sum_squares_of(g.len(), |i| {
+                    let g = c.sign * g[i];
+                    v[i] = ema(v[i], g * g, &c.w);
+                    T::one() / v[i].max(c.eps1_sq).sqrt() * g
+                });
+                (sum_squares(k.p), uu)
+            },
+            |a, b| (a.0 + b.0, a.1 + b.1),
+        );
+        let k = c.scale(c.alpha(pp, numel), uu, numel);
+        par_reduce(
+            chunk.reborrow(),
+            &|ch: Chunk<'_, T>| {
+                let [v, ..] = ch.bufs;
+                for ((p, &g), &v) in ch.p.iter_mut().zip(ch.g).zip(v.iter()) {
+                    let u = T::one() / v.max(c.eps1_sq).sqrt() * (c.sign * g);
+                    *p = c.step(*p, k, u);
+                }
+            },
+            |(), ()| (),
+        );
+    }
 }
 
 /// Rows of one matrix handled by one leaf: a whole number of rows, about
@@ -231,134 +233,136 @@ fn over_blocks<T: Send, A: Send>(
     combine(x, y)
 }
 
-/// A matrix stack (…, m, n): factored statistics, three passes.
-fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
-    let shape = &t.info.shape;
-    let dims = shape.len();
-    let (m, n) = (shape[dims - 2], shape[dims - 1]);
-    let numel = t.param.len();
-    if numel == 0 {
-        return;
-    }
-    let batch = numel / (m * n);
-    let rpb = rows_per_block(n);
-    let blocks = m.div_ceil(rpb);
-    // Scratch: row means (m), column partial sums (blocks × n).
-    t.scratch.clear();
-    t.scratch.resize(m + blocks * n, T::zero());
-    let [row_var, col_var, ..] = t.buffers;
-    let (param, grad) = (t.param, t.grad);
+crate::multiversion! {
+    /// A matrix stack (…, m, n): factored statistics, three passes. Compiled per vector width.
+    fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
+        let shape = &t.info.shape;
+        let dims = shape.len();
+        let (m, n) = (shape[dims - 2], shape[dims - 1]);
+        let numel = t.param.len();
+        if numel == 0 {
+            return;
+        }
+        let batch = numel / (m * n);
+        let rpb = rows_per_block(n);
+        let blocks = m.div_ceil(rpb);
+        // Scratch: row means (m), column partial sums (blocks × n).
+        t.scratch.clear();
+        t.scratch.resize(m + blocks * n, T::zero());
+        let [row_var, col_var, ..] = t.buffers;
+        let (param, grad) = (t.param, t.grad);
 
-    // Pass 1 over every matrix: ‖θ‖², and the gradient's row and column
-    // mean squares into the statistics.
-    let mut pp = 0.0;
-    for b in 0..batch {
-        let off = b * m * n;
-        let (p, g) = (&param[off..off + m * n], &grad[off..off + m * n]);
-        let (row_sq, partial) = t.scratch.split_at_mut(m);
-        pp += over_blocks(
-            0,
-            blocks,
-            row_sq,
-            rpb,
-            partial,
-            n,
-            &|blk, row_sq: &mut [T], cols: &mut [T]| {
-                let rows = blk * rpb..((blk + 1) * rpb).min(m);
-                cols.fill(T::zero());
-                for (r, i) in rows.clone().enumerate() {
-                    let mut acc = T::zero();
-                    for (cj, &x) in cols.iter_mut().zip(&g[i * n..(i + 1) * n]) {
-                        let x = c.sign * x;
-                        let sq = x * x;
-                        acc = acc + sq;
-                        *cj = *cj + sq;
+        // Pass 1 over every matrix: ‖θ‖², and the gradient's row and column
+        // mean squares into the statistics.
+        let mut pp = 0.0;
+        for b in 0..batch {
+            let off = b * m * n;
+            let (p, g) = (&param[off..off + m * n], &grad[off..off + m * n]);
+            let (row_sq, partial) = t.scratch.split_at_mut(m);
+            pp += over_blocks(
+                0,
+                blocks,
+                row_sq,
+                rpb,
+                partial,
+                n,
+                &|blk, row_sq: &mut [T], cols: &mut [T]| {
+                    let rows = blk * rpb..((blk + 1) * rpb).min(m);
+                    cols.fill(T::zero());
+                    for (r, i) in rows.clone().enumerate() {
+                        let mut acc = T::zero();
+                        for (cj, &x) in cols.iter_mut().zip(&g[i * n..(i + 1) * n]) {
+                            let x = c.sign * x;
+                            let sq = x * x;
+                            acc = acc + sq;
+                            *cj = *cj + sq;
+                        }
+                        row_sq[r] = acc;
                     }
-                    row_sq[r] = acc;
-                }
-                sum_squares(&p[rows.start * n..rows.end * n])
-            },
-            &|a, b| a + b,
-        );
-        let (row_sq, partial) = t.scratch.split_at(m);
-        for (r, &s) in row_var[b * m..(b + 1) * m].iter_mut().zip(row_sq) {
-            *r = ema(*r, s / T::from_f64(n as f64), &c.w);
+                    sum_squares(&p[rows.start * n..rows.end * n])
+                },
+                &|a, b| a + b,
+            );
+            let (row_sq, partial) = t.scratch.split_at(m);
+            for (r, &s) in row_var[b * m..(b + 1) * m].iter_mut().zip(row_sq) {
+                *r = ema(*r, s / T::from_f64(n as f64), &c.w);
+            }
+            for (j, cj) in col_var[b * n..(b + 1) * n].iter_mut().enumerate() {
+                let sum = (0..blocks).fold(T::zero(), |a, blk| a + partial[blk * n + j]);
+                *cj = ema(*cj, sum / T::from_f64(m as f64), &c.w);
+            }
         }
-        for (j, cj) in col_var[b * n..(b + 1) * n].iter_mut().enumerate() {
-            let sum = (0..blocks).fold(T::zero(), |a, blk| a + partial[blk * n + j]);
-            *cj = ema(*cj, sum / T::from_f64(m as f64), &c.w);
-        }
-    }
-    let alpha = c.alpha(pp, numel);
+        let alpha = c.alpha(pp, numel);
 
-    // Pass 2: ‖U‖².
-    let mut uu = 0.0;
-    for b in 0..batch {
-        let g = &grad[b * m * n..(b + 1) * m * n];
-        let (rv, cv) = (&row_var[b * m..(b + 1) * m], &col_var[b * n..(b + 1) * n]);
-        let mean = mean_floor(rv, c.eps1);
-        uu += over_blocks(
-            0,
-            blocks,
-            &mut [],
-            0,
-            &mut [],
-            0,
-            &|blk, _: &mut [T], _: &mut [T]| {
-                let rows = blk * rpb..((blk + 1) * rpb).min(m);
-                rows.map(|i| {
-                    // Zipped slices, so the row's loop vectorises.
-                    let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
-                    let mut acc = [T::zero(); 16];
-                    let mut blocks = gi.chunks_exact(16).zip(cv.chunks_exact(16));
-                    for (gb, cb) in &mut blocks {
-                        for k in 0..16 {
-                            let u = c.update(ri, cb[k], mean, gb[k]);
-                            acc[k] = acc[k] + u * u;
+        // Pass 2: ‖U‖².
+        let mut uu = 0.0;
+        for b in 0..batch {
+            let g = &grad[b * m * n..(b + 1) * m * n];
+            let (rv, cv) = (&row_var[b * m..(b + 1) * m], &col_var[b * n..(b + 1) * n]);
+            let mean = mean_floor(rv, c.eps1);
+            uu += over_blocks(
+                0,
+                blocks,
+                &mut [],
+                0,
+                &mut [],
+                0,
+                &|blk, _: &mut [T], _: &mut [T]| {
+                    let rows = blk * rpb..((blk + 1) * rpb).min(m);
+                    rows.map(|i| {
+                        // Zipped slices, so the row's loop vectorises.
+                        let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
+                        let mut acc = [T::zero(); 16];
+                        let mut blocks = gi.chunks_exact(16).zip(cv.chunks_exact(16));
+                        for (gb, cb) in &mut blocks {
+                            for k in 0..16 {
+                                let u = c.update(ri, cb[k], mean, gb[k]);
+                                acc[k] = acc[k] + u * u;
+                            }
+                        }
+                        let tail = n - n % 16;
+                        let rest: f64 = gi[tail..]
+                            .iter()
+                            .zip(&cv[tail..])
+                            .map(|(&gv, &cj)| {
+                                let u = c.update(ri, cj, mean, gv).to_f64();
+                                u * u
+                            })
+                            .sum();
+                        acc.iter().map(|&a| a.to_f64()).sum::<f64>() + rest
+                    })
+                    .sum::<f64>()
+                },
+                &|a, b| a + b,
+            );
+        }
+        let k = c.scale(alpha, uu, numel);
+
+        // Pass 3: the step.
+        for b in 0..batch {
+            let off = b * m * n;
+            let g = &grad[off..off + m * n];
+            let (rv, cv) = (&row_var[b * m..(b + 1) * m], &col_var[b * n..(b + 1) * n]);
+            let mean = mean_floor(rv, c.eps1);
+            over_blocks(
+                0,
+                blocks,
+                &mut param[off..off + m * n],
+                rpb * n,
+                &mut [],
+                0,
+                &|blk, pb: &mut [T], _: &mut [T]| {
+                    for (r, prow) in pb.chunks_exact_mut(n).enumerate() {
+                        let i = blk * rpb + r;
+                        let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
+                        for ((pj, &gv), &cj) in prow.iter_mut().zip(gi).zip(cv) {
+                            *pj = c.step(*pj, k, c.update(ri, cj, mean, gv));
                         }
                     }
-                    let tail = n - n % 16;
-                    let rest: f64 = gi[tail..]
-                        .iter()
-                        .zip(&cv[tail..])
-                        .map(|(&gv, &cj)| {
-                            let u = c.update(ri, cj, mean, gv).to_f64();
-                            u * u
-                        })
-                        .sum();
-                    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + rest
-                })
-                .sum::<f64>()
-            },
-            &|a, b| a + b,
-        );
-    }
-    let k = c.scale(alpha, uu, numel);
-
-    // Pass 3: the step.
-    for b in 0..batch {
-        let off = b * m * n;
-        let g = &grad[off..off + m * n];
-        let (rv, cv) = (&row_var[b * m..(b + 1) * m], &col_var[b * n..(b + 1) * n]);
-        let mean = mean_floor(rv, c.eps1);
-        over_blocks(
-            0,
-            blocks,
-            &mut param[off..off + m * n],
-            rpb * n,
-            &mut [],
-            0,
-            &|blk, pb: &mut [T], _: &mut [T]| {
-                for (r, prow) in pb.chunks_exact_mut(n).enumerate() {
-                    let i = blk * rpb + r;
-                    let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
-                    for ((pj, &gv), &cj) in prow.iter_mut().zip(gi).zip(cv) {
-                        *pj = c.step(*pj, k, c.update(ri, cj, mean, gv));
-                    }
-                }
-            },
-            &|(), ()| (),
-        );
+                },
+                &|(), ()| (),
+            );
+        }
     }
 }
 
