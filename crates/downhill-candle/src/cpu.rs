@@ -1,0 +1,288 @@
+//! The CPU path: downhill's fused step runs on the vars' own storage, under
+//! candle's storage locks, through candle's in-place custom ops.
+//!
+//! A downhill step needs every parameter at once (a partition, Prodigy and
+//! the non-finite check look across tensors), but candle hands out a var's
+//! storage mutably only inside an in-place op's callback, one var at a
+//! time. So the step nests: var 0's op locks var 0 (and reads its gradient)
+//! and, inside its callback, runs var 1's op, and so on; inside the last
+//! callback every var is locked, and [`Held`] gives the optimiser random
+//! access to all of them. Nothing is copied and nothing is allocated; the
+//! nesting is one stack frame per var.
+
+use candle_core::backend::BackendStorage;
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, Var};
+use downhill::optim::{Optimizer, Tensors};
+use half::{bf16, f16};
+use std::cell::{Cell, RefCell};
+
+/// An element type candle stores on the CPU that downhill's kernels update
+/// directly (f32 and f64).
+pub trait Direct: downhill::Real + candle_core::WithDType {
+    /// The storage's elements, if it holds this type.
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+}
+
+impl Direct for f32 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [f32]> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Direct for f64 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [f64]> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The elements a contiguous layout covers.
+fn region(l: &Layout, what: &str) -> candle_core::Result<std::ops::Range<usize>> {
+    l.contiguous_offsets()
+        .map(|(a, b)| a..b)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{what} is not contiguous")))
+}
+
+/// A tensor's elements as a slice of `T` (read-locked for the duration of `f`).
+pub fn read<T: candle_core::WithDType, R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[T]) -> R,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(candle_core::Error::Msg(format!("{what} is not on the CPU")));
+    };
+    let all = T::cpu_storage_as_slice(cpu)?;
+    Ok(f(&all[region(layout, what)?]))
+}
+
+/// A change to a tensor's elements.
+type Change<'f, T> = &'f mut dyn FnMut(&mut [T]);
+
+/// Runs `f` on a CPU tensor's elements, mutably, through an in-place op.
+struct Mutate<'f, T> {
+    what: &'f str,
+    f: RefCell<Change<'f, T>>,
+}
+
+impl<T: Direct> InplaceOp1 for Mutate<'_, T> {
+    fn name(&self) -> &'static str {
+        "downhill-mutate"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let range = region(l, self.what)?;
+        let dtype = s.dtype();
+        let data = T::slice_mut(s).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "{} holds {dtype:?}, expected {:?}",
+                self.what,
+                T::DTYPE
+            ))
+        })?;
+        (self.f.borrow_mut())(&mut data[range]);
+        Ok(())
+    }
+}
+
+/// Changes a CPU tensor's elements in place (gradient clipping).
+pub fn mutate<T: Direct>(
+    t: &Tensor,
+    what: &str,
+    mut f: impl FnMut(&mut [T]),
+) -> candle_core::Result<()> {
+    t.inplace_op1(&Mutate {
+        what,
+        f: RefCell::new(&mut f),
+    })
+}
+
+/// Half-precision storage: read as f32, written back rounded to nearest.
+pub trait Half: candle_core::WithDType {
+    /// The storage's elements, if it holds this type.
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+    /// Widens to f32 (exact).
+    fn widen(self) -> f32;
+    /// Rounds an f32 to nearest.
+    fn narrow(x: f32) -> Self;
+}
+
+impl Half for bf16 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [bf16]> {
+        match s {
+            CpuStorage::BF16(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn narrow(x: f32) -> Self {
+        bf16::from_f32(x)
+    }
+}
+
+impl Half for f16 {
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [f16]> {
+        match s {
+            CpuStorage::F16(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn narrow(x: f32) -> Self {
+        f16::from_f32(x)
+    }
+}
+
+/// Writes f32 values into a half-precision CPU var, rounded, in place.
+struct WriteBack<'a, H, T> {
+    what: &'a str,
+    values: &'a [T],
+    _h: std::marker::PhantomData<H>,
+}
+
+impl<H: Half, T: downhill::Real> InplaceOp1 for WriteBack<'_, H, T> {
+    fn name(&self) -> &'static str {
+        "downhill-write-back"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let range = region(l, self.what)?;
+        let data = H::slice_mut(s)
+            .ok_or_else(|| candle_core::Error::Msg(format!("{} changed dtype", self.what)))?;
+        for (d, &v) in data[range].iter_mut().zip(self.values) {
+            // T is f32 here (half vars keep f32 state): the cast is exact.
+            *d = H::narrow(v.to_f64() as f32);
+        }
+        Ok(())
+    }
+}
+
+/// Writes `values` into the half-precision CPU var `var`, rounded to nearest.
+pub fn write_half<H: Half, T: downhill::Real>(
+    var: &Var,
+    what: &str,
+    values: &[T],
+) -> candle_core::Result<()> {
+    var.inplace_op1(&WriteBack::<H, T> {
+        what,
+        values,
+        _h: std::marker::PhantomData,
+    })
+}
+
+/// The tensors of a step as the nesting holds them: this frame's var and
+/// gradient, and the frames around it.
+struct Held<'a, 'o, T> {
+    index: usize,
+    param: &'a mut [T],
+    grad: &'a [T],
+    outer: Option<&'o mut dyn Tensors<T>>,
+}
+
+impl<T> Tensors<T> for Held<'_, '_, T> {
+    fn get(&mut self, i: usize) -> (&mut [T], &[T]) {
+        if i == self.index {
+            (&mut *self.param, self.grad)
+        } else {
+            self.outer
+                .as_mut()
+                .expect("the driver asks only for tensors it was built with")
+                .get(i)
+        }
+    }
+}
+
+/// The in-place op that locks var `index` (and reads its gradient), then
+/// either nests the next var's op or, at the last var, runs the update.
+struct Lock<'s, 'o, T> {
+    index: usize,
+    vars: &'s [Var],
+    names: &'s [String],
+    grads: &'s GradStore,
+    outer: Cell<Option<&'s mut dyn Tensors<T>>>,
+    opt: &'s RefCell<&'o mut dyn Optimizer<T>>,
+}
+
+impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
+    fn name(&self) -> &'static str {
+        "downhill-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let name = &self.names[self.index];
+        let range = region(l1, name)?;
+        let grad_range = region(l2, name)?;
+        let param = &mut T::slice_mut(s1).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{name}: the var changed dtype during the step"))
+        })?[range];
+        let grad = &T::cpu_storage_as_slice(s2)?[grad_range];
+        let mut held = Held {
+            index: self.index,
+            param,
+            grad,
+            outer: self.outer.take(),
+        };
+        let next = self.index + 1;
+        if next == self.vars.len() {
+            self.opt.borrow_mut().apply_step(&mut held);
+            return Ok(());
+        }
+        let lock = Lock {
+            index: next,
+            vars: self.vars,
+            names: self.names,
+            grads: self.grads,
+            outer: Cell::new(Some(&mut held)),
+            opt: self.opt,
+        };
+        let grad = self
+            .grads
+            .get(&self.vars[next])
+            .ok_or_else(|| candle_core::Error::Msg(format!("{}: no gradient", self.names[next])))?;
+        self.vars[next].inplace_op2(grad, &lock)
+    }
+}
+
+/// Runs `opt`'s update (already screened, clipped and [`Optimizer::ready`])
+/// on the vars' own storage. Every var must be a contiguous CPU tensor of
+/// type `T` with its gradient in `grads` (the caller checked).
+pub fn apply_in_place<T: Direct>(
+    opt: &mut dyn Optimizer<T>,
+    vars: &[Var],
+    names: &[String],
+    grads: &GradStore,
+) -> candle_core::Result<()> {
+    let Some(first) = vars.first() else {
+        return Ok(());
+    };
+    let grad = grads
+        .get(first)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{}: no gradient", names[0])))?;
+    let opt = RefCell::new(opt);
+    let lock = Lock {
+        index: 0,
+        vars,
+        names,
+        grads,
+        outer: Cell::new(None),
+        opt: &opt,
+    };
+    first.inplace_op2(grad, &lock)
+}
