@@ -16,6 +16,28 @@ use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, V
 use downhill::optim::{Optimizer, Tensors};
 use half::{bf16, f16};
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Calls into candle's in-place op entry (`Tensor::inplace_op1/2`) so far.
+static INPLACE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process has called candle's in-place op entry
+/// (`Tensor::inplace_op1` and `inplace_op2`): once per var per step on the
+/// in-place path, plus once per gradient for each clipping pass, plus once
+/// per var on the half path's write-back.
+///
+/// For allocation counts: candle-core 0.11's entry checks the destination's
+/// layout for overlapping elements (`Layout::has_internal_overlap`), which
+/// collects the layout's dimensions into a `Vec`, one small allocation per
+/// call that no caller can avoid. Everything else in a step allocates
+/// nothing after the first (`tests/alloc.rs` counts both).
+pub fn candle_inplace_calls() -> u64 {
+    INPLACE_CALLS.load(Ordering::Relaxed)
+}
+
+fn count_call() {
+    INPLACE_CALLS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// An element type candle stores on the CPU that downhill's kernels update
 /// directly (f32 and f64).
@@ -98,6 +120,7 @@ pub fn mutate<T: Direct>(
     what: &str,
     mut f: impl FnMut(&mut [T]),
 ) -> candle_core::Result<()> {
+    count_call();
     t.inplace_op1(&Mutate {
         what,
         f: RefCell::new(&mut f),
@@ -174,6 +197,7 @@ pub fn write_half<H: Half, T: downhill::Real>(
     what: &str,
     values: &[T],
 ) -> candle_core::Result<()> {
+    count_call();
     var.inplace_op1(&WriteBack::<H, T> {
         what,
         values,
@@ -256,6 +280,7 @@ impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
             .grads
             .get(&self.vars[next])
             .ok_or_else(|| candle_core::Error::Msg(format!("{}: no gradient", self.names[next])))?;
+        count_call();
         self.vars[next].inplace_op2(grad, &lock)
     }
 }
@@ -284,5 +309,6 @@ pub fn apply_in_place<T: Direct>(
         outer: Cell::new(None),
         opt: &opt,
     };
+    count_call();
     first.inplace_op2(grad, &lock)
 }
