@@ -288,7 +288,39 @@ impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
 /// Runs `opt`'s update (already screened, clipped and [`Optimizer::ready`])
 /// on the vars' own storage. Every var must be a contiguous CPU tensor of
 /// type `T` with its gradient in `grads` (the caller checked).
+///
+/// The nesting takes one stack frame per var (well under 2 KiB); up to
+/// [`NEST_ON_CALLER`] vars it runs on the caller's stack (a test thread's
+/// 2 MiB holds 1,000 vars), beyond that on a helper thread with a stack
+/// sized for the vars, which costs that thread's creation on every step.
 pub fn apply_in_place<T: Direct>(
+    opt: &mut dyn Optimizer<T>,
+    vars: &[Var],
+    names: &[String],
+    grads: &GradStore,
+) -> candle_core::Result<()> {
+    if vars.len() <= NEST_ON_CALLER {
+        return nest(opt, vars, names, grads);
+    }
+    let stack = (1 << 20) + vars.len() * (8 << 10);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("downhill-candle-step".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || nest(opt, vars, names, grads))
+            .map_err(|e| {
+                candle_core::Error::Msg(format!("downhill: cannot start the step's thread: {e}"))
+            })?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The most vars whose step nests on the caller's stack (see
+/// [`apply_in_place`]).
+pub const NEST_ON_CALLER: usize = 256;
+
+fn nest<T: Direct>(
     opt: &mut dyn Optimizer<T>,
     vars: &[Var],
     names: &[String],

@@ -310,3 +310,24 @@ fn every_listed_spec_parses_and_builds_over_a_varmap() {
     }
     assert!(specs.len() > 21, "{} specs", specs.len());
 }
+
+#[test]
+fn thousands_of_vars_step_on_a_test_threads_stack() {
+    // The in-place step nests one frame per var (see src/cpu.rs): up to 256
+    // on the caller's stack, more on a helper thread with a stack to fit.
+    // 1,000 and 20,000 vars, on the 2 MiB stack of a test thread.
+    for n in [1000, 20_000] {
+        let vars: Vec<Var> = (0..n).map(|i| var(&[i as f32, 1.0], &[2])).collect();
+        let mut store = GradStore::default();
+        for v in &vars {
+            store.insert(
+                v,
+                Tensor::from_slice(&[0.5f32, -0.5], 2, &Device::Cpu).unwrap(),
+            );
+        }
+        let mut opt = CandleOptimizer::new(vars.clone(), "sgd(lr=0.1)".parse().unwrap()).unwrap();
+        opt.step(&store).unwrap();
+        assert_eq!(values(&vars[n - 1]), vec![n as f32 - 1.05, 1.05]);
+        assert_eq!(values(&vars[0]), vec![-0.05, 1.05]);
+    }
+}
