@@ -6,16 +6,17 @@
 //! storage mutably only inside an in-place op's callback, one var at a
 //! time. So the step nests: var 0's op locks var 0 (and reads its gradient)
 //! and, inside its callback, runs var 1's op, and so on; inside the last
-//! callback every var is locked, and [`Held`] gives the optimiser random
-//! access to all of them. Nothing is copied and nothing is allocated; the
-//! nesting is one stack frame per var.
+//! callback every var is locked, and `Held` gives the optimiser random
+//! access to all of them, through the addresses each frame recorded.
+//! Nothing is copied and nothing is allocated (the list of addresses is
+//! kept from step to step); the nesting is one stack frame per var.
 
 use candle_core::backend::BackendStorage;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, Var};
 use downhill::optim::{Optimizer, Tensors};
 use half::{bf16, f16};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Calls into candle's in-place op entry (`Tensor::inplace_op1/2`) so far.
@@ -205,24 +206,41 @@ pub fn write_half<H: Half, T: downhill::Real>(
     })
 }
 
-/// The tensors of a step as the nesting holds them: this frame's var and
-/// gradient, and the frames around it.
-struct Held<'a, 'o, T> {
-    index: usize,
-    param: &'a mut [T],
-    grad: &'a [T],
-    outer: Option<&'o mut dyn Tensors<T>>,
+/// Where var `i`'s elements and its gradient's lie while the nesting holds
+/// their locks: addresses (kept as integers, so the engine that reuses the
+/// list stays `Send`) and the length of both.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Slot {
+    param: usize,
+    grad: usize,
+    len: usize,
 }
 
-impl<T> Tensors<T> for Held<'_, '_, T> {
+/// Every var and gradient of a step, while the nesting holds their locks.
+struct Held<'a, T> {
+    slots: &'a [Slot],
+    _elements: std::marker::PhantomData<&'a mut [T]>,
+}
+
+impl<T> Tensors<T> for Held<'_, T> {
     fn get(&mut self, i: usize) -> (&mut [T], &[T]) {
-        if i == self.index {
-            (&mut *self.param, self.grad)
-        } else {
-            self.outer
-                .as_mut()
-                .expect("the driver asks only for tensors it was built with")
-                .get(i)
+        let s = self.slots[i];
+        // SAFETY: `Held` exists only inside the innermost callback of the
+        // nesting ([`Lock::cpu_fwd`]), while every enclosing frame still
+        // holds var `j`'s storage write lock and its gradient's read lock
+        // for every `j`; each slot was recorded from those guarded slices
+        // (`s.len` elements of `T`, checked equal for both), and the
+        // slices they came from are not touched again until the callbacks
+        // return, after `Held` is gone. No two vars share a storage (a
+        // second write lock on one would block, never alias), no gradient
+        // shares one with a var being written (the read and write lock
+        // would exclude each other), and the `&mut` returned here borrows
+        // `self`, so at most one of them is alive at a time.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(s.param as *mut T, s.len),
+                std::slice::from_raw_parts(s.grad as *const T, s.len),
+            )
         }
     }
 }
@@ -234,7 +252,7 @@ struct Lock<'s, 'o, T> {
     vars: &'s [Var],
     names: &'s [String],
     grads: &'s GradStore,
-    outer: Cell<Option<&'s mut dyn Tensors<T>>>,
+    slots: &'s RefCell<Vec<Slot>>,
     opt: &'s RefCell<&'o mut dyn Optimizer<T>>,
 }
 
@@ -257,15 +275,25 @@ impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
             candle_core::Error::Msg(format!("{name}: the var changed dtype during the step"))
         })?[range];
         let grad = &T::cpu_storage_as_slice(s2)?[grad_range];
-        let mut held = Held {
-            index: self.index,
-            param,
-            grad,
-            outer: self.outer.take(),
-        };
+        if param.len() != grad.len() {
+            return Err(candle_core::Error::Msg(format!(
+                "{name}: {} elements, its gradient {}",
+                param.len(),
+                grad.len()
+            )));
+        }
+        self.slots.borrow_mut().push(Slot {
+            param: param.as_mut_ptr() as usize,
+            grad: grad.as_ptr() as usize,
+            len: param.len(),
+        });
         let next = self.index + 1;
         if next == self.vars.len() {
-            self.opt.borrow_mut().apply_step(&mut held);
+            let slots = self.slots.borrow();
+            self.opt.borrow_mut().apply_step(&mut Held {
+                slots: &slots[..],
+                _elements: std::marker::PhantomData,
+            });
             return Ok(());
         }
         let lock = Lock {
@@ -273,7 +301,7 @@ impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
             vars: self.vars,
             names: self.names,
             grads: self.grads,
-            outer: Cell::new(Some(&mut held)),
+            slots: self.slots,
             opt: self.opt,
         };
         let grad = self
@@ -298,16 +326,18 @@ pub fn apply_in_place<T: Direct>(
     vars: &[Var],
     names: &[String],
     grads: &GradStore,
+    slots: &mut Vec<Slot>,
 ) -> candle_core::Result<()> {
+    slots.clear();
     if vars.len() <= NEST_ON_CALLER {
-        return nest(opt, vars, names, grads);
+        return nest(opt, vars, names, grads, slots);
     }
     let stack = (1 << 20) + vars.len() * (8 << 10);
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("downhill-candle-step".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || nest(opt, vars, names, grads))
+            .spawn_scoped(scope, || nest(opt, vars, names, grads, slots))
             .map_err(|e| {
                 candle_core::Error::Msg(format!("downhill: cannot start the step's thread: {e}"))
             })?
@@ -325,6 +355,7 @@ fn nest<T: Direct>(
     vars: &[Var],
     names: &[String],
     grads: &GradStore,
+    slots: &mut Vec<Slot>,
 ) -> candle_core::Result<()> {
     let Some(first) = vars.first() else {
         return Ok(());
@@ -333,14 +364,18 @@ fn nest<T: Direct>(
         .get(first)
         .ok_or_else(|| candle_core::Error::Msg(format!("{}: no gradient", names[0])))?;
     let opt = RefCell::new(opt);
+    // Moved in and out, so the list keeps its capacity from step to step.
+    let cell = RefCell::new(std::mem::take(slots));
     let lock = Lock {
         index: 0,
         vars,
         names,
         grads,
-        outer: Cell::new(None),
+        slots: &cell,
         opt: &opt,
     };
     count_call();
-    first.inplace_op2(grad, &lock)
+    let result = first.inplace_op2(grad, &lock);
+    *slots = cell.into_inner();
+    result
 }

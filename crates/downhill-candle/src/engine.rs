@@ -33,6 +33,8 @@ pub struct Engine<T: Real> {
     grads: Vec<Vec<T>>,
     /// Where each gradient's elements start, to clip each storage once.
     seen: Vec<usize>,
+    /// Where the vars and gradients lie during an in-place step.
+    slots: Vec<cpu::Slot>,
 }
 
 impl<T: Real> std::fmt::Debug for Engine<T> {
@@ -98,6 +100,7 @@ impl<T: Direct> Engine<T> {
             params: Vec::new(),
             grads: Vec::new(),
             seen: Vec::new(),
+            slots: Vec::new(),
         })
     }
 
@@ -198,7 +201,7 @@ impl<T: Direct> Engine<T> {
             )?;
         }
         self.opt.ready().map_err(|e| named(e, v.names))?;
-        cpu::apply_in_place(&mut *self.opt, v.vars, v.names, grads)?;
+        cpu::apply_in_place(&mut *self.opt, v.vars, v.names, grads, &mut self.slots)?;
         Ok(StepOutcome::Stepped)
     }
 
