@@ -10,9 +10,10 @@
 //!
 //! The data are read by `downhill-data` (the embedded 6,000/1,000-image
 //! subset by default, or the IDX files of the full set), pixels scaled to
-//! [0, 1], the epoch order is `downhill train`'s (`downhill_train::epoch_order`),
-//! so the run sits next to `downhill train --model mlp:512,256` on the same
-//! data. `--optimizer candle_nn::AdamW` trains with candle's own AdamW
+//! [0, 1]; the initial weights and the epoch order are those of `downhill
+//! train --model mlp:512,256 --seed SEED` (`downhill_nn::Network::new`,
+//! `downhill_train::epoch_order`), so the run sits next to `downhill train`
+//! on the same model, data and starting point. `--optimizer candle_nn::AdamW` trains with candle's own AdamW
 //! (`ParamsAdamW::default()`, the same as `adamw(weight_decay=0.01)`), for
 //! comparison. Each epoch prints the training loss, the test loss and
 //! accuracy, the learning rate, and the mean time of a whole training step
@@ -165,6 +166,42 @@ fn evaluate(
     Ok((loss / d.len() as f64, correct as f64 / d.len() as f64))
 }
 
+/// Sets the model's weights to the ones `downhill train --model mlp:512,256
+/// --seed SEED` starts from (its seeded He/Glorot initialisation, biases
+/// zero): candle-core 0.11 cannot seed its CPU generator, and this way both
+/// runs start from the same point. downhill's engine stores a dense weight
+/// as (in, out); candle's `Linear` holds (out, in), so each is transposed.
+fn same_init_as_downhill_train(
+    varmap: &VarMap,
+    seed: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let spec: downhill_nn::ModelSpec = "mlp:512,256".parse()?;
+    let net =
+        downhill_nn::Network::<f32>::new(&spec, downhill_nn::InputShape::Flat(784), 10, seed)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| "the VarMap's lock is poisoned")?;
+    for t in net.tensors() {
+        let values = &net.params()[t.offset..t.offset + t.len];
+        let name = &t.name;
+        let var = data.get(name).ok_or_else(|| {
+            format!(
+                "downhill's tensor {} has no var {name} in the model",
+                t.name
+            )
+        })?;
+        let value = Tensor::from_slice(values, t.shape.as_slice(), &Device::Cpu)?;
+        let value = if t.shape.len() == 2 {
+            value.t()?.contiguous()?
+        } else {
+            value
+        };
+        var.set(&value)?;
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let data = downhill_data::load(&args.data, &downhill_data::LoadOptions::default())?;
@@ -173,8 +210,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .ok_or_else(|| format!("{}: no test split", args.data))?;
     let varmap = VarMap::new();
-    Device::Cpu.set_seed(args.seed).ok();
     let model = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+    same_init_as_downhill_train(&varmap, args.seed)?;
     let mut opt = if args.optimizer.eq_ignore_ascii_case("candle_nn::AdamW") {
         Opt::Candle(AdamW::new(varmap.all_vars(), ParamsAdamW::default())?)
     } else {

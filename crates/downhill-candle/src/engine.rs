@@ -184,6 +184,9 @@ impl<T: Direct> Engine<T> {
         if let Some(outcome) = screened.map_err(|e| named(e, v.names))? {
             return Ok(outcome);
         }
+        // Everything that can refuse the step is checked before clipping
+        // rewrites the gradients.
+        self.opt.ready().map_err(|e| named(e, v.names))?;
         if cfg.clip_norm.is_some() || cfg.clip_value.is_some() {
             // A gradient storage shared by two vars is clipped once.
             self.seen.clear();
@@ -200,7 +203,6 @@ impl<T: Direct> Engine<T> {
                 },
             )?;
         }
-        self.opt.ready().map_err(|e| named(e, v.names))?;
         cpu::apply_in_place(&mut *self.opt, v.vars, v.names, grads, &mut self.slots)?;
         Ok(StepOutcome::Stepped)
     }
@@ -243,6 +245,7 @@ impl<T: Direct> Engine<T> {
         if let Some(outcome) = screened.map_err(|e| named(e, v.names))? {
             return Ok(outcome);
         }
+        self.opt.ready().map_err(|e| named(e, v.names))?;
         {
             let grads_buf = std::cell::RefCell::new(&mut self.grads);
             clip(
@@ -258,7 +261,6 @@ impl<T: Direct> Engine<T> {
                 },
             )?;
         }
-        self.opt.ready().map_err(|e| named(e, v.names))?;
         self.opt.apply_step(&mut Buffers {
             params: &mut self.params,
             grads: &self.grads,
