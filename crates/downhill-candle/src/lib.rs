@@ -45,7 +45,11 @@
 //!   and costs two transfers of the parameters per step. **No GPU was
 //!   available where this crate was written: this path has been run only
 //!   on the CPU, forced with [`CandleOptimizer::force_tensor_path`], where
-//!   it gives the same bits as the in-place path (`tests/dtypes.rs`).**
+//!   it gives the same bits as the in-place path (`tests/dtypes.rs`). The
+//!   crate's `cuda` and `metal` features turn on candle's backends; neither
+//!   has been compiled here (no CUDA toolkit, no macOS).** The code that
+//!   touches storage directly matches only CPU storage and sends anything
+//!   else to this path.
 
 #![warn(missing_docs)]
 
