@@ -25,6 +25,9 @@
 //! * [`CandleOptimizer::save`] and [`CandleOptimizer::load`] write and read
 //!   downhill's optimiser-state format; a resumed run is bit-identical to
 //!   one that never stopped (`tests/checkpoint.rs`).
+//! * [`load_downhill_model`] reads a model `downhill train` wrote into
+//!   candle's layout, for candle-nn layers of the same names
+//!   (`tests/import.rs`).
 //!
 //! ## Where the update runs
 //!
@@ -57,12 +60,14 @@ mod checkpoint;
 mod config;
 mod cpu;
 mod engine;
+mod import;
 mod optimizer;
 mod roles;
 
 pub use config::{Config, ScheduleUnit};
 pub use cpu::candle_inplace_calls;
 pub use engine::Path;
+pub use import::{load_downhill_model, DOWNHILL_LAYOUT};
 pub use optimizer::CandleOptimizer;
 pub use roles::{natural_cmp, params_from_names};
 
