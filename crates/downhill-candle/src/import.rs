@@ -3,10 +3,9 @@
 //!
 //! downhill's engine stores a dense weight as (in, out) and a convolution
 //! kernel as (kh, kw, in, out), and says so in the file's metadata;
-//! `candle_nn::Linear` and `torch.nn.Linear` hold (out, in), `Conv2d`
-//! (out, in, kh, kw). Names are kept (`fc1.weight`, `conv2.bias`, ...), so
-//! the tensors go straight into a `VarBuilder::from_tensors` for layers
-//! named the same way.
+//! `candle_nn::Linear` and `torch.nn.Linear` hold (out, in). Names are kept
+//! (`fc1.weight`, `fc1.bias`, ...), so the tensors go straight into a
+//! `VarBuilder::from_tensors` for layers named the same way.
 
 use candle_core::{Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -22,9 +21,11 @@ fn msg(s: String) -> candle_core::Error {
 
 /// Reads a `model.safetensors` written by `downhill train` (or its
 /// `init.safetensors`) onto `device`, every dense weight transposed to
-/// (out, in) and every convolution kernel permuted to (out, in, kh, kw),
-/// ready for `VarBuilder::from_tensors`. A file without downhill's layout
-/// in its metadata is refused (its layout is unknown).
+/// (out, in), ready for `VarBuilder::from_tensors`. A file without
+/// downhill's layout in its metadata is refused (its layout is unknown),
+/// and so, for now, is a convolutional model: its first dense layer reads
+/// the feature map in downhill's (h, w, c) order, and reordering its rows
+/// for candle's (c, h, w) needs the map's geometry.
 pub fn load_downhill_model(
     path: impl AsRef<Path>,
     device: &Device,
@@ -71,7 +72,16 @@ pub fn load_downhill_model(
         let t = Tensor::from_vec(values, view.shape(), &Device::Cpu)?;
         let t = match view.shape().len() {
             2 => t.t()?.contiguous()?,
-            4 => t.permute((3, 2, 0, 1))?.contiguous()?,
+            // A kernel alone would permute to (out, in, kh, kw), but the
+            // dense layer after it reads downhill's NHWC feature map
+            // flattened as (h, w, c), where candle's NCHW flattens as
+            // (c, h, w): its rows would need the map's geometry to reorder.
+            4 => {
+                return Err(msg(format!(
+                    "{}: {name} is a convolution kernel; convolutional models are not supported yet (downhill flattens feature maps as (h, w, c), candle as (c, h, w))",
+                    path.display()
+                )))
+            }
             _ => t,
         };
         out.insert(name, t.to_device(device)?);

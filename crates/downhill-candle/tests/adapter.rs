@@ -331,3 +331,10 @@ fn thousands_of_vars_step_on_a_test_threads_stack() {
         assert_eq!(values(&vars[0]), vec![-0.05, 1.05]);
     }
 }
+
+#[test]
+fn an_optimiser_over_no_vars_steps_and_does_nothing() {
+    let mut opt = CandleOptimizer::empty("adamw".parse().unwrap()).unwrap();
+    opt.step(&GradStore::default()).unwrap();
+    assert!(opt.vars().is_empty());
+}

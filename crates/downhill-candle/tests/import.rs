@@ -76,3 +76,23 @@ fn a_trained_downhill_mlp_reproduces_its_test_accuracy_in_candle() {
     assert!(e.contains("no `downhill` metadata"), "{e}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_convolutional_model_is_refused_rather_than_misread() {
+    let out =
+        std::env::temp_dir().join(format!("downhill-candle-import-cnn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let cfg = TrainConfig {
+        model: "cnn:4".into(),
+        epochs: 1,
+        threads: Some(1),
+        ..TrainConfig::default()
+    };
+    // Building the run writes the initial model; no training is needed.
+    Trainer::new(cfg, Some(out.clone())).unwrap();
+    let e = downhill_candle::load_downhill_model(out.join("init.safetensors"), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("conv1.weight is a convolution kernel"), "{e}");
+    let _ = std::fs::remove_dir_all(&out);
+}
