@@ -190,7 +190,7 @@ impl<T: Direct> Engine<T> {
         if cfg.clip_norm.is_some() || cfg.clip_value.is_some() {
             // A gradient storage shared by two vars is clipped once.
             self.seen.clear();
-            let mut shared = vec_of_flags::<T>(&mut self.seen, v, grads)?;
+            let mut shared = shared_storages::<T>(&mut self.seen, v, grads)?;
             clip(
                 cfg,
                 v.vars.len(),
@@ -285,7 +285,7 @@ impl<T: Direct> Engine<T> {
 /// For clipping on the in-place path: records where each gradient's
 /// elements start (in `seen`, reused across steps) and says of each whether
 /// an earlier var's gradient is the same storage.
-fn vec_of_flags<'a, T: Direct>(
+fn shared_storages<'a, T: Direct>(
     seen: &'a mut Vec<usize>,
     v: &Vars<'_>,
     grads: &GradStore,
