@@ -25,9 +25,9 @@
 //! * [`CandleOptimizer::save`] and [`CandleOptimizer::load`] write and read
 //!   downhill's optimiser-state format; a resumed run is bit-identical to
 //!   one that never stopped (`tests/checkpoint.rs`).
-//! * [`load_downhill_model`] reads a model `downhill train` wrote into
-//!   candle's layout, for candle-nn layers of the same names
-//!   (`tests/import.rs`).
+//! * [`load_downhill_model`] reads a model `downhill train` wrote (MLP or
+//!   CNN) into candle's layout, for candle-nn layers of the same names; they
+//!   give downhill's test accuracy image for image (`tests/import.rs`).
 //!
 //! ## Where the update runs
 //!

@@ -78,21 +78,76 @@ fn a_trained_downhill_mlp_reproduces_its_test_accuracy_in_candle() {
 }
 
 #[test]
-fn a_convolutional_model_is_refused_rather_than_misread() {
+fn a_trained_downhill_cnn_reproduces_its_test_accuracy_in_candle() {
     let out =
         std::env::temp_dir().join(format!("downhill-candle-import-cnn-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
+    // Two 5x5 "same" convolutions (4 and 8 channels), each with ReLU and a
+    // 3x3 max-pool of stride 2 (28 -> 13 -> 6), a 32-unit dense layer.
     let cfg = TrainConfig {
-        model: "cnn:4".into(),
+        model: "cnn:4,8:fc=32".into(),
         epochs: 1,
-        threads: Some(1),
+        threads: Some(2),
         ..TrainConfig::default()
     };
-    // Building the run writes the initial model; no training is needed.
-    Trainer::new(cfg, Some(out.clone())).unwrap();
-    let e = downhill_candle::load_downhill_model(out.join("init.safetensors"), &Device::Cpu)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("conv1.weight is a convolution kernel"), "{e}");
+    let data = downhill_data::load(&cfg.data, &cfg.load_options().unwrap()).unwrap();
+    let test = data.test.clone().unwrap();
+    let summary = Trainer::with_data(cfg, data, Some(out.clone()))
+        .unwrap()
+        .run(&mut Silent)
+        .unwrap();
+    let theirs = summary.last.unwrap().test_accuracy.unwrap();
+    let (dir, _, _) = downhill_train::checkpoint::latest_trainer_state(&out).unwrap();
+    let tensors =
+        downhill_candle::load_downhill_model(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(
+        tensors["conv1.weight"].dims(),
+        [4, 1, 5, 5],
+        "candle's (out, in, kh, kw)"
+    );
+    assert_eq!(tensors["fc1.weight"].dims(), [32, 8 * 6 * 6]);
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    let conv = candle_nn::Conv2dConfig {
+        padding: 2,
+        ..Default::default()
+    };
+    let c1 = candle_nn::conv2d(1, 4, 5, conv, vb.pp("conv1")).unwrap();
+    let c2 = candle_nn::conv2d(4, 8, 5, conv, vb.pp("conv2")).unwrap();
+    let f1 = candle_nn::linear(288, 32, vb.pp("fc1")).unwrap();
+    let f2 = candle_nn::linear(32, 10, vb.pp("fc2")).unwrap();
+    let rows: Vec<usize> = (0..test.len()).collect();
+    let (mut x, mut y) = (vec![0f32; rows.len() * 784], vec![0u32; rows.len()]);
+    test.gather_dense(&rows, &mut x, &mut y).unwrap();
+    // One channel: downhill's HWC rows are candle's CHW images.
+    let x = Tensor::from_vec(x, (rows.len(), 1, 28, 28), &Device::Cpu).unwrap();
+    let h = c1
+        .forward(&x)
+        .unwrap()
+        .relu()
+        .unwrap()
+        .max_pool2d_with_stride(3, 2)
+        .unwrap();
+    let h = c2
+        .forward(&h)
+        .unwrap()
+        .relu()
+        .unwrap()
+        .max_pool2d_with_stride(3, 2)
+        .unwrap();
+    let h = f1
+        .forward(&h.flatten_from(1).unwrap())
+        .unwrap()
+        .relu()
+        .unwrap();
+    let logits = f2.forward(&h).unwrap();
+    let pred = logits.argmax(D::Minus1).unwrap().to_vec1::<u32>().unwrap();
+    let correct = pred.iter().zip(&y).filter(|(p, t)| p == t).count();
+    let ours = correct as f64 / rows.len() as f64;
+    println!(
+        "CNN: downhill {theirs}, candle {ours} on {} test images",
+        rows.len()
+    );
+    assert_eq!(ours, theirs);
+    assert!(ours > 0.6, "{ours}: the model learned");
     let _ = std::fs::remove_dir_all(&out);
 }
