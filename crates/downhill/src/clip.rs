@@ -18,9 +18,11 @@ impl Default for Norm {
     }
 }
 
-/// `Σ|gᵢ|ᵖ` (or `max|gᵢ|`) over one slice, accumulated in 16 lanes so the
-/// loop vectorises, and in `f64` across blocks for accuracy.
-fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
+/// One tensor's part of a norm over several: `Σ|gᵢ|ᵖ` (or `max|gᵢ|`) over one
+/// slice, accumulated in 16 lanes so the loop vectorises, and in `f64`
+/// across blocks for accuracy. [`norm_of_parts`] combines the parts; for
+/// callers that reach the tensors one at a time.
+pub fn norm_part<T: Real>(g: &[T], norm: Norm) -> f64 {
     match norm {
         Norm::Inf => g.iter().fold(0.0f64, |m, x| {
             let a = Real::to_f64(*x).abs();
@@ -35,7 +37,9 @@ fn partial<T: Real>(g: &[T], norm: Norm) -> f64 {
     }
 }
 
-fn finish(parts: impl Iterator<Item = f64>, norm: Norm) -> f64 {
+/// The norm of several tensors from their [`norm_part`]s, as [`grad_norm`]
+/// computes it.
+pub fn norm_of_parts(parts: impl Iterator<Item = f64>, norm: Norm) -> f64 {
     match norm {
         Norm::Inf => parts.fold(0.0, |m: f64, a| if a > m || a.is_nan() { a } else { m }),
         Norm::P(p) => parts.sum::<f64>().powf(1.0 / p),
@@ -45,7 +49,7 @@ fn finish(parts: impl Iterator<Item = f64>, norm: Norm) -> f64 {
 /// The norm of all gradients together, as if concatenated. NaN or infinity
 /// when any element is.
 pub fn grad_norm<T: Real>(grads: &[&[T]], norm: Norm) -> f64 {
-    finish(grads.iter().map(|g| partial(g, norm)), norm)
+    norm_of_parts(grads.iter().map(|g| norm_part(g, norm)), norm)
 }
 
 fn check_norm(norm: Norm) -> Result<()> {
@@ -73,6 +77,22 @@ pub fn clip_grad_norm<T: Real>(
     norm: Norm,
     error_if_nonfinite: bool,
 ) -> Result<f64> {
+    check_clip_norm(max_norm, norm)?;
+    let total = norm_of_parts(grads.iter().map(|g| norm_part(g, norm)), norm);
+    if !total.is_finite() && error_if_nonfinite {
+        return Err(Error::NonFiniteNorm(total));
+    }
+    if let Some(coef) = clip_coefficient(total, max_norm) {
+        for g in grads.iter_mut() {
+            scale_grad(g, coef);
+        }
+    }
+    Ok(total)
+}
+
+/// Checks [`clip_grad_norm`]'s settings: `max_norm` a finite number `>= 0`,
+/// a p-norm's `p` finite and `>= 1`.
+pub fn check_clip_norm(max_norm: f64, norm: Norm) -> Result<()> {
     check_norm(norm)?;
     if !(max_norm >= 0.0 && max_norm.is_finite()) {
         return Err(crate::hyper::invalid_value(
@@ -82,24 +102,27 @@ pub fn clip_grad_norm<T: Real>(
             "a finite number >= 0",
         ));
     }
-    let total = finish(grads.iter().map(|g| partial(g, norm)), norm);
-    if !total.is_finite() && error_if_nonfinite {
-        return Err(Error::NonFiniteNorm(total));
-    }
+    Ok(())
+}
+
+/// The factor [`clip_grad_norm`] scales every gradient by, given their total
+/// norm: `min(1, max_norm / (total + 10⁻⁶))`, or `None` when that is 1 (a
+/// pass over memory that would change nothing). NaN when `total` is NaN.
+pub fn clip_coefficient(total: f64, max_norm: f64) -> Option<f64> {
     let coef = max_norm / (total + 1e-6);
     // torch clamps with `torch.clamp(coef, max=1.0)`, which keeps a NaN, so a
     // NaN total norm makes every gradient NaN (`f64::min` would return 1.0
-    // and leave them alone). Scaling by exactly 1 changes nothing, so that
-    // pass over memory is skipped.
-    if coef.is_nan() || coef < 1.0 {
-        let c = T::from_f64(if coef.is_nan() { coef } else { coef.min(1.0) });
-        for g in grads.iter_mut() {
-            for x in g.iter_mut() {
-                *x = *x * c;
-            }
-        }
+    // and leave them alone).
+    (coef.is_nan() || coef < 1.0).then_some(coef)
+}
+
+/// Multiplies a gradient by [`clip_coefficient`]'s factor, rounded once to
+/// the element type.
+pub fn scale_grad<T: Real>(g: &mut [T], coef: f64) {
+    let c = T::from_f64(coef);
+    for x in g.iter_mut() {
+        *x = *x * c;
     }
-    Ok(total)
 }
 
 /// [`clip_grad_norm`] on one flat buffer holding every gradient.

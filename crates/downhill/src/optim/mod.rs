@@ -615,6 +615,26 @@ fn screen<'g, T: Real, O: Optimizer<T> + ?Sized>(
     opt: &O,
     grad: impl Fn(usize) -> &'g [T],
 ) -> Result<Option<StepOutcome>> {
+    screen_gradients(opt, |i| first_non_finite_value(grad(i)))
+}
+
+/// The first NaN or infinity of `g`: its index and value.
+pub fn first_non_finite_value<T: Real>(g: &[T]) -> Option<(usize, f64)> {
+    passes::first_non_finite(g).map(|index| (index, g[index].to_f64()))
+}
+
+/// The non-finite check of a step, for callers that reach the gradients one
+/// at a time (an adapter that holds each tensor's lock only while it reads
+/// it): `first_bad(i)` gives the first non-finite element of gradient `i`
+/// (see [`first_non_finite_value`]) and is asked only for the tensors the
+/// optimiser trains, in order, and not at all under
+/// [`NonFinite::Unchecked`]. Returns what [`Optimizer::step`] would do per
+/// the optimiser's policy: `Some(Skipped)` to skip, an error, or `None` to
+/// go on.
+pub fn screen_gradients<T: Real, O: Optimizer<T> + ?Sized>(
+    opt: &O,
+    mut first_bad: impl FnMut(usize) -> Option<(usize, f64)>,
+) -> Result<Option<StepOutcome>> {
     let policy = opt.non_finite();
     if policy == NonFinite::Unchecked {
         return Ok(None);
@@ -623,16 +643,8 @@ fn screen<'g, T: Real, O: Optimizer<T> + ?Sized>(
         if !opt.trains(param) {
             continue;
         }
-        let g = grad(param);
-        if let Some(index) = passes::first_non_finite(g) {
-            return match policy {
-                NonFinite::Skip => Ok(Some(StepOutcome::Skipped { param, index })),
-                _ => Err(Error::NonFiniteGradient {
-                    param,
-                    index,
-                    value: g[index].to_f64(),
-                }),
-            };
+        if let Some((index, value)) = first_bad(param) {
+            return non_finite_outcome(policy, param, index, value).map(Some);
         }
     }
     Ok(None)

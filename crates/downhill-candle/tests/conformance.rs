@@ -1,0 +1,182 @@
+//! The reference fixtures (torch.optim, optax, schedulefree, prodigyopt;
+//! `crates/downhill/tests/fixtures/optim`, or `$DOWNHILL_FIXTURES/optim`)
+//! through the adapter: candle f64 vars built from `params0`, each step's
+//! gradients injected through a `GradStore`, the vars compared after every
+//! step with the core runner's tolerance (1e-9 relative, 1e-12 absolute).
+//! The same fixtures run once more on the tensor-op path that CUDA and
+//! Metal vars take, forced on the CPU.
+
+// The fixture formats, read as strictly as the core runner reads them.
+#[path = "../../downhill/tests/conformance/fixture.rs"]
+mod fixture;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor, Var};
+use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
+use downhill_candle::{CandleOptimizer, Config};
+use fixture::OptimFixture;
+use std::path::PathBuf;
+
+fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("DOWNHILL_FIXTURES") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../downhill/tests/fixtures"),
+    }
+}
+
+/// The fixture's optimiser over every tensor, as the reference ran it. A
+/// fixture's `muon` is torch's `Muon(params)`, which updates every tensor
+/// it is given (convolution kernels too); `muon` alone in a spec routes by
+/// role (Muon on hidden matrices, AdamW on the rest), so the adapter is
+/// given what a user writes for "Muon on everything": `partition(all=muon)`.
+fn spec(f: &OptimFixture) -> OptimizerSpec {
+    let spec = rule(f);
+    if f.optimizer != "muon" {
+        return spec;
+    }
+    OptimizerSpec {
+        name: "partition".into(),
+        parts: vec![PartSpec {
+            roles: Vec::new(),
+            rest: true,
+            spec,
+        }],
+        ..OptimizerSpec::default()
+    }
+}
+
+fn rule(f: &OptimFixture) -> OptimizerSpec {
+    let mut spec = OptimizerSpec::new(&f.optimizer);
+    spec.hyper = f.hyper.clone();
+    if let Some(groups) = &f.groups {
+        spec.groups = groups
+            .iter()
+            .map(|g| GroupSpec {
+                params: g.params.clone(),
+                hyper: g.hyper.clone(),
+            })
+            .collect();
+    }
+    spec
+}
+
+/// Runs one fixture; the worst relative error, or the first failure.
+fn run(f: &OptimFixture, shapes: &[Vec<usize>], tensor_path: bool) -> Result<f64, String> {
+    let dev = Device::Cpu;
+    let vars: Vec<Var> = f
+        .params0
+        .iter()
+        .zip(shapes)
+        .map(|(p, s)| Var::from_slice(p, s.as_slice(), &dev))
+        .collect::<candle_core::Result<_>>()
+        .map_err(|e| e.to_string())?;
+    let mut opt =
+        CandleOptimizer::new(vars.clone(), Config::new(spec(f))).map_err(|e| e.to_string())?;
+    if tensor_path {
+        opt = opt.force_tensor_path();
+    }
+    let mut worst = 0f64;
+    for (t, grads) in f.grads.iter().enumerate() {
+        let mut store = GradStore::default();
+        for ((v, g), s) in vars.iter().zip(grads).zip(shapes) {
+            let g = Tensor::from_slice(g, s.as_slice(), &dev).map_err(|e| e.to_string())?;
+            store.insert(v, g);
+        }
+        opt.step_outcome(&store)
+            .map_err(|e| format!("step {t}: {e}"))?;
+        let mut compare = |what: &str, got: &[Vec<f64>], want: &[Vec<f64>]| {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                for (j, (&g, &w)) in g.iter().zip(w).enumerate() {
+                    let err = if w != 0.0 {
+                        (g - w).abs() / w.abs()
+                    } else {
+                        (g - w).abs()
+                    };
+                    worst = if err.is_nan() {
+                        f64::INFINITY
+                    } else {
+                        worst.max(err)
+                    };
+                    let close = (g - w).abs() <= 1e-12 + 1e-9 * w.abs();
+                    if !close {
+                        return Err(format!(
+                            "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let got: Vec<Vec<f64>> = vars
+            .iter()
+            .map(|v| v.flatten_all().and_then(|x| x.to_vec1::<f64>()))
+            .collect::<candle_core::Result<_>>()
+            .map_err(|e| e.to_string())?;
+        compare("param", &got, &f.params[t])?;
+        if let Some(want) = &f.eval_params {
+            let eval = opt
+                .eval_params()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "{} has no evaluation point, the fixture has one",
+                        f.optimizer
+                    )
+                })?;
+            let got: Vec<Vec<f64>> = eval
+                .iter()
+                .map(|v| v.flatten_all().and_then(|x| x.to_vec1::<f64>()))
+                .collect::<candle_core::Result<_>>()
+                .map_err(|e| e.to_string())?;
+            compare("eval_param", &got, &want[t])?;
+        }
+    }
+    Ok(worst)
+}
+
+fn check_all(tensor_path: bool) {
+    let dir = fixtures_dir().join("optim");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let outcome = fixture::read::<OptimFixture>(path)
+            .and_then(|f| f.validate().map(|shapes| (f, shapes)))
+            .and_then(|(f, shapes)| run(&f, &shapes, tensor_path));
+        match outcome {
+            Ok(worst) => println!("ok      {name}: worst relative error {worst:.1e}"),
+            Err(e) => {
+                println!("FAIL    {name}: {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    println!(
+        "checked {} optim fixtures through the adapter from {}",
+        files.len(),
+        dir.display()
+    );
+    assert!(!files.is_empty(), "no optim fixtures in {}", dir.display());
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_fixture_passes_through_the_adapter_in_place() {
+    check_all(false);
+}
+
+#[test]
+fn every_fixture_passes_through_the_tensor_op_path() {
+    check_all(true);
+}
