@@ -29,6 +29,8 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod method;
 pub mod metrics;
 pub mod newton;
