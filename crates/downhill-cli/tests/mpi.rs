@@ -217,7 +217,9 @@ fn reruns_with_the_same_ranks_are_bit_identical() {
 /// ZeRO-1: each rank keeps the state of its own whole tensors. The sums are
 /// added in the same order as unsharded, so weights and the (gathered)
 /// optimiser state are bit-identical, for an element-wise rule (Adam) and
-/// for tensor-level ones (Adafactor's row and column factors, LAMB's norms).
+/// for tensor-level ones (Adafactor's row and column factors, LAMB's norms,
+/// and `muon` alone: Muon's Newton–Schulz on whole hidden matrices, AdamW on
+/// the rest, a partition whose parts the ranks split).
 #[test]
 fn sharded_optimizer_state_gives_the_unsharded_bits() {
     let tmp = tempfile::tempdir().unwrap();
@@ -225,6 +227,7 @@ fn sharded_optimizer_state_gives_the_unsharded_bits() {
         (3, "adam", Transport::Shm),
         (2, "adafactor", Transport::Tcp),
         (2, "lamb(lr=0.01)", Transport::Shm),
+        (3, "muon", Transport::Shm),
     ] {
         let run = [
             "--model",

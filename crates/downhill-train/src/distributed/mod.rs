@@ -14,9 +14,12 @@
 //! each rank keeps the optimiser state of a contiguous run of **whole
 //! tensors** only, updates those tensors, and the parameters are all-gathered
 //! after the step. Whole tensors keep tensor-level rules exact (Adafactor's
-//! row and column factors, LAMB's and LARS's per-tensor norms). The sum is
-//! added in the same order as without sharding, so the two give the same
-//! bits. Checkpoints gather the shards into one ordinary state
+//! row and column factors, LAMB's and LARS's per-tensor norms, Muon's whole
+//! matrices); a partition (`muon` alone is one) gives each rank the parts
+//! that own its tensors. Prodigy, whose step size comes from sums over every
+//! tensor, and wrappers whose state is not laid out per tensor, are refused
+//! with a message. The sum is added in the same order as without sharding,
+//! so the two give the same bits. Checkpoints gather the shards into one ordinary state
 //! ([`shard_state`]), which resumes on any number of ranks.
 //!
 //! Rank 0 alone writes files and prints; the others stay silent. A rank that

@@ -33,6 +33,8 @@ pub(crate) struct Replica {
     sq: Vec<f64>,
     /// The communication figures at the start of the epoch.
     epoch_start: crate::distributed::CommStats,
+    /// Sharded partitions: the whole partition's parts, in order.
+    parts: Vec<Vec<String>>,
 }
 
 /// The rank's method and replica: under `--shard-optimizer-state` the
@@ -61,10 +63,14 @@ pub(super) fn method(
     };
     let dp = DataParallel::new(par.world, &sizes, layout, par.bucket)
         .map_err(|e| TrainError::Invalid(format!("--shard-optimizer-state: {e}")))?;
-    let method = Method::new(spec, dp.shard_of(params))?;
+    let (rank_spec, parts) = match dp.shard_tensors() {
+        Some(range) => shard_state::shard_spec(spec, params, range),
+        None => (spec.clone(), Vec::new()),
+    };
+    let method = Method::new(&rank_spec, dp.shard_of(params))?;
     if par.shard_optimizer_state {
         if let Method::Step(opt) = &method {
-            if opt.name() == "prodigy" {
+            if spec.to_string().contains("prodigy") {
                 return Err(TrainError::Invalid(
                     "--shard-optimizer-state: prodigy estimates its step size from sums over every tensor; run it unsharded".into(),
                 ));
@@ -89,6 +95,7 @@ pub(super) fn method(
         sq: vec![0.0; sizes.len()],
         epoch_start: dp.stats(),
         shard: par.shard_optimizer_state,
+        parts,
         dp,
     };
     Ok((method, Some(Box::new(replica))))
@@ -354,7 +361,7 @@ impl Trainer {
             })
             .collect();
         Ok(Some(
-            shard_state::merge(&states, &ranges).map_err(TrainError::Invalid)?,
+            shard_state::merge(&states, &ranges, &rep.parts).map_err(TrainError::Invalid)?,
         ))
     }
 
