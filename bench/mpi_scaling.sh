@@ -16,11 +16,13 @@ BIN=${BIN:-target/release/downhill}
 DATA=${DATA:-idx:/usr/share/datasets/fashion-mnist}
 ROUNDS=${1:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPI=(mpirun -n 2 --mca btl_vader_single_copy_mechanism none)
+# Waiting ranks yield the core instead of spinning: on a machine shared with
+# other jobs this doubled the 2-rank throughput (docs/distributed.md).
+MPI=(mpirun -n 2 --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-common=(--data "$DATA" --optimizer adam --batch-size 128 --epochs 2 --limit-test 500 --quiet)
+common=(--data "$DATA" --optimizer adam --batch-size 128 --limit-test 500 --quiet)
 mlp=(--model mlp:1000,1000 --limit-train 12800)
 cnn=(--model cnn:32,32,64 --limit-train 2560)
 
@@ -32,9 +34,9 @@ run() { # NAME MODEL-ARGS... : prints samples/s of epoch 2
     local name=$1; shift
     local out="$TMP/$name-$RANDOM"
     case $name in
-        1x1) "$BIN" train "${common[@]}" "$@" --threads 1 --out "$out" ;;
-        1x2) "$BIN" train "${common[@]}" "$@" --threads 2 --out "$out" ;;
-        2x1) "${MPI[@]}" "$BIN" train "${common[@]}" "$@" --threads 1 --out "$out" ;;
+        1x1) "$BIN" train "${common[@]}" "$@" --epochs 2 --threads 1 --out "$out" ;;
+        1x2) "$BIN" train "${common[@]}" "$@" --epochs 2 --threads 2 --out "$out" ;;
+        2x1) "${MPI[@]}" "$BIN" train "${common[@]}" "$@" --epochs 2 --threads 1 --out "$out" ;;
     esac
     echo "$out"
 }
@@ -57,7 +59,9 @@ for model in mlp cnn; do
     done
 done
 
-# Peak RSS per rank, Adam on the MLP, sharded against not.
+# Peak RSS per rank, Adam on the MLP, sharded against not (and one process).
+/usr/bin/time -f "peak RSS one-process %M KiB" "$BIN" train "${common[@]}" "${mlp[@]}" \
+    --epochs 1 --threads 1 --out "$TMP/rss-$RANDOM" 2>&1 | grep "peak RSS"
 for shard in "" --shard-optimizer-state; do
     "${MPI[@]}" /usr/bin/time -f "peak RSS ${shard:-unsharded} %M KiB" \
         "$BIN" train "${common[@]}" "${mlp[@]}" --epochs 1 --threads 1 $shard --out "$TMP/rss-$RANDOM" 2>&1 | grep "peak RSS"

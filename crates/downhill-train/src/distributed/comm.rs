@@ -173,36 +173,19 @@ impl World {
         }
     }
 
-    /// Rank 0 gets every rank's `bytes`, by rank; the others get `None`.
-    pub fn gather_bytes(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
-        let lens = self.all_gather_u64(bytes.len() as u64);
+    /// Sends `parts` to rank 0, one message each, in order (from the
+    /// caller's buffers, without copying them into one).
+    pub fn send_to_root(&self, parts: &[&[u8]]) {
         let root = self.comm.process_at_rank(0);
-        if !self.is_root() {
-            root.gather_varcount_into(bytes);
-            return None;
+        for p in parts {
+            root.send(*p);
         }
-        let counts: Vec<i32> = lens.iter().map(|&l| l as i32).collect();
-        let displs: Vec<i32> = counts
-            .iter()
-            .scan(0i32, |s, &c| {
-                let d = *s;
-                *s += c;
-                Some(d)
-            })
-            .collect();
-        let total: usize = lens.iter().map(|&l| l as usize).sum();
-        let mut all = vec![0u8; total];
-        {
-            let mut part = mpi::datatype::PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-            root.gather_varcount_into_root(bytes, &mut part);
-        }
-        let mut out = Vec::with_capacity(self.size);
-        let mut at = 0usize;
-        for &l in &lens {
-            out.push(all[at..at + l as usize].to_vec());
-            at += l as usize;
-        }
-        Some(out)
+    }
+
+    /// Receives the next `count` messages from `rank`, in order.
+    pub fn receive_from(&self, rank: usize, count: usize) -> Vec<Vec<u8>> {
+        let from = self.comm.process_at_rank(rank as i32);
+        (0..count).map(|_| from.receive_vec::<u8>().0).collect()
     }
 }
 

@@ -354,6 +354,20 @@ impl DataParallel {
         Ok(())
     }
 
+    /// [`DataParallel::all_reduce`] into the gradient buffer itself: every
+    /// rank's `grads` becomes the sum. Saves the second buffer.
+    pub fn all_reduce_in_place(
+        &mut self,
+        grads: &mut [f32],
+        weights: &[f32],
+    ) -> Result<(), String> {
+        self.reduce_scatter(grads, weights)?;
+        std::mem::swap(&mut self.send, &mut self.reduced);
+        self.gather_from_send(grads);
+        std::mem::swap(&mut self.send, &mut self.reduced);
+        Ok(())
+    }
+
     /// One ZeRO-1 step: reduce-scatter the gradients, step this rank's
     /// tensors with `opt` (built over [`DataParallel::shard_of`] the
     /// parameters, so it holds state for them alone), and all-gather the

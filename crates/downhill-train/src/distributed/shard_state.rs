@@ -207,13 +207,19 @@ pub fn split(full: &SavedState, range: Range<usize>) -> Result<SavedState, Strin
 /// The whole state from the shards' states, shard `k` holding the tensors
 /// `ranges[k]` (contiguous, in order, from 0). `parts` is the whole
 /// partition's parts in order ([`shard_spec`]); empty for a single rule, or
-/// a wrapper, whose part every shard has.
+/// a wrapper, whose part every shard has. The shards' buffers are moved into
+/// the result, not copied, so rank 0 holds the whole state about once while
+/// it writes a checkpoint.
 pub fn merge(
-    shards: &[SavedState],
+    mut shards: Vec<SavedState>,
     ranges: &[Range<usize>],
     parts: &[Vec<String>],
 ) -> Result<SavedState, String> {
-    let first = shards.first().ok_or("no shard states to merge")?;
+    let first = shards
+        .first()
+        .ok_or("no shard states to merge")?
+        .manifest
+        .clone();
     if shards.len() != ranges.len() {
         return Err(format!(
             "{} shard states for {} shards",
@@ -221,11 +227,10 @@ pub fn merge(
             ranges.len()
         ));
     }
-    let own_tensors = !first.manifest.tensors.is_empty();
+    let own_tensors = !first.tensors.is_empty();
     let mut manifest = StateManifest {
         params: Vec::new(),
         groups: first
-            .manifest
             .groups
             .iter()
             .map(|g| GroupRecord {
@@ -236,10 +241,10 @@ pub fn merge(
             .collect(),
         tensors: Vec::new(),
         parts: Vec::new(),
-        ..first.manifest.clone()
+        ..first.clone()
     };
     let mut buffers = Vec::new();
-    for (k, (shard, range)) in shards.iter().zip(ranges).enumerate() {
+    for (k, (shard, range)) in shards.iter_mut().zip(ranges).enumerate() {
         if let Some(why) = unshardable(shard) {
             return Err(format!("rank {k}: {why}"));
         }
@@ -274,23 +279,18 @@ pub fn merge(
         if own_tensors {
             manifest.tensors.extend(m.tensors.iter().cloned());
         }
-        for (key, bytes) in shard
-            .buffers
-            .iter()
-            .filter(|(k, _)| !k.starts_with("parts."))
-        {
-            let (i, name) = tensor_of(key).ok_or_else(|| format!("rank {k}: buffer `{key}`"))?;
-            buffers.push((format!("{}.{name}", i + range.start), bytes.clone()));
+        let (of_parts, own): (Vec<_>, Vec<_>) = std::mem::take(&mut shard.buffers)
+            .into_iter()
+            .partition(|(key, _)| key.starts_with("parts."));
+        shard.buffers = of_parts;
+        for (key, bytes) in own {
+            let (i, name) = tensor_of(&key).ok_or_else(|| format!("rank {k}: buffer `{key}`"))?;
+            buffers.push((format!("{}.{name}", i + range.start), bytes));
         }
     }
     let own_order: Vec<Vec<String>>;
     let order = if parts.is_empty() {
-        own_order = first
-            .manifest
-            .parts
-            .iter()
-            .map(|p| p.roles.clone())
-            .collect();
+        own_order = first.parts.iter().map(|p| p.roles.clone()).collect();
         &own_order[..]
     } else {
         parts
@@ -299,7 +299,7 @@ pub fn merge(
         // This part's state on each shard that has it, and where its tensors
         // fall within the part.
         let (mut states, mut inner_ranges, mut params) = (Vec::new(), Vec::new(), Vec::new());
-        for (shard, range) in shards.iter().zip(ranges) {
+        for (shard, range) in shards.iter_mut().zip(ranges) {
             let Some(k) = shard.manifest.parts.iter().position(|p| &p.roles == roles) else {
                 continue;
             };
@@ -307,12 +307,12 @@ pub fn merge(
             let at = params.len();
             params.extend(rec.params.iter().map(|p| p + range.start));
             inner_ranges.push(at..params.len());
-            states.push(part_state(shard, k));
+            states.push(take_part(shard, k));
         }
         if states.is_empty() {
             return Err(format!("no rank holds part {}", roles.join("+")));
         }
-        let inner = merge(&states, &inner_ranges, &[])?;
+        let inner = merge(states, &inner_ranges, &[])?;
         let kk = manifest.parts.len();
         buffers.extend(
             inner
@@ -329,30 +329,66 @@ pub fn merge(
     Ok(SavedState { manifest, buffers })
 }
 
-/// A state as bytes, to send between ranks.
-pub fn to_bytes(state: &SavedState) -> Result<Vec<u8>, String> {
-    let json = state.manifest_json();
-    let tensors = state.tensors_bytes().map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(8 + json.len() + tensors.len());
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(json.as_bytes());
-    out.extend_from_slice(&tensors);
-    Ok(out)
+/// Part `k` of a state, its buffers moved out of `state` (not copied).
+fn take_part(state: &mut SavedState, k: usize) -> SavedState {
+    let prefix = format!("parts.{k}.");
+    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.buffers)
+        .into_iter()
+        .partition(|(n, _)| n.starts_with(&prefix));
+    state.buffers = rest;
+    SavedState {
+        manifest: state.manifest.parts[k].state.clone(),
+        buffers: mine
+            .into_iter()
+            .map(|(n, b)| (n[prefix.len()..].to_string(), b))
+            .collect(),
+    }
 }
 
-/// The state [`to_bytes`] wrote.
-pub fn from_bytes(bytes: &[u8]) -> Result<SavedState, String> {
-    let short = || "a shard's optimizer state arrived truncated".to_string();
-    let len = u64::from_le_bytes(
-        bytes
-            .get(..8)
-            .ok_or_else(short)?
-            .try_into()
-            .map_err(|_| short())?,
-    ) as usize;
-    let json = bytes.get(8..8 + len).ok_or_else(short)?;
-    let json = std::str::from_utf8(json).map_err(|e| e.to_string())?;
-    SavedState::from_parts(json, &bytes[8 + len..]).map_err(|e| e.to_string())
+/// What travels ahead of a state's buffers between ranks: its manifest and
+/// its buffers' names, in the order the buffers follow.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    manifest: StateManifest,
+    names: Vec<String>,
+}
+
+/// A state as messages: a header, then each buffer as it lies in memory
+/// (nothing is copied into one blob).
+pub fn to_messages(state: &SavedState) -> (Vec<u8>, Vec<&[u8]>) {
+    let header = Header {
+        manifest: state.manifest.clone(),
+        names: state.buffers.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    let json = serde_json::to_vec(&header).expect("a manifest always serialises");
+    (
+        json,
+        state.buffers.iter().map(|(_, b)| b.as_slice()).collect(),
+    )
+}
+
+/// How many buffer messages follow a header.
+pub fn buffers_after(header: &[u8]) -> Result<usize, String> {
+    let h: Header =
+        serde_json::from_slice(header).map_err(|e| format!("a shard's state header: {e}"))?;
+    Ok(h.names.len())
+}
+
+/// The state [`to_messages`] sent.
+pub fn from_messages(header: &[u8], buffers: Vec<Vec<u8>>) -> Result<SavedState, String> {
+    let h: Header =
+        serde_json::from_slice(header).map_err(|e| format!("a shard's state header: {e}"))?;
+    if h.names.len() != buffers.len() {
+        return Err(format!(
+            "a shard's state names {} buffers, {} arrived",
+            h.names.len(),
+            buffers.len()
+        ));
+    }
+    Ok(SavedState {
+        manifest: h.manifest,
+        buffers: h.names.into_iter().zip(buffers).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -402,7 +438,7 @@ mod tests {
             let b = stepped(spec, &params[2..], &grads[16..])
                 .save_state()
                 .unwrap();
-            let merged = merge(&[a.clone(), b.clone()], &[0..2, 2..4], &[]).unwrap();
+            let merged = merge(vec![a.clone(), b.clone()], &[0..2, 2..4], &[]).unwrap();
             assert_eq!(merged.manifest, whole.manifest, "{spec}");
             let mut mb = merged.buffers.clone();
             let mut wb = whole.buffers.clone();
@@ -411,8 +447,10 @@ mod tests {
             assert_eq!(mb, wb, "{spec}");
             assert_eq!(split(&whole, 0..2).unwrap().manifest, a.manifest, "{spec}");
             assert_eq!(split(&whole, 2..4).unwrap().manifest, b.manifest, "{spec}");
-            let back = from_bytes(&to_bytes(&b).unwrap()).unwrap();
-            assert_eq!(back.manifest, b.manifest);
+            let (header, msgs) = to_messages(&b);
+            assert_eq!(buffers_after(&header).unwrap(), msgs.len());
+            let back = from_messages(&header, msgs.iter().map(|m| m.to_vec()).collect()).unwrap();
+            assert_eq!(back, b);
         }
     }
 
@@ -445,7 +483,7 @@ mod tests {
                 .save_state()
                 .unwrap();
             assert!(unshardable(&a).is_none());
-            let merged = merge(&[a.clone(), b.clone()], &[0..cut, cut..6], &order).unwrap();
+            let merged = merge(vec![a.clone(), b.clone()], &[0..cut, cut..6], &order).unwrap();
             assert_eq!(merged.manifest, whole.manifest, "cut at {cut}");
             let (mut mb, mut wb) = (merged.buffers.clone(), whole.buffers.clone());
             mb.sort();
@@ -489,7 +527,7 @@ mod tests {
         let b = stepped_from(spec, &params[1..], &grads[4..], 4)
             .save_state()
             .unwrap();
-        let merged = merge(&[a.clone(), b.clone()], &[0..1, 1..3], &[]).unwrap();
+        let merged = merge(vec![a.clone(), b.clone()], &[0..1, 1..3], &[]).unwrap();
         assert_eq!(merged.manifest, whole.manifest);
         let (mut mb, mut wb) = (merged.buffers.clone(), whole.buffers.clone());
         mb.sort();

@@ -263,6 +263,12 @@ impl Trainer {
         let lazy = updates
             .lazy
             .then(|| LazyStep::new(&net, max_batch_features(&cfg, &data.train)));
+        #[cfg(feature = "mpi")]
+        let mut replica = replica;
+        #[cfg(feature = "mpi")]
+        if let Some(rep) = &mut replica {
+            rep.agree_on_writes(out.is_some());
+        }
         Ok(Trainer {
             rng: Rng::new(cfg.seed ^ 0x4452_4f50_4f55_5421),
             cfg,

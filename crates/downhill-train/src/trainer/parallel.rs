@@ -21,10 +21,6 @@ use std::time::Instant;
 pub(crate) struct Replica {
     dp: DataParallel,
     shard: bool,
-    /// The summed gradient (unsharded runs; empty when sharded).
-    grads: Vec<f32>,
-    /// Sent in place of a gradient when this rank's share of a batch is empty.
-    zeros: Vec<f32>,
     /// Each rank's share of the current batch.
     weights: Vec<f32>,
     /// Where each tensor starts in the flat buffers, and the total.
@@ -35,6 +31,16 @@ pub(crate) struct Replica {
     epoch_start: crate::distributed::CommStats,
     /// Sharded partitions: the whole partition's parts, in order.
     parts: Vec<Vec<String>>,
+    /// Whether rank 0 writes checkpoints (has an output folder): if not,
+    /// no rank gathers the sharded state.
+    root_writes: bool,
+}
+
+impl Replica {
+    /// Tells every rank whether rank 0 writes checkpoints (a collective).
+    pub(super) fn agree_on_writes(&mut self, root_writes: bool) {
+        self.root_writes = self.dp.world().all_gather_u64(u64::from(root_writes))[0] == 1;
+    }
 }
 
 /// The rank's method and replica: under `--shard-optimizer-state` the
@@ -67,14 +73,26 @@ pub(super) fn method(
         Some(range) => shard_state::shard_spec(spec, params, range),
         None => (spec.clone(), Vec::new()),
     };
-    let method = Method::new(&rank_spec, dp.shard_of(params))?;
     if par.shard_optimizer_state {
-        if let Method::Step(opt) = &method {
-            if spec.to_string().contains("prodigy") {
-                return Err(TrainError::Invalid(
-                    "--shard-optimizer-state: prodigy estimates its step size from sums over every tensor; run it unsharded".into(),
-                ));
-            }
+        if spec.to_string().contains("prodigy") {
+            return Err(TrainError::Invalid(
+                "--shard-optimizer-state: prodigy estimates its step size from sums over every tensor; run it unsharded".into(),
+            ));
+        }
+        // The state's layout, seen on a miniature of this rank's tensors
+        // (same roles and ranks, at most 2 along each axis), so the check
+        // costs nothing whatever the model's size.
+        let mini: Vec<Param> = dp
+            .shard_of(params)
+            .iter()
+            .map(|p| {
+                Param::new(
+                    p.shape.iter().map(|&d| d.min(2)).collect::<Vec<_>>(),
+                    p.role,
+                )
+            })
+            .collect();
+        if let Method::Step(opt) = Method::new(&rank_spec, &mini)? {
             if let Some(why) = shard_state::unshardable(&opt.save_state()?) {
                 return Err(TrainError::Invalid(format!(
                     "--shard-optimizer-state: {why}; run it unsharded"
@@ -82,20 +100,15 @@ pub(super) fn method(
             }
         }
     }
-    let total = dp.len();
+    let method = Method::new(&rank_spec, dp.shard_of(params))?;
     let replica = Replica {
         weights: vec![0.0; ranks],
-        grads: if par.shard_optimizer_state {
-            Vec::new()
-        } else {
-            vec![0.0; total]
-        },
-        zeros: Vec::new(),
         starts: downhill::optim::starts(&sizes),
         sq: vec![0.0; sizes.len()],
         epoch_start: dp.stats(),
         shard: par.shard_optimizer_state,
         parts,
+        root_writes: true,
         dp,
     };
     Ok((method, Some(Box::new(replica))))
@@ -224,18 +237,18 @@ impl Trainer {
             };
             let st = global_stats(rep, &st);
             let loss = st.mean_loss();
-            let total = self.net.params().len();
-            let src: &[f32] = if local.is_empty() {
-                rep.zeros.resize(total, 0.0);
-                &rep.zeros
-            } else {
-                self.net.grads()
-            };
+            // The gradient is summed in the network's own buffer (dense from
+            // here on: the next batch clears it whole). A rank with no
+            // examples in this batch adds zeros.
+            let (_, grads) = self.net.params_and_grads_mut();
+            if local.is_empty() {
+                grads.fill(0.0);
+            }
             // The whole gradient is summed, and known finite, before any
             // parameter changes.
             let norm = if rep.shard {
                 rep.dp
-                    .reduce_scatter(src, &rep.weights)
+                    .reduce_scatter(grads, &rep.weights)
                     .map_err(TrainError::Invalid)?;
                 tensor_norm(
                     &rep.dp,
@@ -246,9 +259,9 @@ impl Trainer {
                 )
             } else {
                 rep.dp
-                    .all_reduce(src, &rep.weights, &mut rep.grads)
+                    .all_reduce_in_place(grads, &rep.weights)
                     .map_err(TrainError::Invalid)?;
-                tensor_norm(&rep.dp, &rep.starts, &mut rep.sq, false, &rep.grads)
+                tensor_norm(&rep.dp, &rep.starts, &mut rep.sq, false, grads)
             };
             if !loss.is_finite() {
                 return Err(self.diverge(format!("the training loss is {loss}")));
@@ -260,11 +273,8 @@ impl Trainer {
                 unreachable!("data-parallel runs are step-wise")
             };
             let range = rep.dp.shard_range();
-            let grads: &mut [f32] = if rep.shard {
-                rep.dp.reduced()
-            } else {
-                &mut rep.grads
-            };
+            let (params, full) = self.net.params_and_grads_mut();
+            let grads: &mut [f32] = if rep.shard { rep.dp.reduced() } else { full };
             if let Some(max) = self.cfg.clip_norm {
                 clip_to_norm(grads, norm, max);
             }
@@ -272,12 +282,10 @@ impl Trainer {
                 clip_grad_value(&mut [&mut *grads], v)?;
             }
             if rep.shard {
-                opt.step_flat(&mut self.net.params_mut()[range], grads)?;
-                rep.dp
-                    .all_gather(self.net.params_mut())
-                    .map_err(TrainError::Invalid)?;
+                opt.step_flat(&mut params[range], grads)?;
+                rep.dp.all_gather(params).map_err(TrainError::Invalid)?;
             } else {
-                opt.step_flat(self.net.params_mut(), grads)?;
+                opt.step_flat(params, grads)?;
             }
             if let (Some(s), crate::config::ScheduleUnit::Step) =
                 (&mut self.sched, self.cfg.schedule_unit)
@@ -343,16 +351,27 @@ impl Trainer {
                 None => Ok(None),
             };
         };
-        let mine = shard_state::to_bytes(&self.optimizer_state()?).map_err(TrainError::Invalid)?;
-        let Some(all) = rep.dp.world().gather_bytes(&mine) else {
+        if !rep.root_writes {
             return Ok(None);
-        };
-        let states = all
-            .iter()
-            .enumerate()
-            .map(|(r, b)| shard_state::from_bytes(b).map_err(|e| format!("rank {r}: {e}")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(TrainError::Invalid)?;
+        }
+        let world = rep.dp.world();
+        let own = self.optimizer_state()?;
+        if !world.is_root() {
+            let (header, buffers) = shard_state::to_messages(&own);
+            world.send_to_root(&[&header]);
+            world.send_to_root(&buffers);
+            return Ok(None);
+        }
+        let mut states = vec![own];
+        // One rank after another: rank 0 holds each buffer once.
+        for r in 1..world.size() {
+            let header = world.receive_from(r, 1).remove(0);
+            let bad = |e: String| TrainError::Invalid(format!("rank {r}: {e}"));
+            let n = shard_state::buffers_after(&header).map_err(bad)?;
+            let state =
+                shard_state::from_messages(&header, world.receive_from(r, n)).map_err(bad)?;
+            states.push(state);
+        }
         let ranges: Vec<_> = (0..states.len())
             .map(|r| {
                 rep.dp
@@ -361,7 +380,7 @@ impl Trainer {
             })
             .collect();
         Ok(Some(
-            shard_state::merge(&states, &ranges, &rep.parts).map_err(TrainError::Invalid)?,
+            shard_state::merge(states, &ranges, &rep.parts).map_err(TrainError::Invalid)?,
         ))
     }
 
