@@ -438,3 +438,82 @@ fn a_rank_that_cannot_read_its_data_ends_the_job() {
         "stderr:\n{err}"
     );
 }
+
+/// Runs a job that must fail; returns its standard error.
+fn failing(ranks: usize, args: &[&str]) -> String {
+    let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = if ranks == 1 {
+        Command::new(BIN)
+    } else {
+        let mut c = mpirun(ranks, Transport::Shm);
+        c.arg(BIN);
+        c
+    };
+    c.arg("train").args(args).arg("--quiet");
+    let out = wait(spawn(c), Duration::from_secs(60), &args.join(" "));
+    assert!(!out.status.success(), "{} succeeded", args.join(" "));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What sharding cannot do is refused with the reason, not a hang: fewer
+/// tensors than ranks, prodigy (its step size sums over every tensor),
+/// lookahead around a partition, sharding without ranks, and the
+/// one-process optimisers under mpirun.
+#[test]
+fn what_cannot_be_sharded_or_distributed_is_refused_with_a_reason() {
+    let base = ["--data", DATA, "--epochs", "1", "--limit-train", "256"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        a
+    };
+    let cases: [(usize, Vec<&str>, &str); 5] = [
+        (
+            3,
+            with(&["--model", "logreg", "--shard-optimizer-state"]),
+            "needs a tensor for every rank: 2 tensors, 3 ranks",
+        ),
+        (
+            2,
+            with(&[
+                "--model",
+                "mlp:32",
+                "--optimizer",
+                "prodigy",
+                "--shard-optimizer-state",
+            ]),
+            "prodigy estimates its step size from sums over every tensor",
+        ),
+        (
+            2,
+            with(&[
+                "--model",
+                "mlp:32",
+                "--optimizer",
+                "lookahead(muon)",
+                "--shard-optimizer-state",
+            ]),
+            "wraps a partition",
+        ),
+        (
+            1,
+            with(&["--model", "logreg", "--shard-optimizer-state"]),
+            "--shard-optimizer-state shards across the ranks of an MPI job",
+        ),
+        (
+            2,
+            with(&["--model", "logreg", "--optimizer", "lbfgs"]),
+            "lbfgs runs full-batch in one process",
+        ),
+    ];
+    for (ranks, args, want) in cases {
+        let err = failing(ranks, &args);
+        assert!(
+            err.contains(want),
+            "{ranks} ranks, {args:?}: no `{want}` in\n{err}"
+        );
+        if ranks > 1 {
+            assert!(err.contains("error: rank 0 of"), "{err}");
+        }
+    }
+}

@@ -125,4 +125,19 @@ fn on_a_rank() {
         sums.iter().all(|&s| s == sums[0]),
         "replicas differ: {sums:?}"
     );
+    dp.world()
+        .check_equal(distributed::checksum(&a), "parameters")
+        .expect("equal replicas pass the check");
+    // A replica that differs is named: here rank 1 alone changes one bit.
+    if rank == 1 {
+        a[0] = f32::from_bits(a[0].to_bits() ^ 1);
+    }
+    let err = dp
+        .world()
+        .check_equal(distributed::checksum(&a), "parameters")
+        .expect_err("a flipped bit is caught");
+    assert!(
+        err.starts_with("rank 1's parameters differ from rank 0's"),
+        "{err}"
+    );
 }

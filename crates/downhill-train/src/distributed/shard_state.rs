@@ -14,6 +14,22 @@ use downhill::optim::{OptimizerSpec, Param, Role};
 use downhill::state::{GroupRecord, PartRecord, SavedState, StateManifest};
 use std::ops::Range;
 
+/// Why the optimiser `spec` names cannot be sharded by whole tensors, or
+/// `None`: Prodigy estimates its step size from sums over every tensor, and
+/// a wrapper (lookahead) around a partition would route roles per shard.
+pub fn refusal(spec: &OptimizerSpec) -> Option<String> {
+    if spec.to_string().contains("prodigy") {
+        return Some("prodigy estimates its step size from sums over every tensor".into());
+    }
+    let inner = spec.inner.as_deref()?;
+    (inner.name == "muon" || inner.name == "partition" || !inner.parts.is_empty()).then(|| {
+        format!(
+            "`{}` wraps a partition; shard the partition alone, or the wrapper around a single rule",
+            spec.name
+        )
+    })
+}
+
 /// The spec of the optimiser for the tensors `range` of `all`, and the
 /// whole partition's parts in order (each by its roles, as its state
 /// records them; empty for a single rule). `muon` alone is first spelt out

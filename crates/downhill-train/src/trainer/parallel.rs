@@ -74,10 +74,10 @@ pub(super) fn method(
         None => (spec.clone(), Vec::new()),
     };
     if par.shard_optimizer_state {
-        if spec.to_string().contains("prodigy") {
-            return Err(TrainError::Invalid(
-                "--shard-optimizer-state: prodigy estimates its step size from sums over every tensor; run it unsharded".into(),
-            ));
+        if let Some(why) = shard_state::refusal(spec) {
+            return Err(TrainError::Invalid(format!(
+                "--shard-optimizer-state: {why}; run it unsharded"
+            )));
         }
         // The state's layout, seen on a miniature of this rank's tensors
         // (same roles and ranks, at most 2 along each axis), so the check
