@@ -517,3 +517,43 @@ fn what_cannot_be_sharded_or_distributed_is_refused_with_a_reason() {
         }
     }
 }
+
+/// Sharded, rank 0's optimiser holds its own tensors only; the run's header
+/// still says which rule takes every tensor, as in one process.
+#[test]
+fn a_sharded_run_lists_every_tensors_rule() {
+    let args = [
+        "train",
+        "--data",
+        DATA,
+        "--model",
+        "mlp:64,32",
+        "--optimizer",
+        "muon",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "256",
+    ];
+    let rules = |stderr: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .filter(|l| {
+                l.contains(": muon (lr") || l.contains(": adamw (lr") || l.contains("not trained")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut alone = Command::new(BIN);
+    alone.args(args);
+    let alone = wait(spawn(alone), Duration::from_secs(60), "one process");
+    let mut sharded = mpirun(3, Transport::Shm);
+    sharded.arg(BIN).args(args).arg("--shard-optimizer-state");
+    let sharded = wait(spawn(sharded), Duration::from_secs(60), "3 sharded ranks");
+    assert!(alone.status.success() && sharded.status.success());
+    let want = rules(&alone.stderr);
+    assert_eq!(want.len(), 6, "{}", String::from_utf8_lossy(&alone.stderr));
+    assert!(want.iter().any(|l| l.contains("hidden: muon")), "{want:?}");
+    assert_eq!(rules(&sharded.stderr), want);
+}

@@ -316,10 +316,23 @@ impl Trainer {
     /// gives different parameters different rules (a partition, or `muon`
     /// alone): `fc2.weight [1000, 1000] hidden: muon (lr 0.02)`. Empty
     /// otherwise, where every parameter has the one rule the spec names.
+    ///
+    /// With the optimiser state sharded (feature `mpi`), a rank's optimiser
+    /// holds its own tensors only; the list then comes from a stand-in over
+    /// miniatures of every tensor, and shows the spec's rates.
     pub fn assignment(&mut self) -> Vec<String> {
         let params = self.net.optimizer_params();
         let names: Vec<String> = self.net.tensors().iter().map(|t| t.name.clone()).collect();
-        let Some(opt) = self.method.optimizer() else {
+        #[cfg(feature = "mpi")]
+        let mut stand_in = self.sharded_stand_in(&params);
+        #[cfg(feature = "mpi")]
+        let opt = match &mut stand_in {
+            Some(o) => Some(&mut **o),
+            None => self.method.optimizer(),
+        };
+        #[cfg(not(feature = "mpi"))]
+        let opt = self.method.optimizer();
+        let Some(opt) = opt else {
             return Vec::new();
         };
         if opt.name() != "partition" {

@@ -384,6 +384,26 @@ impl Trainer {
         ))
     }
 
+    /// Sharded runs: the whole run's optimiser over miniatures of `params`
+    /// (at most 2 along each axis), to say which rule takes which tensor.
+    pub(super) fn sharded_stand_in(
+        &self,
+        params: &[Param],
+    ) -> Option<Box<dyn downhill::optim::Optimizer<f32>>> {
+        self.replica.as_ref().filter(|r| r.shard)?;
+        let spec = self.cfg.optimizer_spec().ok()?;
+        let mini: Vec<Param> = params
+            .iter()
+            .map(|p| {
+                Param::new(
+                    p.shape.iter().map(|&d| d.min(2)).collect::<Vec<_>>(),
+                    p.role,
+                )
+            })
+            .collect();
+        downhill::optim::build::<f32>(&spec, &mini).ok()
+    }
+
     /// This rank's part of a whole saved state (all of it unless sharded).
     pub(super) fn local_optimizer_state(
         &self,
