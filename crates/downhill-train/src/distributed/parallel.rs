@@ -84,10 +84,10 @@ pub struct DataParallel {
     tensor_bounds: Option<Vec<usize>>,
     /// The other ranks' values of this rank's range of one bucket.
     recv: Vec<f32>,
-    /// This rank's shard of the sum (whole shard, all buckets).
+    /// This rank's shard of the sum (whole shard, all buckets); also the
+    /// all-gather's send buffer (MPI may not send from the buffer it
+    /// receives into).
     reduced: Vec<f32>,
-    /// A copy of this rank's shard, the all-gather's send buffer.
-    send: Vec<f32>,
     counts: Vec<i32>,
     displs: Vec<i32>,
     stats: CommStats,
@@ -173,7 +173,6 @@ impl DataParallel {
             tensor_bounds,
             recv: Vec::new(),
             reduced: vec![0.0; mine],
-            send: vec![0.0; mine],
             counts: vec![0; n],
             displs: vec![0; n],
             stats: CommStats::default(),
@@ -299,17 +298,18 @@ impl DataParallel {
     }
 
     /// Fills all of `buf` from the ranks' shards: each rank's own range of
-    /// `buf` is sent to all the others (bucket by bucket).
+    /// `buf` is sent to all the others (bucket by bucket). It is copied
+    /// through the buffer of [`DataParallel::reduced`], which it overwrites.
     pub fn all_gather(&mut self, buf: &mut [f32]) -> Result<(), String> {
         self.check_len("gathered", buf.len())?;
         let mine = self.shard_range();
-        self.send.copy_from_slice(&buf[mine]);
-        self.gather_from_send(buf);
+        self.reduced.copy_from_slice(&buf[mine]);
+        self.gather_reduced(buf);
         Ok(())
     }
 
-    /// The all-gather of [`DataParallel::all_gather`], sending `self.send`.
-    fn gather_from_send(&mut self, buf: &mut [f32]) {
+    /// The all-gather of [`DataParallel::all_gather`], sending `self.reduced`.
+    fn gather_reduced(&mut self, buf: &mut [f32]) {
         let t0 = Instant::now();
         let n = self.world.size();
         let me = self.world.rank();
@@ -326,7 +326,7 @@ impl DataParallel {
             let c_me = self.counts[me] as usize;
             let at = start.max(mine.start).min(mine.end) - mine.start;
             {
-                let send = &self.send[at..at + c_me];
+                let send = &self.reduced[at..at + c_me];
                 let mut recv =
                     PartitionMut::new(&mut buf[start..end], &self.counts[..], &self.displs[..]);
                 self.world.comm().all_gather_varcount_into(send, &mut recv);
@@ -348,9 +348,7 @@ impl DataParallel {
     ) -> Result<(), String> {
         self.check_len("output", out.len())?;
         self.reduce_scatter(grads, weights)?;
-        std::mem::swap(&mut self.send, &mut self.reduced);
-        self.gather_from_send(out);
-        std::mem::swap(&mut self.send, &mut self.reduced);
+        self.gather_reduced(out);
         Ok(())
     }
 
@@ -362,9 +360,7 @@ impl DataParallel {
         weights: &[f32],
     ) -> Result<(), String> {
         self.reduce_scatter(grads, weights)?;
-        std::mem::swap(&mut self.send, &mut self.reduced);
-        self.gather_from_send(grads);
-        std::mem::swap(&mut self.send, &mut self.reduced);
+        self.gather_reduced(grads);
         Ok(())
     }
 
@@ -393,7 +389,8 @@ impl DataParallel {
         Ok(outcome)
     }
 
-    /// This rank's reduced shard from the last reduce-scatter.
+    /// This rank's shard of the sum from the last reduce-scatter (until an
+    /// all-gather overwrites it).
     pub fn reduced(&mut self) -> &mut [f32] {
         &mut self.reduced
     }
