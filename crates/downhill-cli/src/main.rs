@@ -4,6 +4,8 @@
 mod advise;
 mod compare;
 mod landscape;
+#[cfg(feature = "mpi")]
+mod parallel;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -133,7 +133,7 @@ pub struct TrainArgs {
     swa_start: Option<usize>,
     /// Passes over the training data. [default: 10]
     #[arg(long, value_name = "N")]
-    epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     /// Seed for initialisation, shuffling, dropout and the validation split. [default: 0]
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -166,11 +166,11 @@ pub struct TrainArgs {
     bag_of_words: Option<String>,
     /// Folder for metrics, summary and checkpoints (must not hold a run already).
     #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Continue the run in DIR from its newest valid checkpoint (with its saved
     /// settings; only --epochs may change).
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Also checkpoint every N steps (always at the end of each epoch).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<u64>,
@@ -216,7 +216,13 @@ pub struct TrainArgs {
     log_every: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
+    /// Under mpirun: each rank keeps the optimizer state of its own whole
+    /// tensors only and updates only them; the parameters are gathered after
+    /// every step (ZeRO stage 1). Same result as unsharded, 1/N of the state.
+    #[cfg(feature = "mpi")]
+    #[arg(long)]
+    pub(crate) shard_optimizer_state: bool,
 }
 
 impl TrainArgs {
@@ -248,6 +254,29 @@ impl TrainArgs {
             .into_iter()
             .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
             .collect()
+    }
+
+    /// Whether the data come from standard input (`--data -`).
+    pub(crate) fn is_stream(&self) -> bool {
+        self.data.as_deref() == Some("-")
+    }
+
+    /// With `--resume DIR`, refuses the flags that a resume takes from the
+    /// run's saved settings.
+    pub(crate) fn check_resume_flags(&self, dir: &std::path::Path) -> Result<(), UserError> {
+        if self.config.is_some()
+            || self.data.is_some()
+            || self.model.is_some()
+            || self.optimizer.is_some()
+            || self.sparse_updates.is_some()
+            || !self.hyper_flags().is_empty()
+        {
+            return Err(UserError(format!(
+                "--resume continues {} with its saved settings; only --epochs may be given",
+                dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The settings: the config file (if any), then the flags over it, checked.
@@ -362,6 +391,19 @@ fn run_stream(args: &TrainArgs, obs: &mut dyn Observer) -> Result<(), UserError>
 }
 
 pub fn run(args: TrainArgs) -> Result<(), UserError> {
+    #[cfg(feature = "mpi")]
+    {
+        if let Some(session) = downhill_train::distributed::init().map_err(UserError)? {
+            if session.world().size() > 1 {
+                return crate::parallel::run(args, session);
+            }
+        }
+        if args.shard_optimizer_state {
+            return Err(UserError(
+                "--shard-optimizer-state shards across the ranks of an MPI job: start it with mpirun -n N (N >= 2)".into(),
+            ));
+        }
+    }
     let mut console = Console::new("");
     let mut silent = Silent;
     let obs: &mut dyn Observer = if args.quiet {
@@ -369,7 +411,7 @@ pub fn run(args: TrainArgs) -> Result<(), UserError> {
     } else {
         &mut console
     };
-    if args.data.as_deref() == Some("-") {
+    if args.is_stream() {
         return run_stream(&args, obs);
     }
     let stream_flags = [
@@ -385,19 +427,7 @@ pub fn run(args: TrainArgs) -> Result<(), UserError> {
     }
     let mut trainer = match &args.resume {
         Some(dir) => {
-            let given: Vec<&str> = args.hyper_flags().iter().map(|(k, _)| *k).collect();
-            if args.config.is_some()
-                || args.data.is_some()
-                || args.model.is_some()
-                || args.optimizer.is_some()
-                || args.sparse_updates.is_some()
-                || !given.is_empty()
-            {
-                return Err(UserError(format!(
-                    "--resume continues {} with its saved settings; only --epochs may be given",
-                    dir.display()
-                )));
-            }
+            args.check_resume_flags(dir)?;
             let (t, warnings) = Trainer::resume(dir.clone(), args.epochs)?;
             for w in warnings {
                 obs.message(&w);

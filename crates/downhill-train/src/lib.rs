@@ -12,7 +12,10 @@
 //! * crash-safe checkpoints that resume bit-identically ([`checkpoint`]);
 //! * divergence detection on the step it happens, with an optional back-off;
 //! * lazy row-sparse updates of the first layer on sparse data
-//!   ([`sparse`]: only the rows of features in the batch move).
+//!   ([`sparse`]: only the rows of features in the batch move);
+//! * with the feature `mpi`, data-parallel training over MPI with a
+//!   deterministic gradient sum and ZeRO-1 optimiser-state sharding
+//!   (`distributed`, and `docs/distributed.md`).
 //!
 //! ```no_run
 //! use downhill_train::{Console, TrainConfig, Trainer};
@@ -29,6 +32,8 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod method;
 pub mod metrics;
 pub mod newton;

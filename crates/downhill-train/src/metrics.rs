@@ -42,6 +42,24 @@ pub struct EpochRecord {
     /// from its first epoch on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swa: Option<AverageFigures>,
+    /// Data-parallel runs: rank 0's communication over the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<CommFigures>,
+}
+
+/// What a data-parallel epoch spent on communication (as seen by rank 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommFigures {
+    /// Ranks in the job.
+    pub ranks: usize,
+    /// Whether the optimiser state was sharded (ZeRO-1).
+    pub sharded: bool,
+    /// Seconds in the gradient and parameter collectives (sums included).
+    pub seconds: f64,
+    /// Bytes rank 0 received in them.
+    pub bytes_received: u64,
+    /// Collective calls (one per bucket and phase).
+    pub calls: u64,
 }
 
 /// How a weight average does on the held-out data after an epoch.

@@ -61,6 +61,10 @@ impl Trainer {
     /// Fills `eval_buf` with the optimiser's evaluation point when it has
     /// one other than the parameters; returns whether it did.
     pub(super) fn eval_point(&mut self) -> Result<bool, TrainError> {
+        #[cfg(feature = "mpi")]
+        if let Some(sharded) = self.sharded_eval_point() {
+            return sharded;
+        }
         let Method::Step(opt) = &self.method else {
             return Ok(false);
         };

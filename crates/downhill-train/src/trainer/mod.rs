@@ -21,6 +21,8 @@ mod build;
 mod error;
 mod evaluation;
 mod full_batch;
+#[cfg(feature = "mpi")]
+mod parallel;
 mod persist;
 
 pub(crate) use build::append;
@@ -28,6 +30,18 @@ pub use build::{build_network, epoch_order, input_shape};
 use build::{max_batch_features, refuse_existing_run, spec_has_dropout};
 use error::io_err;
 pub use error::TrainError;
+
+/// How this process takes part in a data-parallel job: `None` alone.
+#[cfg(feature = "mpi")]
+type Par = Option<crate::distributed::Parallel>;
+/// Without the `mpi` feature a trainer always runs alone.
+#[cfg(not(feature = "mpi"))]
+type Par = Alone;
+
+/// A trainer that runs in this process alone.
+#[cfg(not(feature = "mpi"))]
+#[derive(Default)]
+struct Alone;
 
 /// Everything to restore after a divergence: the state at the end of the last
 /// good epoch.
@@ -85,6 +99,9 @@ pub struct Trainer {
     updates: UpdateChoice,
     /// The lazy step's buffers, when steps are lazy.
     lazy: Option<LazyStep>,
+    /// This process's part in a data-parallel job, if any.
+    #[cfg(feature = "mpi")]
+    replica: Option<Box<parallel::Replica>>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -108,6 +125,25 @@ impl Trainer {
         Self::with_data(cfg, data, out)
     }
 
+    /// Like [`Trainer::new`], as one replica of a data-parallel job (see
+    /// [`crate::distributed`]): every rank calls it with the same settings;
+    /// rank 0 alone writes to `out`.
+    #[cfg(feature = "mpi")]
+    pub fn new_parallel(
+        cfg: TrainConfig,
+        out: Option<PathBuf>,
+        par: crate::distributed::Parallel,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let out = out.filter(|_| par.world.is_root());
+        refuse_existing_run(out.as_deref())?;
+        let data = downhill_data::load(&cfg.data, &cfg.load_options()?)?;
+        cfg.validate_settings()?;
+        let t = Self::build(cfg, data, out, Some(par))?;
+        t.start_files()?;
+        Ok(t)
+    }
+
     /// Like [`Trainer::new`] with data already in memory (so that several
     /// optimisers can be compared on the same data without loading it again).
     pub fn with_data(
@@ -117,7 +153,15 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         cfg.validate_settings()?;
         refuse_existing_run(out.as_deref())?;
-        let t = Self::build(cfg, data, out)?;
+        let t = Self::build(cfg, data, out, Par::default())?;
+        t.start_files()?;
+        Ok(t)
+    }
+
+    /// A new run's first files: its settings, its initial weights, and empty
+    /// metrics.
+    fn start_files(&self) -> Result<(), TrainError> {
+        let t = self;
         if let Some(out) = &t.out {
             std::fs::create_dir_all(out).map_err(io_err(out))?;
             t.write_file("config.toml", t.cfg.to_toml().as_bytes())?;
@@ -129,13 +173,22 @@ impl Trainer {
             t.write_file("metrics.jsonl", b"")?;
             t.write_file("steps.csv", b"")?;
         }
-        Ok(t)
+        Ok(())
     }
 
-    fn build(cfg: TrainConfig, data: DataSplit, out: Option<PathBuf>) -> Result<Self, TrainError> {
-        let threads = cfg
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    fn build(
+        cfg: TrainConfig,
+        data: DataSplit,
+        out: Option<PathBuf>,
+        par: Par,
+    ) -> Result<Self, TrainError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Replicas on one machine share its cores.
+        #[cfg(feature = "mpi")]
+        let cores = par
+            .as_ref()
+            .map_or(cores, |p| (cores / p.world.local_size()).max(1));
+        let threads = cfg.threads.unwrap_or(cores);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -161,7 +214,13 @@ impl Trainer {
         let net = build_network(&cfg, &data.train)?;
         let spec = net.spec().clone();
         let ospec = cfg.optimizer_spec()?;
-        let mut method = Method::new(&ospec, &net.optimizer_params())?;
+        #[cfg(feature = "mpi")]
+        let (mut method, replica) = parallel::method(&ospec, &net.optimizer_params(), par)?;
+        #[cfg(not(feature = "mpi"))]
+        let mut method = {
+            let Alone = par;
+            Method::new(&ospec, &net.optimizer_params())?
+        };
         let sched =
             match (cfg.schedule_spec()?, method.optimizer()) {
                 (None, _) => None,
@@ -196,9 +255,20 @@ impl Trainer {
             )));
         }
         let updates = crate::sparse::choose(&cfg, info.sparse)?;
+        #[cfg(feature = "mpi")]
+        let updates = match replica {
+            Some(_) => parallel::dense_updates(updates, cfg.sparse_updates)?,
+            None => updates,
+        };
         let lazy = updates
             .lazy
             .then(|| LazyStep::new(&net, max_batch_features(&cfg, &data.train)));
+        #[cfg(feature = "mpi")]
+        let mut replica = replica;
+        #[cfg(feature = "mpi")]
+        if let Some(rep) = &mut replica {
+            rep.agree_on_writes(out.is_some());
+        }
         Ok(Trainer {
             rng: Rng::new(cfg.seed ^ 0x4452_4f50_4f55_5421),
             cfg,
@@ -227,6 +297,8 @@ impl Trainer {
             diverged: None,
             updates,
             lazy,
+            #[cfg(feature = "mpi")]
+            replica,
         })
     }
     /// Raises (or lowers) the number of epochs [`Trainer::run`] goes to, so a
@@ -244,10 +316,23 @@ impl Trainer {
     /// gives different parameters different rules (a partition, or `muon`
     /// alone): `fc2.weight [1000, 1000] hidden: muon (lr 0.02)`. Empty
     /// otherwise, where every parameter has the one rule the spec names.
+    ///
+    /// With the optimiser state sharded (feature `mpi`), a rank's optimiser
+    /// holds its own tensors only; the list then comes from a stand-in over
+    /// miniatures of every tensor, and shows the spec's rates.
     pub fn assignment(&mut self) -> Vec<String> {
         let params = self.net.optimizer_params();
         let names: Vec<String> = self.net.tensors().iter().map(|t| t.name.clone()).collect();
-        let Some(opt) = self.method.optimizer() else {
+        #[cfg(feature = "mpi")]
+        let mut stand_in = self.sharded_stand_in(&params);
+        #[cfg(feature = "mpi")]
+        let opt = match &mut stand_in {
+            Some(o) => Some(&mut **o),
+            None => self.method.optimizer(),
+        };
+        #[cfg(not(feature = "mpi"))]
+        let opt = self.method.optimizer();
+        let Some(opt) = opt else {
             return Vec::new();
         };
         if opt.name() != "partition" {
@@ -466,6 +551,10 @@ impl Trainer {
                 format!("parameter {i} is {}", self.net.params()[i]),
             ));
         }
+        #[cfg(feature = "mpi")]
+        let comm = self.check_replicas()?;
+        #[cfg(not(feature = "mpi"))]
+        let comm = None;
         let train_seconds = self.totals.train_seconds;
         let eval_started = Instant::now();
         // Optimisers that evaluate elsewhere than at θ (schedule-free's x,
@@ -524,6 +613,7 @@ impl Trainer {
             d: self.adapted_d(),
             ema: ema_figures,
             swa: swa_figures,
+            comm,
         };
         self.elapsed += started.elapsed().as_secs_f64();
         self.epoch += 1;
@@ -550,6 +640,10 @@ impl Trainer {
     }
 
     fn train_steps(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
+        #[cfg(feature = "mpi")]
+        if self.replica.is_some() {
+            return self.train_steps_parallel(obs);
+        }
         let n = self.info.train;
         let bs = self.step_rows();
         let batches = n.div_ceil(bs);

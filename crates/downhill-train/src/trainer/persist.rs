@@ -16,6 +16,27 @@ impl Trainer {
     /// bit-identical to a run that was never interrupted. Messages about
     /// skipped (corrupt) checkpoints are returned for the user.
     pub fn resume(out: PathBuf, epochs: Option<usize>) -> Result<(Self, Vec<String>), TrainError> {
+        Self::resume_with(out, epochs, super::Par::default())
+    }
+
+    /// Like [`Trainer::resume`], as one replica of a data-parallel job: every
+    /// rank reads the checkpoint (the folder must be visible to all), rank 0
+    /// alone writes. A checkpoint of any number of ranks, sharded or not, or
+    /// of one process, resumes on any number of ranks.
+    #[cfg(feature = "mpi")]
+    pub fn resume_parallel(
+        out: PathBuf,
+        epochs: Option<usize>,
+        par: crate::distributed::Parallel,
+    ) -> Result<(Self, Vec<String>), TrainError> {
+        Self::resume_with(out, epochs, Some(par))
+    }
+
+    fn resume_with(
+        out: PathBuf,
+        epochs: Option<usize>,
+        par: super::Par,
+    ) -> Result<(Self, Vec<String>), TrainError> {
         let (_, state, _) = checkpoint::latest_trainer_state(&out)?;
         let mut cfg = state.config.clone();
         if let Some(e) = epochs {
@@ -23,7 +44,11 @@ impl Trainer {
         }
         cfg.validate()?;
         let data = downhill_data::load(&cfg.data, &cfg.load_options()?)?;
-        let mut t = Self::build(cfg, data, Some(out.clone()))?;
+        #[cfg(feature = "mpi")]
+        let writes = par.as_ref().is_none_or(|p| p.world.is_root());
+        #[cfg(not(feature = "mpi"))]
+        let writes = true;
+        let mut t = Self::build(cfg, data, writes.then(|| out.clone()), par)?;
         let (dir, ckpt, warnings) = checkpoint::latest(&out, t.net.tensors())?;
         if ckpt.trainer.data != t.info {
             return Err(TrainError::Invalid(format!(
@@ -33,7 +58,11 @@ impl Trainer {
                 t.info
             )));
         }
-        t.restore(&ckpt.params, &ckpt.optimizer, &ckpt.trainer)?;
+        #[cfg(feature = "mpi")]
+        let optimizer = t.local_optimizer_state(&ckpt.optimizer)?;
+        #[cfg(not(feature = "mpi"))]
+        let optimizer = ckpt.optimizer;
+        t.restore(&ckpt.params, &optimizer, &ckpt.trainer)?;
         t.restore_averages(&ckpt.averages, &ckpt.trainer)?;
         let mut warnings = warnings;
         warnings.extend(t.rewrite_metrics()?);
@@ -174,7 +203,15 @@ impl Trainer {
     }
 
     pub(super) fn checkpoint(&self) -> Result<(), TrainError> {
-        if let Some(out) = &self.out {
+        // Sharded, every rank takes part in gathering the state.
+        #[cfg(feature = "mpi")]
+        let optimizer = self.gathered_optimizer_state()?;
+        #[cfg(not(feature = "mpi"))]
+        let optimizer = match self.out {
+            Some(_) => Some(self.optimizer_state()?),
+            None => None,
+        };
+        if let (Some(out), Some(optimizer)) = (&self.out, optimizer) {
             let averages: Vec<(&str, &[f32])> = [("ema", &self.ema), ("swa", &self.swa)]
                 .into_iter()
                 .filter_map(|(n, a)| a.as_ref().map(|a| (n, a.weights())))
@@ -185,7 +222,7 @@ impl Trainer {
                 self.at_eval_point.then_some(self.eval_buf.as_slice()),
                 &averages,
                 self.net.tensors(),
-                &self.optimizer_state()?,
+                &optimizer,
                 &self.state(),
                 self.cfg.keep_checkpoints,
             )?;
