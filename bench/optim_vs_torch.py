@@ -46,7 +46,9 @@ def main():
                              cwd=ROOT, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(out.stderr)
-        m = re.search(r"\| adam \| 28 \| (\d+) \| (\d+) \|", out.stdout)
+        m = re.search(r"\| adam \| \d+ \| (\d+) \| (\d+) \|", out.stdout)
+        if m is None:
+            sys.exit("bench/optim_vs_torch.py: no adam row in the step bench output:\n" + out.stdout)
         # Each run measures its own streaming kernel: compare within a run.
         rows["downhill adam" + (" (unchecked)" if flag else " (checks gradients)")] = (int(m.group(1)), int(m.group(2)))
     py = python_with_torch()
