@@ -1,6 +1,9 @@
 //! Measures GFLOP/s of the matrix products the MLP and CNN benchmarks perform.
 //!
 //! `RAYON_NUM_THREADS=2 cargo run --release -p downhill-nn --example gemm_shapes`
+//!
+//! With `square N` it measures only an N×N×N product (the yardstick of
+//! `bench/limit.py` when numpy is not installed).
 //! Products are given as `m×k×n` plus which operand is read transposed, exactly as
 //! the engine calls them (row-major storage).
 
@@ -8,7 +11,13 @@ use downhill::linalg::{gemm, Mat, Op, Par};
 use std::time::Instant;
 
 fn main() {
-    let shapes: &[(&str, usize, usize, usize, Op, Op)] = &[
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let square: Option<usize> = match args.as_slice() {
+        [] => None,
+        [w, n] if w == "square" => Some(n.parse().expect("square N: N is a size")),
+        _ => panic!("usage: gemm_shapes [square N]"),
+    };
+    let all: &[(&str, usize, usize, usize, Op, Op)] = &[
         ("mlp fc1 fwd   X·W", 128, 784, 1000, Op::N, Op::N),
         ("mlp fc2 fwd   X·W", 128, 1000, 1000, Op::N, Op::N),
         ("mlp fc1 dW  Xᵀ·dY", 784, 128, 1000, Op::T, Op::N),
@@ -53,6 +62,14 @@ fn main() {
         ("mlp out dX W·dYᵀ", 1000, 10, 128, Op::N, Op::N),
         ("mlp out dW Xᵀ·dY", 1000, 128, 10, Op::N, Op::T),
     ];
+    let one;
+    let shapes = match square {
+        Some(n) => {
+            one = [("square", n, n, n, Op::N, Op::N)];
+            &one[..]
+        }
+        None => all,
+    };
     println!("threads {}", rayon::current_num_threads());
     for &(name, m, k, n, ta, tb) in shapes {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
