@@ -4,6 +4,24 @@
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 use downhill_train::{Silent, TrainConfig, Trainer};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// `downhill export`'s file holds exactly the tensors, names and shapes the
+/// candle loader builds (which reproduce downhill's test accuracy in the
+/// tests below), so candle's and torch's own loaders take it as it is.
+fn export_matches(run: &Path, tensors: &HashMap<String, Tensor>) {
+    let file = run.join("exported.safetensors");
+    downhill_train::export::export_torch(run, &file).unwrap();
+    let exported = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    assert_eq!(exported.len(), tensors.len());
+    for (name, t) in tensors {
+        let e = &exported[name];
+        assert_eq!(e.dims(), t.dims(), "{name}");
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(values(e), values(t), "{name}");
+    }
+}
 
 #[test]
 fn a_trained_downhill_mlp_reproduces_its_test_accuracy_in_candle() {
@@ -27,6 +45,7 @@ fn a_trained_downhill_mlp_reproduces_its_test_accuracy_in_candle() {
     let (dir, _, _) = downhill_train::checkpoint::latest_trainer_state(&out).unwrap();
     let tensors =
         downhill_candle::load_downhill_model(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    export_matches(&out, &tensors);
     assert_eq!(
         tensors["fc1.weight"].dims(),
         [128, 784],
@@ -100,6 +119,7 @@ fn a_trained_downhill_cnn_reproduces_its_test_accuracy_in_candle() {
     let (dir, _, _) = downhill_train::checkpoint::latest_trainer_state(&out).unwrap();
     let tensors =
         downhill_candle::load_downhill_model(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    export_matches(&out, &tensors);
     assert_eq!(
         tensors["conv1.weight"].dims(),
         [4, 1, 5, 5],

@@ -3,6 +3,7 @@
 
 mod advise;
 mod compare;
+mod export;
 mod landscape;
 #[cfg(feature = "mpi")]
 mod parallel;
@@ -30,6 +31,8 @@ enum Command {
     Advise(Box<advise::AdviseArgs>),
     /// See optimisers move on 2-D test functions, test convexity, slice a trained model's loss.
     Landscape(Box<landscape::LandscapeArgs>),
+    /// Write a trained model in torch's and candle's layout and names.
+    Export(export::ExportArgs),
     /// List the optimisers with their hyper-parameters and defaults.
     Optimizers,
     /// List the learning-rate schedules with their hyper-parameters.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::run(*args),
         Command::Advise(args) => advise::run(*args),
         Command::Landscape(args) => landscape::run(*args),
+        Command::Export(args) => export::run(args),
         Command::Optimizers => list_optimizers(),
         Command::Schedules => list_schedules(),
     };

@@ -874,3 +874,64 @@ fn modern_preset_runs_and_paper_presets_tune_by_default() {
         .iter()
         .all(|r| r["tuning"].is_null()));
 }
+
+/// `downhill export` writes a run's model in torch's layout and names, and
+/// refuses, on one line and without writing, a missing run or an existing
+/// file. (That the tensors are right is shown in `downhill-candle`'s
+/// `tests/import.rs`, where they equal what reproduces downhill's accuracy.)
+#[test]
+fn export_writes_torch_layout_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let file = tmp.path().join("model.safetensors");
+    ok(&[
+        "train",
+        "--data",
+        "builtin:fashion-mnist-small",
+        "--model",
+        "cnn:4,8:kernel=3:pool=2:fc=16",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "300",
+        "--threads",
+        "1",
+        "-q",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let args = |r: &Path| {
+        vec![
+            "export".to_string(),
+            "--run".to_string(),
+            r.to_str().unwrap().to_string(),
+            "--out".to_string(),
+            file.to_str().unwrap().to_string(),
+        ]
+    };
+    let missing = downhill(
+        &args(&tmp.path().join("nowhere"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("nowhere") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert!(!file.exists());
+
+    let a = args(&run);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = String::from_utf8_lossy(&ok(&a).stdout).to_string();
+    assert!(out.contains("conv1.weight [4, 1, 3, 3]"), "{out}");
+    assert!(out.contains("fc1.weight [16, 392]"), "{out}");
+    let head = std::fs::read(&file).unwrap();
+    assert!(String::from_utf8_lossy(&head).contains("downhill-export/1"));
+
+    let again = downhill(&a);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}

@@ -91,5 +91,7 @@ mod simd;
 pub mod spec;
 
 pub use error::NnError;
-pub use network::{BatchStats, Input, InputShape, Network, RowSparseGrads, TensorInfo, TensorKind};
+pub use network::{
+    BatchStats, Input, InputShape, Network, RowSparseGrads, TensorInfo, TensorKind, TorchTensor,
+};
 pub use spec::{Activation, Init, LossKind, ModelKind, ModelSpec, PoolSpec};

@@ -34,6 +34,7 @@ pub mod checkpoint;
 pub mod config;
 #[cfg(feature = "mpi")]
 pub mod distributed;
+pub mod export;
 pub mod method;
 pub mod metrics;
 pub mod newton;

@@ -7,6 +7,8 @@ use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use downhill::optim::{Param, Role};
 use downhill::{Real, Rng};
 
+mod export;
+pub use export::TorchTensor;
 mod passes;
 mod plan;
 
