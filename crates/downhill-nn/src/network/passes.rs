@@ -163,28 +163,7 @@ impl<T: Real> Network<T> {
             };
             dropout_into(in_p, src, &mut self.in_buf[..src.len()], None, rng);
         }
-        let input: Src<'_, T> = match *x {
-            Input::Dense { values, .. } => Src::Dense(if in_drop {
-                &self.in_buf[..values.len()]
-            } else {
-                values
-            }),
-            Input::Sparse {
-                indptr,
-                indices,
-                values,
-                ..
-            } => Src::Sparse(Csr {
-                indptr,
-                indices,
-                values: if in_drop {
-                    &self.in_buf[..nnz]
-                } else {
-                    &values[indptr[0]..indptr[rows]]
-                },
-                voff: indptr[0],
-            }),
-        };
+        let input = input_src(x, rows, &self.in_buf, in_drop);
         let params = &self.params[..];
         for i in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(i);
@@ -391,32 +370,7 @@ impl<T: Real> Network<T> {
     pub(super) fn backward(&mut self, x: &Input<'_, T>, rows: usize) {
         let l2 = self.spec.l2;
         let in_dropped = self.spec.input_dropout > 0.0;
-        let nnz = match *x {
-            Input::Sparse { indptr, .. } => indptr[rows] - indptr[0],
-            Input::Dense { .. } => 0,
-        };
-        let input: Src<'_, T> = match *x {
-            Input::Dense { values, .. } => Src::Dense(if in_dropped {
-                &self.in_buf[..values.len()]
-            } else {
-                values
-            }),
-            Input::Sparse {
-                indptr,
-                indices,
-                values,
-                ..
-            } => Src::Sparse(Csr {
-                indptr,
-                indices,
-                values: if in_dropped {
-                    &self.in_buf[..nnz]
-                } else {
-                    &values[indptr[0]..indptr[rows]]
-                },
-                voff: indptr[0],
-            }),
-        };
+        let input = input_src(x, rows, &self.in_buf, in_dropped);
         self.touched_valid = false;
         let [g0, g1] = &mut self.gbuf;
         let (mut cur, mut nxt) = (g0, g1);
@@ -622,6 +576,33 @@ fn mark_touched<T>(csr: Csr<'_, T>, dim: usize, bits: &mut Vec<u64>, touched: &m
                 touched.push((w * 64) as u32 + x.trailing_zeros());
                 x &= x - 1;
             }
+        }
+    }
+}
+
+/// What the first layer reads: the batch as given, or, after input dropout
+/// (`dropped`), its dropped copy in `in_buf`, dense values or the batch's
+/// non-zeros.
+fn input_src<'a, T>(x: &Input<'a, T>, rows: usize, in_buf: &'a [T], dropped: bool) -> Src<'a, T> {
+    match *x {
+        Input::Dense { values, .. } => Src::Dense(if dropped {
+            &in_buf[..values.len()]
+        } else {
+            values
+        }),
+        Input::Sparse {
+            indptr,
+            indices,
+            values,
+            ..
+        } => {
+            let live = &values[indptr[0]..indptr[rows]];
+            Src::Sparse(Csr {
+                indptr,
+                indices,
+                values: if dropped { &in_buf[..live.len()] } else { live },
+                voff: indptr[0],
+            })
         }
     }
 }

@@ -639,6 +639,48 @@ impl Trainer {
         Ok(())
     }
 
+    /// What follows every optimiser step, in one process and data-parallel
+    /// alike: the per-step schedule, the weight average, the counters and
+    /// the epoch's totals, the observer, and a checkpoint when one is due.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn after_step(
+        &mut self,
+        b: usize,
+        batches: usize,
+        loss: f64,
+        st: &downhill_nn::BatchStats,
+        norm: f64,
+        t0: Instant,
+        obs: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        if let (Some(s), ScheduleUnit::Step, Method::Step(opt)) =
+            (&mut self.sched, self.cfg.schedule_unit, &mut self.method)
+        {
+            s.step(&mut **opt, Some(loss))?;
+        }
+        if let Some(ema) = &mut self.ema {
+            ema.update(self.net.params())?;
+        }
+        self.step += 1;
+        self.batch = b + 1;
+        self.epoch_steps.push((self.step, loss));
+        let t = &mut self.totals;
+        t.loss_sum += st.loss_sum;
+        t.penalty_sum += st.penalty * st.count as f64;
+        t.correct += st.correct as u64;
+        t.count += st.count as u64;
+        t.grad_norm_sum += norm;
+        t.steps += 1;
+        t.train_seconds += t0.elapsed().as_secs_f64();
+        obs.step(self.epoch, self.batch, loss);
+        if let Some(k) = self.cfg.checkpoint_every {
+            if self.step.is_multiple_of(k) && self.batch < batches {
+                self.checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
     fn train_steps(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
         #[cfg(feature = "mpi")]
         if self.replica.is_some() {
@@ -709,29 +751,7 @@ impl Trainer {
                 let (params, grads) = self.net.params_and_grads();
                 opt.step_flat(params, grads)?;
             }
-            if let (Some(s), ScheduleUnit::Step) = (&mut self.sched, self.cfg.schedule_unit) {
-                s.step(&mut **opt, Some(loss))?;
-            }
-            if let Some(ema) = &mut self.ema {
-                ema.update(self.net.params())?;
-            }
-            self.step += 1;
-            self.batch = b + 1;
-            self.epoch_steps.push((self.step, loss));
-            let t = &mut self.totals;
-            t.loss_sum += st.loss_sum;
-            t.penalty_sum += st.penalty * st.count as f64;
-            t.correct += st.correct as u64;
-            t.count += st.count as u64;
-            t.grad_norm_sum += norm;
-            t.steps += 1;
-            t.train_seconds += t0.elapsed().as_secs_f64();
-            obs.step(self.epoch, self.batch, loss);
-            if let Some(k) = self.cfg.checkpoint_every {
-                if self.step.is_multiple_of(k) && self.batch < batches {
-                    self.checkpoint()?;
-                }
-            }
+            self.after_step(b, batches, loss, &st, norm, t0, obs)?;
         }
         Ok(())
     }

@@ -287,31 +287,7 @@ impl Trainer {
             } else {
                 opt.step_flat(params, grads)?;
             }
-            if let (Some(s), crate::config::ScheduleUnit::Step) =
-                (&mut self.sched, self.cfg.schedule_unit)
-            {
-                s.step(&mut **opt, Some(loss))?;
-            }
-            if let Some(ema) = &mut self.ema {
-                ema.update(self.net.params())?;
-            }
-            self.step += 1;
-            self.batch = b + 1;
-            self.epoch_steps.push((self.step, loss));
-            let t = &mut self.totals;
-            t.loss_sum += st.loss_sum;
-            t.penalty_sum += st.penalty * st.count as f64;
-            t.correct += st.correct as u64;
-            t.count += st.count as u64;
-            t.grad_norm_sum += norm;
-            t.steps += 1;
-            t.train_seconds += t0.elapsed().as_secs_f64();
-            obs.step(self.epoch, self.batch, loss);
-            if let Some(k) = self.cfg.checkpoint_every {
-                if self.step.is_multiple_of(k) && self.batch < batches {
-                    self.checkpoint()?;
-                }
-            }
+            self.after_step(b, batches, loss, &st, norm, t0, obs)?;
         }
         Ok(())
     }
