@@ -14,11 +14,11 @@
 //! to the memory bandwidth of this machine. Each optimiser's steps alternate
 //! with calls of its kernel, best of each kept, so both see the same load on
 //! a shared machine. Tensor-level rules make more than
-//! one pass by design (LAMB and LARS two, Adafactor three over a matrix;
-//! Prodigy two, its sums over every tensor settling d before any update;
-//! see their docs), so their bound against the one-pass kernel of the same
-//! buffers is below 1: LAMB 28/40 = 0.70, LARS 20/28 = 0.71, Adafactor
-//! 12/24 = 0.50, Prodigy 44/52 = 0.85.
+//! one pass by design (LAMB, LARS and Adafactor two; Prodigy two, its sums
+//! over every tensor settling d before any update; see their docs), so
+//! their bound against the one-pass kernel of the same buffers is below 1:
+//! LAMB 28/40 = 0.70, LARS 20/28 = 0.71, Adafactor 12/20 = 0.60, Prodigy
+//! 44/52 = 0.85 (unchecked; a checked step adds 4 bytes to both sides).
 //!
 //! With the non-finite gradient check on (the default of the library API),
 //! a step reads the gradient once more before it changes anything: 4 more

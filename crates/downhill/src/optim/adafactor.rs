@@ -26,11 +26,11 @@ crate::hyper_struct! {
     /// ```
     /// ε₁ defaults to the element type's machine epsilon, as in torch.
     ///
-    /// Memory: a matrix is read three times a step (its statistics, the
-    /// update's norm, the step) and written once; the update clipping needs
-    /// the norm of an update that depends on statistics of the whole
-    /// gradient, so no pass can be merged without storing `U`, which would
-    /// cost more than the extra read. Vectors take two passes.
+    /// Memory: two passes a step, as for vectors: one reads θ and g for the
+    /// statistics, ‖θ‖ and, where torch's ε₁² clamp cannot bite, ‖U‖ (an
+    /// algebraic form of it, gathered while each row is in cache); one
+    /// writes the step. A matrix where the clamp might bite takes torch's
+    /// element-wise norm in a third pass.
     pub struct Adafactor: "adafactor" {
         /// Step size γ: the relative step is `min(γ, 1/√t)`.
         lr: f64 = 1e-2; check check::non_negative,
@@ -233,8 +233,51 @@ fn over_blocks<T: Send, A: Send>(
     combine(x, y)
 }
 
+/// Rows per leaf of the statistics pass: whole rows, at least
+/// `PARALLEL_LEAF` elements, and at most `STAT_BLOCKS` leaves per matrix so
+/// the per-leaf column sums stay small. Fixed by the shape alone.
+fn stat_rows_per_block(m: usize, n: usize) -> usize {
+    rows_per_block(n).max(m.div_ceil(STAT_BLOCKS))
+}
+
+/// The most leaves of the statistics pass over one matrix.
+const STAT_BLOCKS: usize = 256;
+
+/// What the statistics pass learns about a block of rows besides the
+/// statistics it writes: ‖θ‖² of the rows, the least new `Rᵢ` of a row with a
+/// nonzero gradient, and whether every new `Rᵢ` is finite.
+#[derive(Clone, Copy)]
+struct RowsSeen<T> {
+    param_sq: f64,
+    r_min: T,
+    finite: bool,
+}
+
+impl<T: Real> RowsSeen<T> {
+    fn join(a: Self, b: Self) -> Self {
+        RowsSeen {
+            param_sq: a.param_sq + b.param_sq,
+            r_min: if b.r_min < a.r_min { b.r_min } else { a.r_min },
+            finite: a.finite && b.finite,
+        }
+    }
+}
+
 crate::multiversion! {
-    /// A matrix stack (…, m, n): factored statistics, three passes. Compiled per vector width.
+    /// A matrix stack (…, m, n): factored statistics, two passes. Compiled per vector width.
+    ///
+    /// The update clipping needs ‖U‖² before any parameter moves, and `U`
+    /// depends on statistics of the whole gradient. Where the ε₁² clamp
+    /// cannot bite, `Uᵢⱼ² = g²ᵢⱼ · mean(R) / (Rᵢ·Cⱼ)`, so
+    /// `‖U‖² = mean(R) · Σⱼ Sⱼ / Cⱼ` with `Sⱼ = Σᵢ g²ᵢⱼ / Rᵢ`; `Rᵢ` is known
+    /// as soon as row `i` has been read (it is still in cache), so the first
+    /// pass gathers `S` beside the statistics and no pass over the gradient
+    /// is needed for the norm. The clamp cannot bite when the least `Rᵢ·Cⱼ /
+    /// mean` over rows and columns with a nonzero gradient is at least ε₁²
+    /// (rounding is monotone, so the least product bounds every one); where
+    /// it might, or anything is not finite, that matrix takes torch's
+    /// element-by-element norm in a pass of its own. The two sums differ in
+    /// rounding only.
     fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
         let shape = &t.info.shape;
         let dims = shape.len();
@@ -244,101 +287,96 @@ crate::multiversion! {
             return;
         }
         let batch = numel / (m * n);
-        let rpb = rows_per_block(n);
-        let blocks = m.div_ceil(rpb);
-        // Scratch: row means (m), column partial sums (blocks × n).
+        let srpb = stat_rows_per_block(m, n);
+        let sblocks = m.div_ceil(srpb);
+        // Scratch: per leaf, the column sums of g² and the sums S.
         t.scratch.clear();
-        t.scratch.resize(m + blocks * n, T::zero());
+        t.scratch.resize(sblocks * 2 * n, T::zero());
         let [row_var, col_var, ..] = t.buffers;
         let (param, grad) = (t.param, t.grad);
+        let n_t = T::from_f64(n as f64);
+        let m_t = T::from_f64(m as f64);
 
-        // Pass 1 over every matrix: ‖θ‖², and the gradient's row and column
-        // mean squares into the statistics.
+        // Pass 1 over every matrix: ‖θ‖², the new statistics, and ‖U‖².
         let mut pp = 0.0;
+        let mut uu = 0.0;
         for b in 0..batch {
             let off = b * m * n;
             let (p, g) = (&param[off..off + m * n], &grad[off..off + m * n]);
-            let (row_sq, partial) = t.scratch.split_at_mut(m);
-            pp += over_blocks(
+            let rv = &mut row_var[b * m..(b + 1) * m];
+            let seen = over_blocks(
                 0,
-                blocks,
-                row_sq,
-                rpb,
-                partial,
-                n,
-                &|blk, row_sq: &mut [T], cols: &mut [T]| {
-                    let rows = blk * rpb..((blk + 1) * rpb).min(m);
+                sblocks,
+                rv,
+                srpb,
+                &mut t.scratch[..],
+                2 * n,
+                &|blk, rvb: &mut [T], part: &mut [T]| {
+                    let rows = blk * srpb..((blk + 1) * srpb).min(m);
+                    let (cols, s) = part.split_at_mut(n);
                     cols.fill(T::zero());
+                    s.fill(T::zero());
+                    let mut r_min = T::infinity();
+                    let mut finite = true;
                     for (r, i) in rows.clone().enumerate() {
-                        let mut acc = T::zero();
-                        for (cj, &x) in cols.iter_mut().zip(&g[i * n..(i + 1) * n]) {
-                            let x = c.sign * x;
-                            let sq = x * x;
-                            acc = acc + sq;
-                            *cj = *cj + sq;
-                        }
-                        row_sq[r] = acc;
-                    }
-                    sum_squares(&p[rows.start * n..rows.end * n])
-                },
-                &|a, b| a + b,
-            );
-            let (row_sq, partial) = t.scratch.split_at(m);
-            for (r, &s) in row_var[b * m..(b + 1) * m].iter_mut().zip(row_sq) {
-                *r = ema(*r, s / T::from_f64(n as f64), &c.w);
-            }
-            for (j, cj) in col_var[b * n..(b + 1) * n].iter_mut().enumerate() {
-                let sum = (0..blocks).fold(T::zero(), |a, blk| a + partial[blk * n + j]);
-                *cj = ema(*cj, sum / T::from_f64(m as f64), &c.w);
-            }
-        }
-        let alpha = c.alpha(pp, numel);
-
-        // Pass 2: ‖U‖².
-        let mut uu = 0.0;
-        for b in 0..batch {
-            let g = &grad[b * m * n..(b + 1) * m * n];
-            let (rv, cv) = (&row_var[b * m..(b + 1) * m], &col_var[b * n..(b + 1) * n]);
-            let mean = mean_floor(rv, c.eps1);
-            uu += over_blocks(
-                0,
-                blocks,
-                &mut [],
-                0,
-                &mut [],
-                0,
-                &|blk, _: &mut [T], _: &mut [T]| {
-                    let rows = blk * rpb..((blk + 1) * rpb).min(m);
-                    rows.map(|i| {
-                        // Zipped slices, so the row's loop vectorises.
-                        let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
-                        let mut acc = [T::zero(); 16];
-                        let mut blocks = gi.chunks_exact(16).zip(cv.chunks_exact(16));
-                        for (gb, cb) in &mut blocks {
-                            for k in 0..16 {
-                                let u = c.update(ri, cb[k], mean, gb[k]);
-                                acc[k] = acc[k] + u * u;
+                        let gi = &g[i * n..(i + 1) * n];
+                        let sum = squares_into(gi, cols);
+                        let ri = ema(rvb[r], sum / n_t, &c.w);
+                        rvb[r] = ri;
+                        finite &= ri.is_finite();
+                        if sum > T::zero() {
+                            r_min = r_min.min(ri);
+                            let inv = T::one() / ri;
+                            for (sj, &x) in s.iter_mut().zip(gi) {
+                                *sj = *sj + x * x * inv;
                             }
                         }
-                        let tail = n - n % 16;
-                        let rest: f64 = gi[tail..]
-                            .iter()
-                            .zip(&cv[tail..])
-                            .map(|(&gv, &cj)| {
-                                let u = c.update(ri, cj, mean, gv).to_f64();
-                                u * u
-                            })
-                            .sum();
-                        acc.iter().map(|&a| a.to_f64()).sum::<f64>() + rest
-                    })
-                    .sum::<f64>()
+                    }
+                    RowsSeen {
+                        param_sq: sum_squares(&p[rows.start * n..rows.end * n]),
+                        r_min,
+                        finite,
+                    }
                 },
-                &|a, b| a + b,
+                &RowsSeen::join,
             );
+            pp += seen.param_sq;
+            // The leaves' sums, added in leaf order into the first.
+            let (first, rest) = t.scratch.split_at_mut(2 * n);
+            for part in rest.chunks_exact(2 * n) {
+                for (a, &x) in first.iter_mut().zip(part) {
+                    *a = *a + x;
+                }
+            }
+            let (col_sq, s) = first.split_at(n);
+            let cv = &mut col_var[b * n..(b + 1) * n];
+            let mut c_min = T::infinity();
+            let mut finite = seen.finite;
+            let mut s_over_c = 0.0;
+            for ((cj, &sum), &sj) in cv.iter_mut().zip(col_sq).zip(s) {
+                *cj = ema(*cj, sum / m_t, &c.w);
+                finite &= cj.is_finite() && sj.is_finite();
+                if sum > T::zero() {
+                    c_min = c_min.min(*cj);
+                    s_over_c += sj.to_f64() / cj.to_f64();
+                }
+            }
+            let rv = &row_var[b * m..(b + 1) * m];
+            let mean = mean_floor(rv, c.eps1);
+            let clamp_free = seen.r_min == T::infinity()
+                || (seen.r_min * c_min) / mean >= c.eps1_sq;
+            uu += if finite && clamp_free {
+                mean.to_f64() * s_over_c
+            } else {
+                let cv = &col_var[b * n..(b + 1) * n];
+                update_norm_sq(c, g, rv, cv, mean, n)
+            };
         }
-        let k = c.scale(alpha, uu, numel);
+        let k = c.scale(c.alpha(pp, numel), uu, numel);
 
-        // Pass 3: the step.
+        // Pass 2: the step.
+        let rpb = rows_per_block(n);
+        let blocks = m.div_ceil(rpb);
         for b in 0..batch {
             let off = b * m * n;
             let g = &grad[off..off + m * n];
@@ -363,6 +401,78 @@ crate::multiversion! {
                 &|(), ()| (),
             );
         }
+    }
+}
+
+/// `cols[j] += g[j]²` and `Σⱼ g[j]²`, in 16 lanes so the row's sum vectorises.
+#[inline(always)]
+fn squares_into<T: Real>(g: &[T], cols: &mut [T]) -> T {
+    let mut acc = [T::zero(); 16];
+    let mut blocks = g.chunks_exact(16).zip(cols.chunks_exact_mut(16));
+    for (gb, cb) in &mut blocks {
+        for k in 0..16 {
+            let sq = gb[k] * gb[k];
+            acc[k] = acc[k] + sq;
+            cb[k] = cb[k] + sq;
+        }
+    }
+    let tail = g.len() - g.len() % 16;
+    let mut rest = T::zero();
+    for (&x, cj) in g[tail..].iter().zip(&mut cols[tail..]) {
+        let sq = x * x;
+        rest = rest + sq;
+        *cj = *cj + sq;
+    }
+    acc.iter().fold(rest, |a, &x| a + x)
+}
+
+crate::multiversion! {
+    /// ‖U‖² of one matrix element by element, in torch's order: the pass
+    /// taken when the ε₁² clamp might bite. Compiled per vector width.
+    fn update_norm_sq<T: Real>(
+        c: &AdafactorConsts<T>,
+        g: &[T],
+        rv: &[T],
+        cv: &[T],
+        mean: T,
+        n: usize,
+    ) -> f64 {
+        let m = rv.len();
+        let rpb = rows_per_block(n);
+        over_blocks(
+            0,
+            m.div_ceil(rpb),
+            &mut [],
+            0,
+            &mut [],
+            0,
+            &|blk, _: &mut [T], _: &mut [T]| {
+                let rows = blk * rpb..((blk + 1) * rpb).min(m);
+                rows.map(|i| {
+                    let (gi, ri) = (&g[i * n..(i + 1) * n], rv[i]);
+                    let mut acc = [T::zero(); 16];
+                    let mut blocks = gi.chunks_exact(16).zip(cv.chunks_exact(16));
+                    for (gb, cb) in &mut blocks {
+                        for k in 0..16 {
+                            let u = c.update(ri, cb[k], mean, gb[k]);
+                            acc[k] = acc[k] + u * u;
+                        }
+                    }
+                    let tail = n - n % 16;
+                    let rest: f64 = gi[tail..]
+                        .iter()
+                        .zip(&cv[tail..])
+                        .map(|(&gv, &cj)| {
+                            let u = c.update(ri, cj, mean, gv).to_f64();
+                            u * u
+                        })
+                        .sum();
+                    acc.iter().map(|&a| a.to_f64()).sum::<f64>() + rest
+                })
+                .sum::<f64>()
+            },
+            &|a, b| a + b,
+        )
     }
 }
 
