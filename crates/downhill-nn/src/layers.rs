@@ -451,6 +451,118 @@ fn act_grad<T: Real>(act: Activation, y: T) -> T {
     }
 }
 
+/// The pooled gradient of one sample back on its (cleared) unpooled map:
+/// each pooled value's gradient, times the activation's derivative, added
+/// at the position that won. Any pooling geometry.
+#[inline(always)]
+fn unpool_scatter<T: Real>(
+    c: usize,
+    act: Activation,
+    yb: &[T],
+    ab: &[u32],
+    dyb: &[T],
+    dzb: &mut [T],
+) {
+    let px = dyb
+        .chunks_exact(c)
+        .zip(ab.chunks_exact(c))
+        .zip(yb.chunks_exact(c));
+    for ((dp, ap), yp) in px {
+        for (ch, ((&d, &a), &yv)) in dp.iter().zip(ap).zip(yp).enumerate() {
+            let i = a as usize * c + ch;
+            dzb[i] = dzb[i] + d * act_grad(act, yv);
+        }
+    }
+}
+
+/// `db += Σ` over the rows of `dz` (one per position), in row order.
+#[inline(always)]
+fn bias_grad<T: Real>(dz: &[T], db: &mut [T]) {
+    for row in dz.chunks_exact(db.len()) {
+        for (a, &d) in db.iter_mut().zip(row) {
+            *a = *a + d;
+        }
+    }
+}
+
+/// The pooled gradient of one sample back on the unpooled map, when the
+/// windows tile it (stride = window, no padding), with the bias gradient
+/// summed in the same pass. Each position lies in at most one window, so
+/// its gradient is `0 + dy·act′` where it won and `0` elsewhere: the values
+/// the general path gets by clearing the map and scattering into it, written
+/// once in position order, which is also the order the bias sum adds them
+/// in (adding a `+0` leaves a sum that is never `−0` unchanged). Same bits,
+/// no clearing pass, and the channel loop vectorises where the scatter could
+/// not.
+#[inline(always)]
+fn unpool_tiled<T: Real>(
+    pg: &PoolGeom,
+    act: Activation,
+    yb: &[T],
+    ab: &[u32],
+    dyb: &[T],
+    dzb: &mut [T],
+    dbp: &mut [T],
+) {
+    // One copy per activation, so the derivative inside the channel loop is
+    // fixed and the loop vectorises.
+    let (y, a, dy) = (yb, ab, dyb);
+    match act {
+        Activation::Identity => unpool_tiled_with(pg, y, a, dy, dzb, dbp, |v| {
+            act_grad(Activation::Identity, v)
+        }),
+        Activation::Relu => {
+            unpool_tiled_with(pg, y, a, dy, dzb, dbp, |v| act_grad(Activation::Relu, v))
+        }
+        Activation::Tanh => {
+            unpool_tiled_with(pg, y, a, dy, dzb, dbp, |v| act_grad(Activation::Tanh, v))
+        }
+        Activation::Sigmoid => {
+            unpool_tiled_with(pg, y, a, dy, dzb, dbp, |v| act_grad(Activation::Sigmoid, v))
+        }
+    }
+}
+
+/// [`unpool_tiled`] for one activation's derivative `deriv`.
+#[inline(always)]
+fn unpool_tiled_with<T: Real>(
+    pg: &PoolGeom,
+    yb: &[T],
+    ab: &[u32],
+    dyb: &[T],
+    dzb: &mut [T],
+    dbp: &mut [T],
+    deriv: impl Fn(T) -> T,
+) {
+    let (c, w, win) = (pg.c, pg.w, pg.win);
+    let dbp = &mut dbp[..c];
+    for (py, row) in dzb.chunks_exact_mut(w * c).enumerate() {
+        let oy = py / win;
+        if oy >= pg.oh {
+            // Rows past the last whole window: no gradient.
+            row.fill(T::zero());
+            continue;
+        }
+        let (covered, rest) = row.split_at_mut(pg.ow * win * c);
+        rest.fill(T::zero());
+        for (px, dz) in covered.chunks_exact_mut(c).enumerate() {
+            let o = (oy * pg.ow + px / win) * c;
+            let won = (py * w + px) as u32;
+            let (a, d, y) = (&ab[o..o + c], &dyb[o..o + c], &yb[o..o + c]);
+            for ch in 0..c {
+                let v = d[ch] * deriv(y[ch]);
+                let v = if a[ch] == won {
+                    T::zero() + v
+                } else {
+                    T::zero()
+                };
+                dz[ch] = v;
+                dbp[ch] = dbp[ch] + v;
+            }
+        }
+    }
+}
+
 /// Convolution + activation + max-pool forward, chunk by chunk in parallel:
 /// `out = pool(act(im2col(x)·W + b))`. The unpooled map lives only in scratch.
 #[allow(clippy::too_many_arguments)]
@@ -560,28 +672,23 @@ pub(crate) fn conv_pool_backward<T: Real>(
             with_simd(
                 #[inline(always)]
                 || {
-                    dz.fill(T::zero());
+                    dbp.fill(T::zero());
+                    let tiled = pg.pad == 0 && pg.stride == pg.win;
+                    if !tiled {
+                        dz.fill(T::zero());
+                    }
                     for (b, dzb) in dz.chunks_exact_mut(z_len).enumerate() {
                         let o0 = (first + b) * p_len;
                         let r = o0..o0 + p_len;
                         let (yb, ab, db) = (&y[r.clone()], &arg[r.clone()], &dy[r]);
-                        let c = g.c_out;
-                        let px = db
-                            .chunks_exact(c)
-                            .zip(ab.chunks_exact(c))
-                            .zip(yb.chunks_exact(c));
-                        for ((dp, ap), yp) in px {
-                            for (ch, ((&d, &a), &yv)) in dp.iter().zip(ap).zip(yp).enumerate() {
-                                let i = a as usize * c + ch;
-                                dzb[i] = dzb[i] + d * act_grad(act, yv);
-                            }
+                        if tiled {
+                            unpool_tiled(pg, act, yb, ab, db, dzb, dbp);
+                        } else {
+                            unpool_scatter(pg.c, act, yb, ab, db, dzb);
                         }
                     }
-                    dbp.fill(T::zero());
-                    for row in dz.chunks_exact(g.c_out) {
-                        for (a, &d) in dbp.iter_mut().zip(row) {
-                            *a = *a + d;
-                        }
+                    if !tiled {
+                        bias_grad(dz, dbp);
                     }
                     // Recomputing the patches costs one copy; storing them for the
                     // whole batch would cost far more memory traffic.
@@ -684,6 +791,49 @@ mod tests {
         let (mut o, mut a) = ([0.0; 1], [0u32; 1]);
         pool_sample(&g, &x, &mut o, &mut a);
         assert_eq!((o, a), ([-1.0], [3]));
+    }
+
+    #[test]
+    fn tiled_unpooling_gives_the_bits_of_clearing_and_scattering() {
+        // Tilings with and without leftover rows and columns, every
+        // activation, ties (equal values) and signed zeros in the gradient.
+        let mut rng = downhill::Rng::new(9);
+        for (h, w, win) in [(4, 6, 2), (7, 5, 2), (9, 9, 3), (5, 8, 3)] {
+            let c = 3;
+            let g = geom(c, h, w, win, win, 0);
+            let x: Vec<f64> = (0..h * w * c)
+                .map(|i| if i % 5 == 0 { 1.0 } else { rng.normal() })
+                .collect();
+            let (mut y, mut a) = (vec![0.0; g.out_len()], vec![0u32; g.out_len()]);
+            pool_sample(&g, &x, &mut y, &mut a);
+            let dy: Vec<f64> = (0..g.out_len())
+                .map(|i| match i % 7 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    _ => rng.normal(),
+                })
+                .collect();
+            for act in [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::Tanh,
+                Activation::Sigmoid,
+            ] {
+                let (mut dz, mut db) = (vec![0.0; h * w * c], vec![0.0; c]);
+                unpool_scatter(c, act, &y, &a, &dy, &mut dz);
+                bias_grad(&dz, &mut db);
+                // The tiled path writes every position, so start from junk.
+                let (mut dz2, mut db2) = (vec![f64::NAN; h * w * c], vec![0.0; c]);
+                unpool_tiled(&g, act, &y, &a, &dy, &mut dz2, &mut db2);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&dz2), bits(&dz), "{h}×{w}, window {win}, {act:?}: map");
+                assert_eq!(
+                    bits(&db2),
+                    bits(&db),
+                    "{h}×{w}, window {win}, {act:?}: bias"
+                );
+            }
+        }
     }
 
     #[test]
