@@ -208,6 +208,19 @@ impl ConvGeom {
     pub fn positions(&self) -> usize {
         self.oh * self.ow
     }
+    /// Height and width of the input with its zero padding.
+    fn padded_hw(&self) -> (usize, usize) {
+        (self.h + 2 * self.ph, self.w + 2 * self.pw)
+    }
+    /// Elements of one zero-padded input sample, HWC.
+    pub fn padded_len(&self) -> usize {
+        let (hp, wp) = self.padded_hw();
+        hp * wp * self.c_in
+    }
+    /// Whether im2col can read the input as it is: HWC with no padding.
+    fn reads_input_directly(&self) -> bool {
+        self.ph == 0 && self.pw == 0 && !self.in_chw
+    }
     /// (channel, row, column) strides of the input.
     fn in_strides(&self) -> (usize, usize, usize) {
         if self.in_chw {
@@ -225,87 +238,100 @@ fn src_coord(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Opti
     (i < size).then_some(i)
 }
 
-/// The kernel columns `kx0..kx1` whose input column lies inside the map for
-/// output column `ox`, and the input column of `kx0`.
-#[inline]
-fn kx_range(g: &ConvGeom, ox: usize) -> (usize, usize, usize) {
-    let start = ox * g.sw;
-    // Clamped so that padding wider than the kernel gives an empty range.
-    let kx0 = g.pw.saturating_sub(start).min(g.kw);
-    let kx1 = g.kw.min((g.w + g.pw).saturating_sub(start)).max(kx0);
-    (kx0, kx1, (start + kx0).saturating_sub(g.pw))
-}
-
-/// im2col for one sample: row (oy, ox) of `col` holds the input patch under
-/// output (oy, ox), ordered (ky, kx, channel); padding reads as zero.
+/// One sample zero-padded into `pb`, HWC: every patch is then a whole
+/// rectangle, and im2col copies runs without checking for borders.
 #[inline(always)]
-fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], cb: &mut [T]) {
-    let (k, c) = (g.k(), g.c_in);
+fn pad_sample<T: Real>(g: &ConvGeom, xb: &[T], pb: &mut [T]) {
+    let ((_, wp), c) = (g.padded_hw(), g.c_in);
+    let pb = &mut pb[..g.padded_len()];
     let (cs, ys, xs) = g.in_strides();
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let row = &mut cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
-            let (kx0, kx1, ix0) = kx_range(g, ox);
-            for (ky, seg) in row.chunks_exact_mut(g.kw * c).enumerate() {
-                let Some(iy) = src_coord(oy, ky, g.sh, g.ph, g.h) else {
-                    seg.fill(T::zero());
-                    continue;
-                };
-                seg[..kx0 * c].fill(T::zero());
-                seg[kx1 * c..].fill(T::zero());
-                let dst = &mut seg[kx0 * c..kx1 * c];
-                if dst.is_empty() {
-                    continue;
-                }
-                if cs == 1 {
-                    // HWC: the patch row is one contiguous run of (kx1 − kx0)·c values.
-                    let base = iy * ys + ix0 * xs;
-                    let src = &xb[base..base + dst.len()];
-                    if dst.len() <= 16 {
-                        // A call to memmove costs more than a handful of moves.
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = v;
-                        }
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                } else {
-                    for (j, px) in dst.chunks_exact_mut(c).enumerate() {
-                        let base = iy * ys + (ix0 + j) * xs;
-                        for (ch, d) in px.iter_mut().enumerate() {
-                            *d = xb[base + ch * cs];
-                        }
-                    }
+    let (top, rest) = pb.split_at_mut(g.ph * wp * c);
+    top.fill(T::zero());
+    let (inner, bottom) = rest.split_at_mut(g.h * wp * c);
+    bottom.fill(T::zero());
+    for (iy, row) in inner.chunks_exact_mut(wp * c).enumerate() {
+        let (left, rest) = row.split_at_mut(g.pw * c);
+        left.fill(T::zero());
+        let (mid, right) = rest.split_at_mut(g.w * c);
+        right.fill(T::zero());
+        if cs == 1 {
+            mid.copy_from_slice(&xb[iy * ys..iy * ys + g.w * c]);
+        } else {
+            for (ix, px) in mid.chunks_exact_mut(c).enumerate() {
+                for (ch, d) in px.iter_mut().enumerate() {
+                    *d = xb[iy * ys + ix * xs + ch * cs];
                 }
             }
         }
     }
 }
 
-/// col2im for one sample: adds every patch row of `cb` back where im2col read it
-/// (HWC input only: the network input never needs a gradient).
+/// Offset in the (padded) input of the run that row `ky` of the patch under
+/// output (oy, ox) copies: `kw·c_in` values from there on.
 #[inline(always)]
-fn col2im_sample<T: Real>(g: &ConvGeom, cb: &[T], xb: &mut [T]) {
-    debug_assert!(!g.in_chw);
-    let (k, c) = (g.k(), g.c_in);
-    xb.fill(T::zero());
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let row = &cb[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
-            let (kx0, kx1, ix0) = kx_range(g, ox);
-            for (ky, seg) in row.chunks_exact(g.kw * c).enumerate() {
-                let Some(iy) = src_coord(oy, ky, g.sh, g.ph, g.h) else {
-                    continue;
-                };
-                let src = &seg[kx0 * c..kx1 * c];
-                if src.is_empty() {
-                    continue;
+fn run_start(g: &ConvGeom, wp: usize, oy: usize, ox: usize, ky: usize) -> usize {
+    ((oy * g.sh + ky) * wp + ox * g.sw) * g.c_in
+}
+
+/// im2col for one sample: row (oy, ox) of `col` holds the input patch under
+/// output (oy, ox), ordered (ky, kx, channel); padding reads as zero. The
+/// input is first copied zero-padded into `pb` (unless it is HWC without
+/// padding), so each patch row is one run.
+#[inline(always)]
+fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], pb: &mut [T], cb: &mut [T]) {
+    let src: &[T] = if g.reads_input_directly() {
+        xb
+    } else {
+        pad_sample(g, xb, pb);
+        pb
+    };
+    let (wp, k, run) = (g.padded_hw().1, g.k(), g.kw * g.c_in);
+    for (pos, row) in cb[..g.positions() * k].chunks_exact_mut(k).enumerate() {
+        let (oy, ox) = (pos / g.ow, pos % g.ow);
+        for (ky, dst) in row.chunks_exact_mut(run).enumerate() {
+            let s = &src[run_start(g, wp, oy, ox, ky)..][..run];
+            if run <= 16 {
+                // A call to memmove costs more than a handful of moves.
+                for (d, &v) in dst.iter_mut().zip(s) {
+                    *d = v;
                 }
-                let base = (iy * g.w + ix0) * c;
-                for (d, &v) in xb[base..base + src.len()].iter_mut().zip(src) {
-                    *d = *d + v;
-                }
+            } else {
+                dst.copy_from_slice(s);
             }
+        }
+    }
+}
+
+/// col2im for one sample: adds every patch row of `cb` back where im2col read
+/// it (HWC input only: the network input never needs a gradient). With
+/// padding, the sums run on the padded map in `pb` and its interior is
+/// copied out; each pixel gets the same additions in the same order either
+/// way.
+#[inline(always)]
+fn col2im_sample<T: Real>(g: &ConvGeom, cb: &[T], pb: &mut [T], xb: &mut [T]) {
+    debug_assert!(!g.in_chw);
+    let direct = g.reads_input_directly();
+    let acc: &mut [T] = if direct {
+        xb
+    } else {
+        &mut pb[..g.padded_len()]
+    };
+    acc.fill(T::zero());
+    let (wp, k, run) = (g.padded_hw().1, g.k(), g.kw * g.c_in);
+    for (pos, row) in cb[..g.positions() * k].chunks_exact(k).enumerate() {
+        let (oy, ox) = (pos / g.ow, pos % g.ow);
+        for (ky, s) in row.chunks_exact(run).enumerate() {
+            let d = &mut acc[run_start(g, wp, oy, ox, ky)..][..run];
+            for (d, &v) in d.iter_mut().zip(s) {
+                *d = *d + v;
+            }
+        }
+    }
+    if !direct {
+        let c = g.c_in;
+        for (iy, out) in xb.chunks_exact_mut(g.w * c).enumerate() {
+            let start = ((iy + g.ph) * wp + g.pw) * c;
+            out.copy_from_slice(&pb[start..start + g.w * c]);
         }
     }
 }
@@ -317,6 +343,8 @@ pub(crate) struct ChunkBufs<T> {
     col: Vec<T>,
     dcol: Vec<T>,
     z: Vec<T>,
+    /// One zero-padded input sample (im2col) or its gradient (col2im).
+    pad: Vec<T>,
 }
 
 /// Per-thread scratch for convolution blocks. A chunk takes whichever slot is
@@ -334,8 +362,9 @@ impl<T: Real> ConvScratch<T> {
     }
 
     /// Makes sure there is a slot per pool thread, with `col` elements for the
-    /// im2col matrices and `z` for convolution outputs.
-    pub fn reserve(&mut self, col: usize, z: usize) {
+    /// im2col matrices, `z` for convolution outputs and `pad` for a padded
+    /// input sample.
+    pub fn reserve(&mut self, col: usize, z: usize, pad: usize) {
         let threads = rayon::current_num_threads();
         while self.slots.len() < threads {
             self.slots.push(Mutex::new(ChunkBufs::default()));
@@ -348,6 +377,9 @@ impl<T: Real> ConvScratch<T> {
             }
             if b.z.len() < z {
                 b.z.resize(z, T::zero());
+            }
+            if b.pad.len() < pad {
+                b.pad.resize(pad, T::zero());
             }
         }
     }
@@ -591,11 +623,12 @@ pub(crate) fn conv_pool_forward<T: Real>(
             scratch.with(|s| {
                 let col = &mut s.col[..n * pos * k];
                 let z = &mut s.z[..n * z_len];
+                let pad = &mut s.pad[..];
                 with_simd(
                     #[inline(always)]
                     || {
                         for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                            im2col_sample(g, xb, cb);
+                            im2col_sample(g, xb, pad, cb);
                         }
                     },
                 );
@@ -669,6 +702,7 @@ pub(crate) fn conv_pool_backward<T: Real>(
         scratch.with(|s| {
             let dz = &mut s.z[..n * z_len];
             let col = &mut s.col[..n * pos * k];
+            let pad = &mut s.pad[..];
             with_simd(
                 #[inline(always)]
                 || {
@@ -693,7 +727,7 @@ pub(crate) fn conv_pool_backward<T: Real>(
                     // Recomputing the patches costs one copy; storing them for the
                     // whole batch would cost far more memory traffic.
                     for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                        im2col_sample(g, xb, cb);
+                        im2col_sample(g, xb, pad, cb);
                     }
                 },
             );
@@ -729,7 +763,7 @@ pub(crate) fn conv_pool_backward<T: Real>(
                     || {
                         for (cb, xb) in dcol.chunks_exact(pos * k).zip(dxc.chunks_exact_mut(in_len))
                         {
-                            col2im_sample(g, cb, xb);
+                            col2im_sample(g, cb, pad, xb);
                         }
                     },
                 );
@@ -791,6 +825,109 @@ mod tests {
         let (mut o, mut a) = ([0.0; 1], [0u32; 1]);
         pool_sample(&g, &x, &mut o, &mut a);
         assert_eq!((o, a), ([-1.0], [3]));
+    }
+
+    /// A convolution's geometry from its input, kernel, stride and padding.
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        c_in: usize,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        s: usize,
+        ph: usize,
+        pw: usize,
+        chw: bool,
+    ) -> ConvGeom {
+        ConvGeom {
+            c_in,
+            h,
+            w,
+            c_out: 1,
+            kh,
+            kw,
+            sh: s,
+            sw: s,
+            ph,
+            pw,
+            oh: (h + 2 * ph - kh) / s + 1,
+            ow: (w + 2 * pw - kw) / s + 1,
+            in_chw: chw,
+        }
+    }
+
+    #[test]
+    fn im2col_and_col2im_match_their_definitions_bit_for_bit() {
+        let mut rng = downhill::Rng::new(4);
+        let geometries = [
+            conv(3, 7, 6, 3, 3, 1, 1, 1, true),  // CHW input, padded
+            conv(1, 8, 8, 5, 5, 1, 2, 2, false), // one channel, "same" padding
+            conv(4, 9, 8, 3, 2, 2, 1, 1, false), // stride 2, 3×2 kernel
+            conv(2, 6, 7, 2, 2, 3, 3, 3, false), // padding wider than the kernel
+            conv(5, 6, 6, 3, 3, 1, 0, 0, false), // no padding: read directly
+        ];
+        for g in geometries {
+            let (c, k) = (g.c_in, g.k());
+            let x: Vec<f64> = (0..c * g.h * g.w).map(|_| rng.normal()).collect();
+            let at = |iy: usize, ix: usize, ch: usize| {
+                if g.in_chw {
+                    x[(ch * g.h + iy) * g.w + ix]
+                } else {
+                    x[(iy * g.w + ix) * c + ch]
+                }
+            };
+            // The definition: patch entry (ky, kx, ch) under output (oy, ox).
+            let mut want = vec![0.0; g.positions() * k];
+            for (oy, ox, ky, kx) in patches(&g) {
+                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
+                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
+                if let (Some(iy), Some(ix)) = (iy, ix) {
+                    for ch in 0..c {
+                        want[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch] = at(iy, ix, ch);
+                    }
+                }
+            }
+            let mut pad = vec![f64::NAN; g.padded_len()];
+            let mut col = vec![f64::NAN; want.len()];
+            im2col_sample(&g, &x, &mut pad, &mut col);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&col), bits(&want), "im2col {g:?}");
+            if g.in_chw {
+                continue; // col2im serves HWC maps only
+            }
+            // col2im by definition: each pixel's contributions in patch order.
+            let dcol: Vec<f64> = (0..want.len()).map(|_| rng.normal()).collect();
+            let mut want_dx = vec![0.0; x.len()];
+            for (oy, ox, ky, kx) in patches(&g) {
+                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
+                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
+                if let (Some(iy), Some(ix)) = (iy, ix) {
+                    for ch in 0..c {
+                        let v = dcol[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch];
+                        want_dx[(iy * g.w + ix) * c + ch] += v;
+                    }
+                }
+            }
+            let mut dx = vec![f64::NAN; x.len()];
+            col2im_sample(&g, &dcol, &mut pad, &mut dx);
+            assert_eq!(bits(&dx), bits(&want_dx), "col2im {g:?}");
+        }
+    }
+
+    /// Every (oy, ox, ky, kx) of a convolution, in im2col's order.
+    fn patches(g: &ConvGeom) -> Vec<(usize, usize, usize, usize)> {
+        let mut out = Vec::new();
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        out.push((oy, ox, ky, kx));
+                    }
+                }
+            }
+        }
+        out
     }
 
     #[test]

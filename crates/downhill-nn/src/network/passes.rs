@@ -105,16 +105,17 @@ impl<T: Real> Network<T> {
         }
         let rows = rows.max(self.cap);
         self.cap = rows;
-        let (mut col, mut z) = (0, 0);
+        let (mut col, mut z, mut pad) = (0, 0, 0);
         for layer in self.layers.iter_mut() {
             layer.out.resize(rows * layer.out_len, T::zero());
             if let Op::ConvPool { g, chunk, .. } = &layer.op {
                 layer.arg.resize(rows * layer.out_len, 0);
                 col = col.max((*chunk).min(rows) * g.positions() * g.k());
                 z = z.max((*chunk).min(rows) * g.positions() * g.c_out);
+                pad = pad.max(g.padded_len());
             }
         }
-        self.scratch.reserve(col, z);
+        self.scratch.reserve(col, z, pad);
         self.zbuf.resize(rows * self.outputs, T::zero());
     }
 
