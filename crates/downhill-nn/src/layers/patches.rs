@@ -1,0 +1,262 @@
+//! A convolution's geometry, and the patch matrices its products read:
+//! im2col (each output position's input patch as a row) and col2im (those
+//! rows' gradients summed back onto the input map).
+
+use downhill::Real;
+
+/// Geometry of one convolution (or its input/output maps), all per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    /// Input stored CHW (the network input) rather than HWC.
+    pub in_chw: bool,
+}
+
+impl ConvGeom {
+    /// Columns of the im2col matrix: `kh·kw·c_in`, ordered (ky, kx, channel).
+    pub fn k(&self) -> usize {
+        self.kh * self.kw * self.c_in
+    }
+    /// Output positions per sample.
+    pub fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// Height and width of the input with its zero padding.
+    fn padded_hw(&self) -> (usize, usize) {
+        (self.h + 2 * self.ph, self.w + 2 * self.pw)
+    }
+    /// Elements of one zero-padded input sample, HWC.
+    pub fn padded_len(&self) -> usize {
+        let (hp, wp) = self.padded_hw();
+        hp * wp * self.c_in
+    }
+    /// Whether im2col can read the input as it is: HWC with no padding.
+    fn reads_input_directly(&self) -> bool {
+        self.ph == 0 && self.pw == 0 && !self.in_chw
+    }
+    /// (channel, row, column) strides of the input.
+    fn in_strides(&self) -> (usize, usize, usize) {
+        if self.in_chw {
+            (self.h * self.w, self.w, 1)
+        } else {
+            (1, self.w * self.c_in, self.c_in)
+        }
+    }
+}
+
+/// One sample zero-padded into `pb`, HWC: every patch is then a whole
+/// rectangle, and im2col copies runs without checking for borders.
+#[inline(always)]
+fn pad_sample<T: Real>(g: &ConvGeom, xb: &[T], pb: &mut [T]) {
+    let ((_, wp), c) = (g.padded_hw(), g.c_in);
+    let pb = &mut pb[..g.padded_len()];
+    let (cs, ys, xs) = g.in_strides();
+    let (top, rest) = pb.split_at_mut(g.ph * wp * c);
+    top.fill(T::zero());
+    let (inner, bottom) = rest.split_at_mut(g.h * wp * c);
+    bottom.fill(T::zero());
+    for (iy, row) in inner.chunks_exact_mut(wp * c).enumerate() {
+        let (left, rest) = row.split_at_mut(g.pw * c);
+        left.fill(T::zero());
+        let (mid, right) = rest.split_at_mut(g.w * c);
+        right.fill(T::zero());
+        if cs == 1 {
+            mid.copy_from_slice(&xb[iy * ys..iy * ys + g.w * c]);
+        } else {
+            for (ix, px) in mid.chunks_exact_mut(c).enumerate() {
+                for (ch, d) in px.iter_mut().enumerate() {
+                    *d = xb[iy * ys + ix * xs + ch * cs];
+                }
+            }
+        }
+    }
+}
+
+/// Offset in the (padded) input of the run that row `ky` of the patch under
+/// output (oy, ox) copies: `kw·c_in` values from there on.
+#[inline(always)]
+fn run_start(g: &ConvGeom, wp: usize, oy: usize, ox: usize, ky: usize) -> usize {
+    ((oy * g.sh + ky) * wp + ox * g.sw) * g.c_in
+}
+
+/// im2col for one sample: row (oy, ox) of `col` holds the input patch under
+/// output (oy, ox), ordered (ky, kx, channel); padding reads as zero. The
+/// input is first copied zero-padded into `pb` (unless it is HWC without
+/// padding), so each patch row is one run.
+#[inline(always)]
+pub(super) fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], pb: &mut [T], cb: &mut [T]) {
+    let src: &[T] = if g.reads_input_directly() {
+        xb
+    } else {
+        pad_sample(g, xb, pb);
+        pb
+    };
+    let (wp, k, run) = (g.padded_hw().1, g.k(), g.kw * g.c_in);
+    for (pos, row) in cb[..g.positions() * k].chunks_exact_mut(k).enumerate() {
+        let (oy, ox) = (pos / g.ow, pos % g.ow);
+        for (ky, dst) in row.chunks_exact_mut(run).enumerate() {
+            let s = &src[run_start(g, wp, oy, ox, ky)..][..run];
+            if run <= 16 {
+                // A call to memmove costs more than a handful of moves.
+                for (d, &v) in dst.iter_mut().zip(s) {
+                    *d = v;
+                }
+            } else {
+                dst.copy_from_slice(s);
+            }
+        }
+    }
+}
+
+/// col2im for one sample: adds every patch row of `cb` back where im2col read
+/// it (HWC input only: the network input never needs a gradient). With
+/// padding, the sums run on the padded map in `pb` and its interior is
+/// copied out; each pixel gets the same additions in the same order either
+/// way.
+#[inline(always)]
+pub(super) fn col2im_sample<T: Real>(g: &ConvGeom, cb: &[T], pb: &mut [T], xb: &mut [T]) {
+    debug_assert!(!g.in_chw);
+    let direct = g.reads_input_directly();
+    let acc: &mut [T] = if direct {
+        xb
+    } else {
+        &mut pb[..g.padded_len()]
+    };
+    acc.fill(T::zero());
+    let (wp, k, run) = (g.padded_hw().1, g.k(), g.kw * g.c_in);
+    for (pos, row) in cb[..g.positions() * k].chunks_exact(k).enumerate() {
+        let (oy, ox) = (pos / g.ow, pos % g.ow);
+        for (ky, s) in row.chunks_exact(run).enumerate() {
+            let d = &mut acc[run_start(g, wp, oy, ox, ky)..][..run];
+            for (d, &v) in d.iter_mut().zip(s) {
+                *d = *d + v;
+            }
+        }
+    }
+    if !direct {
+        let c = g.c_in;
+        for (iy, out) in xb.chunks_exact_mut(g.w * c).enumerate() {
+            let start = ((iy + g.ph) * wp + g.pw) * c;
+            out.copy_from_slice(&pb[start..start + g.w * c]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A convolution's geometry from its input, kernel, stride and padding.
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        c_in: usize,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        s: usize,
+        ph: usize,
+        pw: usize,
+        chw: bool,
+    ) -> ConvGeom {
+        ConvGeom {
+            c_in,
+            h,
+            w,
+            c_out: 1,
+            kh,
+            kw,
+            sh: s,
+            sw: s,
+            ph,
+            pw,
+            oh: (h + 2 * ph - kh) / s + 1,
+            ow: (w + 2 * pw - kw) / s + 1,
+            in_chw: chw,
+        }
+    }
+
+    #[test]
+    fn im2col_and_col2im_match_their_definitions_bit_for_bit() {
+        let mut rng = downhill::Rng::new(4);
+        let geometries = [
+            conv(3, 7, 6, 3, 3, 1, 1, 1, true),  // CHW input, padded
+            conv(1, 8, 8, 5, 5, 1, 2, 2, false), // one channel, "same" padding
+            conv(4, 9, 8, 3, 2, 2, 1, 1, false), // stride 2, 3×2 kernel
+            conv(2, 6, 7, 2, 2, 3, 3, 3, false), // padding wider than the kernel
+            conv(5, 6, 6, 3, 3, 1, 0, 0, false), // no padding: read directly
+        ];
+        for g in geometries {
+            let (c, k) = (g.c_in, g.k());
+            let x: Vec<f64> = (0..c * g.h * g.w).map(|_| rng.normal()).collect();
+            let at = |iy: usize, ix: usize, ch: usize| {
+                if g.in_chw {
+                    x[(ch * g.h + iy) * g.w + ix]
+                } else {
+                    x[(iy * g.w + ix) * c + ch]
+                }
+            };
+            // The definition: patch entry (ky, kx, ch) under output (oy, ox).
+            let mut want = vec![0.0; g.positions() * k];
+            for (oy, ox, ky, kx) in patches(&g) {
+                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
+                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
+                if let (Some(iy), Some(ix)) = (iy, ix) {
+                    for ch in 0..c {
+                        want[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch] = at(iy, ix, ch);
+                    }
+                }
+            }
+            let mut pad = vec![f64::NAN; g.padded_len()];
+            let mut col = vec![f64::NAN; want.len()];
+            im2col_sample(&g, &x, &mut pad, &mut col);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&col), bits(&want), "im2col {g:?}");
+            if g.in_chw {
+                continue; // col2im serves HWC maps only
+            }
+            // col2im by definition: each pixel's contributions in patch order.
+            let dcol: Vec<f64> = (0..want.len()).map(|_| rng.normal()).collect();
+            let mut want_dx = vec![0.0; x.len()];
+            for (oy, ox, ky, kx) in patches(&g) {
+                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
+                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
+                if let (Some(iy), Some(ix)) = (iy, ix) {
+                    for ch in 0..c {
+                        let v = dcol[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch];
+                        want_dx[(iy * g.w + ix) * c + ch] += v;
+                    }
+                }
+            }
+            let mut dx = vec![f64::NAN; x.len()];
+            col2im_sample(&g, &dcol, &mut pad, &mut dx);
+            assert_eq!(bits(&dx), bits(&want_dx), "col2im {g:?}");
+        }
+    }
+
+    /// Every (oy, ox, ky, kx) of a convolution, in im2col's order.
+    fn patches(g: &ConvGeom) -> Vec<(usize, usize, usize, usize)> {
+        let mut out = Vec::new();
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        out.push((oy, ox, ky, kx));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
