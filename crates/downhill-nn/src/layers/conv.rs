@@ -1,9 +1,9 @@
 //! Convolution + activation + max-pool blocks, chunk by chunk in parallel,
 //! with per-thread scratch for the patch matrices.
 
-use super::activate;
 use super::patches::{col2im_sample, im2col_sample, ConvGeom};
 use super::pool::{bias_grad, pool_sample, unpool_scatter, unpool_tiled, PoolGeom};
+use super::{activate, PAR_ELEMS};
 use crate::simd::with_simd;
 use crate::spec::Activation;
 use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
@@ -267,13 +267,26 @@ pub(crate) fn conv_pool_backward<T: Real>(
             .for_each(|((ci, (dwp, dbp)), dxc)| body(ci, dwp, dbp, Some(dxc))),
         None => work.for_each(|(ci, (dwp, dbp))| body(ci, dwp, dbp, None)),
     }
-    dw.copy_from_slice(&dw_part[..wl]);
-    db.copy_from_slice(&db_part[..bl]);
-    for ci in 1..chunks {
-        for (d, &p) in dw.iter_mut().zip(&dw_part[ci * wl..(ci + 1) * wl]) {
-            *d = *d + p;
-        }
-        for (d, &p) in db.iter_mut().zip(&db_part[ci * bl..(ci + 1) * bl]) {
+    // Every element's partials in chunk order; the elements are shared out
+    // between threads, which changes no sum.
+    let dw_part = &*dw_part;
+    dw.par_chunks_mut(PAR_ELEMS).enumerate().for_each(|(i, d)| {
+        with_simd(
+            #[inline(always)]
+            || sum_parts(d, dw_part, i * PAR_ELEMS, wl, chunks),
+        )
+    });
+    sum_parts(db, db_part, 0, bl, chunks);
+}
+
+/// `d = Σ` over `count` partials, in order: partial `i` is the `d.len()`
+/// values at `parts[i·stride + off..]`.
+#[inline(always)]
+fn sum_parts<T: Real>(d: &mut [T], parts: &[T], off: usize, stride: usize, count: usize) {
+    d.copy_from_slice(&parts[off..off + d.len()]);
+    for ci in 1..count {
+        let p = &parts[ci * stride + off..][..d.len()];
+        for (d, &p) in d.iter_mut().zip(p) {
             *d = *d + p;
         }
     }
