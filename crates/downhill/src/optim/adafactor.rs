@@ -277,7 +277,9 @@ crate::multiversion! {
     /// (rounding is monotone, so the least product bounds every one); where
     /// it might, or anything is not finite, that matrix takes torch's
     /// element-by-element norm in a pass of its own. The two sums differ in
-    /// rounding only.
+    /// rounding, and in gradients whose squares underflow to zero (skipped
+    /// here): the norm only matters once ‖U‖² exceeds the element count
+    /// (clipping needs RMS(U) > d ≥ 1), far above anything those add.
     fn factored<T: Real>(c: &AdafactorConsts<T>, t: TensorStep<'_, T>) {
         let shape = &t.info.shape;
         let dims = shape.len();
