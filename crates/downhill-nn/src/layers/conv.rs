@@ -1,8 +1,8 @@
 //! Convolution + activation + max-pool blocks, chunk by chunk in parallel,
 //! with per-thread scratch for the patch matrices.
 
-use super::patches::{col2im_sample, im2col_sample, ConvGeom};
-use super::pool::{bias_grad, pool_sample, unpool_scatter, unpool_tiled, PoolGeom};
+use super::patches::{col2im_sample, im2col_sample, im2col_t_sample, ConvGeom};
+use super::pool::{bias_grad, pool_sample, pool_tiled_act, unpool_scatter, unpool_tiled, PoolGeom};
 use super::{activate, PAR_ELEMS};
 use crate::simd::with_simd;
 use crate::spec::Activation;
@@ -114,9 +114,7 @@ pub(crate) fn conv_pool_forward<T: Real>(
                 with_simd(
                     #[inline(always)]
                     || {
-                        for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                            im2col_sample(g, xb, pad, cb);
-                        }
+                        fill_patches(g, xc, pad, col);
                     },
                 );
                 let (m, nc) = (n * pos, g.c_out);
@@ -124,7 +122,7 @@ pub(crate) fn conv_pool_forward<T: Real>(
                     m,
                     nc,
                     k,
-                    Mat::n(col, k),
+                    patches(g, col, m, false),
                     Mat::n(w, nc),
                     z,
                     nc,
@@ -135,13 +133,19 @@ pub(crate) fn conv_pool_forward<T: Real>(
                 with_simd(
                     #[inline(always)]
                     || {
+                        let outs = oc.chunks_exact_mut(p_len).zip(ac.chunks_exact_mut(p_len));
+                        if pg.pad == 0 && pg.stride == pg.win {
+                            for (zb, (ob, ab)) in z.chunks_exact(z_len).zip(outs) {
+                                pool_tiled_act(pg, act, b, zb, ob, ab);
+                            }
+                            return;
+                        }
                         for row in z.chunks_exact_mut(nc) {
                             for (o, &bv) in row.iter_mut().zip(b) {
                                 *o = *o + bv;
                             }
                             activate(act, row);
                         }
-                        let outs = oc.chunks_exact_mut(p_len).zip(ac.chunks_exact_mut(p_len));
                         for (zb, (ob, ab)) in z.chunks_exact(z_len).zip(outs) {
                             pool_sample(pg, zb, ob, ab);
                         }
@@ -213,24 +217,12 @@ pub(crate) fn conv_pool_backward<T: Real>(
                     }
                     // Recomputing the patches costs one copy; storing them for the
                     // whole batch would cost far more memory traffic.
-                    for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(pos * k)) {
-                        im2col_sample(g, xb, pad, cb);
-                    }
+                    fill_patches(g, xc, pad, col);
                 },
             );
             let (m, nc) = (n * pos, g.c_out);
-            gemm(
-                k,
-                nc,
-                m,
-                Mat::t(col, k),
-                Mat::n(dz, nc),
-                dwp,
-                nc,
-                false,
-                Par::Seq,
-            )
-            .expect(SHAPES_CHECKED);
+            let col_t = patches(g, col, m, true);
+            gemm(k, nc, m, col_t, Mat::n(dz, nc), dwp, nc, false, Par::Seq).expect(SHAPES_CHECKED);
             if let Some(dxc) = dxc {
                 let dcol = &mut s.dcol[..m * k];
                 gemm(
@@ -277,6 +269,34 @@ pub(crate) fn conv_pool_backward<T: Real>(
         )
     });
     sum_parts(db, db_part, 0, bl, chunks);
+}
+
+/// The patch matrix of the samples `xc` into `col`: `positions·n × k`
+/// row-major, or its transpose where [`ConvGeom::patches_transposed`].
+#[inline(always)]
+fn fill_patches<T: Real>(g: &ConvGeom, xc: &[T], pad: &mut [T], col: &mut [T]) {
+    let (in_len, len) = (g.c_in * g.h * g.w, g.positions() * g.k());
+    if g.patches_transposed() {
+        let ld = xc.len() / in_len * g.positions();
+        for (s, xb) in xc.chunks_exact(in_len).enumerate() {
+            im2col_t_sample(g, xb, pad, col, s, ld);
+        }
+    } else {
+        for (xb, cb) in xc.chunks_exact(in_len).zip(col.chunks_exact_mut(len)) {
+            im2col_sample(g, xb, pad, cb);
+        }
+    }
+}
+
+/// The `m × k` patch matrix that [`fill_patches`] wrote, as a product
+/// operand: as it is, or (`transposed`) its transpose.
+fn patches<'a, T>(g: &ConvGeom, col: &'a [T], m: usize, transposed: bool) -> Mat<'a, T> {
+    match (g.patches_transposed(), transposed) {
+        (false, false) => Mat::n(col, g.k()),
+        (false, true) => Mat::t(col, g.k()),
+        (true, false) => Mat::t(col, m),
+        (true, true) => Mat::n(col, m),
+    }
 }
 
 /// `d = Σ` over `count` partials, in order: partial `i` is the `d.len()`

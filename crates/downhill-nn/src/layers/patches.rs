@@ -41,6 +41,13 @@ impl ConvGeom {
         let (hp, wp) = self.padded_hw();
         hp * wp * self.c_in
     }
+    /// Whether the patch matrix is built transposed (`k` rows of one value
+    /// per position, [`im2col_t_sample`]): one input channel and column
+    /// stride 1, where each of its rows is copied in runs as long as an
+    /// output row, against runs of `kw` values the other way round.
+    pub fn patches_transposed(&self) -> bool {
+        self.c_in == 1 && self.sw == 1
+    }
     /// Whether im2col can read the input as it is: HWC with no padding.
     fn reads_input_directly(&self) -> bool {
         self.ph == 0 && self.pw == 0 && !self.in_chw
@@ -114,6 +121,39 @@ pub(super) fn im2col_sample<T: Real>(g: &ConvGeom, xb: &[T], pb: &mut [T], cb: &
                 }
             } else {
                 dst.copy_from_slice(s);
+            }
+        }
+    }
+}
+
+/// im2col transposed, for [`ConvGeom::patches_transposed`] geometries:
+/// sample `s` of a chunk fills columns `s·positions..(s+1)·positions` of
+/// `ct`, a `k × ld` row-major matrix, so that `ct[j][s·positions + p]` is
+/// entry `j` of the patch under position `p` (what [`im2col_sample`] puts
+/// at `col[p·k + j]`).
+#[inline(always)]
+pub(super) fn im2col_t_sample<T: Real>(
+    g: &ConvGeom,
+    xb: &[T],
+    pb: &mut [T],
+    ct: &mut [T],
+    s: usize,
+    ld: usize,
+) {
+    debug_assert!(g.patches_transposed());
+    let src: &[T] = if g.reads_input_directly() {
+        xb
+    } else {
+        pad_sample(g, xb, pb);
+        pb
+    };
+    let (wp, pos) = (g.padded_hw().1, g.positions());
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let row = &mut ct[(ky * g.kw + kx) * ld + s * pos..][..pos];
+            for (oy, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+                let from = (oy * g.sh + ky) * wp + kx;
+                dst.copy_from_slice(&src[from..from + g.ow]);
             }
         }
     }
@@ -242,6 +282,33 @@ mod tests {
             let mut dx = vec![f64::NAN; x.len()];
             col2im_sample(&g, &dcol, &mut pad, &mut dx);
             assert_eq!(bits(&dx), bits(&want_dx), "col2im {g:?}");
+        }
+    }
+
+    #[test]
+    fn transposed_im2col_is_the_transpose() {
+        let mut rng = downhill::Rng::new(6);
+        for g in [
+            conv(1, 8, 8, 5, 5, 1, 2, 2, false),
+            conv(1, 9, 7, 3, 2, 1, 0, 0, false),
+            conv(1, 6, 6, 3, 3, 1, 4, 4, false),
+        ] {
+            assert!(g.patches_transposed());
+            let (k, pos, samples) = (g.k(), g.positions(), 3);
+            let mut pad = vec![f64::NAN; g.padded_len()];
+            let mut ct = vec![f64::NAN; k * pos * samples];
+            for s in 0..samples {
+                let x: Vec<f64> = (0..g.h * g.w).map(|_| rng.normal()).collect();
+                let mut col = vec![f64::NAN; pos * k];
+                im2col_sample(&g, &x, &mut pad, &mut col);
+                im2col_t_sample(&g, &x, &mut pad, &mut ct, s, pos * samples);
+                for p in 0..pos {
+                    for j in 0..k {
+                        let t = ct[j * pos * samples + s * pos + p];
+                        assert_eq!(t.to_bits(), col[p * k + j].to_bits(), "{g:?} sample {s}");
+                    }
+                }
+            }
         }
     }
 

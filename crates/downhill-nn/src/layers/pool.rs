@@ -1,7 +1,7 @@
 //! Max-pooling over HWC maps, forward (with the winning position of each
 //! output) and backward (the pooled gradient back where it won).
 
-use super::act_grad;
+use super::{act_grad, act_value};
 use crate::spec::Activation;
 use downhill::Real;
 
@@ -64,6 +64,83 @@ pub(crate) fn pool_sample<T: Real>(g: &PoolGeom, xb: &[T], ob: &mut [T], ab: &mu
                             *a = (p as u32 & m) | (*a & !m);
                             *o = if v > *o { v } else { *o };
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`pool_sample`] of `act(z + b)` for windows that tile the map (stride =
+/// window, no padding), computing each value as the window reads it: one
+/// pass over the convolution's output instead of one for bias and activation
+/// and one for pooling. Each value is computed once, with the operations the
+/// separate passes use, and compared in the same order, so the output and the
+/// winners are the same bits.
+#[inline(always)]
+pub(super) fn pool_tiled_act<T: Real>(
+    g: &PoolGeom,
+    act: Activation,
+    bias: &[T],
+    zb: &[T],
+    ob: &mut [T],
+    ab: &mut [u32],
+) {
+    // One copy per activation, so the channel loops vectorise.
+    let (z, b) = (zb, bias);
+    match act {
+        Activation::Identity => {
+            pool_tiled_with(g, z, b, ob, ab, |x| act_value(Activation::Identity, x))
+        }
+        Activation::Relu => pool_tiled_with(g, z, b, ob, ab, |x| act_value(Activation::Relu, x)),
+        Activation::Tanh => pool_tiled_with(g, z, b, ob, ab, |x| act_value(Activation::Tanh, x)),
+        Activation::Sigmoid => {
+            pool_tiled_with(g, z, b, ob, ab, |x| act_value(Activation::Sigmoid, x))
+        }
+    }
+}
+
+/// [`pool_tiled_act`] for one activation `f`.
+#[inline(always)]
+fn pool_tiled_with<T: Real>(
+    g: &PoolGeom,
+    zb: &[T],
+    bias: &[T],
+    ob: &mut [T],
+    ab: &mut [u32],
+    f: impl Fn(T) -> T,
+) {
+    let c = g.c;
+    let bias = &bias[..c];
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * c;
+            let (orow, arow) = (&mut ob[o..o + c], &mut ab[o..o + c]);
+            for ky in 0..g.win {
+                for kx in 0..g.win {
+                    let p = (oy * g.win + ky) * g.w + ox * g.win + kx;
+                    let src = &zb[p * c..(p + 1) * c];
+                    if ky == 0 && kx == 0 {
+                        for ((o, a), (&z, &bv)) in orow
+                            .iter_mut()
+                            .zip(arow.iter_mut())
+                            .zip(src.iter().zip(bias))
+                        {
+                            *o = f(z + bv);
+                            *a = p as u32;
+                        }
+                        continue;
+                    }
+                    // Masks rather than branches, as in `pool_sample`.
+                    for ((o, a), (&z, &bv)) in orow
+                        .iter_mut()
+                        .zip(arow.iter_mut())
+                        .zip(src.iter().zip(bias))
+                    {
+                        let v = f(z + bv);
+                        let m = 0u32.wrapping_sub((v > *o) as u32);
+                        *a = (p as u32 & m) | (*a & !m);
+                        *o = if v > *o { v } else { *o };
                     }
                 }
             }
@@ -257,6 +334,52 @@ mod tests {
                     bits(&db),
                     "{h}×{w}, window {win}, {act:?}: bias"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn fused_activation_pooling_gives_the_bits_of_separate_passes() {
+        let mut rng = downhill::Rng::new(12);
+        for (h, w, win) in [(4, 6, 2), (7, 5, 2), (9, 9, 3)] {
+            let c = 5;
+            let g = geom(c, h, w, win, win, 0);
+            // Ties after the bias and activation: repeated values, and
+            // negatives that ReLU sends to zero.
+            let z: Vec<f64> = (0..h * w * c)
+                .map(|i| {
+                    if i % 4 == 0 {
+                        -1.0
+                    } else {
+                        rng.normal() * 30.0
+                    }
+                })
+                .collect();
+            let bias: Vec<f64> = (0..c).map(|_| rng.normal()).collect();
+            for act in [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::Tanh,
+                Activation::Sigmoid,
+            ] {
+                let mut y = z.clone();
+                for row in y.chunks_exact_mut(c) {
+                    for (v, &b) in row.iter_mut().zip(&bias) {
+                        *v += b;
+                    }
+                    crate::layers::activate(act, row);
+                }
+                let (mut o, mut a) = (vec![0.0; g.out_len()], vec![0u32; g.out_len()]);
+                pool_sample(&g, &y, &mut o, &mut a);
+                let (mut o2, mut a2) = (vec![f64::NAN; g.out_len()], vec![u32::MAX; g.out_len()]);
+                pool_tiled_act(&g, act, &bias, &z, &mut o2, &mut a2);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&o2),
+                    bits(&o),
+                    "{h}×{w}, window {win}, {act:?}: values"
+                );
+                assert_eq!(a2, a, "{h}×{w}, window {win}, {act:?}: winners");
             }
         }
     }
