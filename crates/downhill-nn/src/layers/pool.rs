@@ -242,19 +242,22 @@ fn unpool_tiled_with<T: Real>(
         }
         let (covered, rest) = row.split_at_mut(pg.ow * win * c);
         rest.fill(T::zero());
-        for (px, dz) in covered.chunks_exact_mut(c).enumerate() {
-            let o = (oy * pg.ow + px / win) * c;
-            let won = (py * w + px) as u32;
+        // Window by window, so no position needs a division to find its own.
+        for (ox, window) in covered.chunks_exact_mut(win * c).enumerate() {
+            let o = (oy * pg.ow + ox) * c;
             let (a, d, y) = (&ab[o..o + c], &dyb[o..o + c], &yb[o..o + c]);
-            for ch in 0..c {
-                let v = d[ch] * deriv(y[ch]);
-                let v = if a[ch] == won {
-                    T::zero() + v
-                } else {
-                    T::zero()
-                };
-                dz[ch] = v;
-                dbp[ch] = dbp[ch] + v;
+            for (kx, dz) in window.chunks_exact_mut(c).enumerate() {
+                let won = (py * w + ox * win + kx) as u32;
+                for ch in 0..c {
+                    let v = d[ch] * deriv(y[ch]);
+                    let v = if a[ch] == won {
+                        T::zero() + v
+                    } else {
+                        T::zero()
+                    };
+                    dz[ch] = v;
+                    dbp[ch] = dbp[ch] + v;
+                }
             }
         }
     }
