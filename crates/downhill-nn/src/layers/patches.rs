@@ -44,9 +44,14 @@ impl ConvGeom {
     /// Whether the patch matrix is built transposed (`k` rows of one value
     /// per position, [`im2col_t_sample`]): one input channel and column
     /// stride 1, where each of its rows is copied in runs as long as an
-    /// output row, against runs of `kw` values the other way round.
+    /// output row, against runs of `kw` values the other way round. Not
+    /// with one output channel: the `gemm` crate computes a product with one
+    /// column as a matrix-vector product whose summation order follows the
+    /// operand's layout, so the bits would change (with two or more, both
+    /// layouts take its packed kernel and sum in the same order; the test
+    /// `transposed_patches_give_the_same_products` holds it to that).
     pub fn patches_transposed(&self) -> bool {
-        self.c_in == 1 && self.sw == 1
+        self.c_in == 1 && self.sw == 1 && self.c_out > 1
     }
     /// Whether im2col can read the input as it is: HWC with no padding.
     fn reads_input_directly(&self) -> bool {
@@ -214,7 +219,7 @@ mod tests {
             c_in,
             h,
             w,
-            c_out: 1,
+            c_out: 2,
             kh,
             kw,
             sh: s,
@@ -309,6 +314,85 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn transposed_patches_give_the_same_products() {
+        use downhill::linalg::{gemm, Mat, Par};
+        let mut rng = downhill::Rng::new(8);
+        // (positions × samples, k, output channels): first-layer shapes, a
+        // few rows, and one and many blocks of the backend's kernel.
+        for (m, k, nc) in [
+            (784 * 3, 25, 32),
+            (50, 9, 2),
+            (7, 6, 3),
+            (300, 4, 17),
+            (4, 25, 64),
+            (2, 25, 8),
+        ] {
+            let col: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let mut col_t = vec![0.0f32; m * k];
+            for i in 0..m {
+                for j in 0..k {
+                    col_t[j * m + i] = col[i * k + j];
+                }
+            }
+            let w: Vec<f32> = (0..k * nc).map(|_| rng.normal() as f32).collect();
+            let dz: Vec<f32> = (0..m * nc).map(|_| rng.normal() as f32).collect();
+            let (mut z1, mut z2) = (vec![0.0f32; m * nc], vec![0.0f32; m * nc]);
+            gemm(
+                m,
+                nc,
+                k,
+                Mat::n(&col, k),
+                Mat::n(&w, nc),
+                &mut z1,
+                nc,
+                false,
+                Par::Seq,
+            )
+            .unwrap();
+            gemm(
+                m,
+                nc,
+                k,
+                Mat::t(&col_t, m),
+                Mat::n(&w, nc),
+                &mut z2,
+                nc,
+                false,
+                Par::Seq,
+            )
+            .unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&z1), bits(&z2), "forward {m}×{k}×{nc}");
+            let (mut d1, mut d2) = (vec![0.0f32; k * nc], vec![0.0f32; k * nc]);
+            gemm(
+                k,
+                nc,
+                m,
+                Mat::t(&col, k),
+                Mat::n(&dz, nc),
+                &mut d1,
+                nc,
+                false,
+                Par::Seq,
+            )
+            .unwrap();
+            gemm(
+                k,
+                nc,
+                m,
+                Mat::n(&col_t, m),
+                Mat::n(&dz, nc),
+                &mut d2,
+                nc,
+                false,
+                Par::Seq,
+            )
+            .unwrap();
+            assert_eq!(bits(&d1), bits(&d2), "weight gradient {m}×{k}×{nc}");
         }
     }
 
