@@ -88,8 +88,13 @@ pub struct DataParallel {
     /// all-gather's send buffer (MPI may not send from the buffer it
     /// receives into).
     reduced: Vec<f32>,
+    /// Each rank's part of the current bucket: counts and offsets in it.
     counts: Vec<i32>,
     displs: Vec<i32>,
+    /// Where the reduce-scatter receives each rank's copy of this rank's
+    /// part: counts and offsets in `recv`. Kept, so a step allocates nothing.
+    recv_counts: Vec<i32>,
+    recv_displs: Vec<i32>,
     stats: CommStats,
 }
 
@@ -175,6 +180,8 @@ impl DataParallel {
             reduced: vec![0.0; mine],
             counts: vec![0; n],
             displs: vec![0; n],
+            recv_counts: vec![0; n],
+            recv_displs: vec![0; n],
             stats: CommStats::default(),
         })
     }
@@ -254,26 +261,23 @@ impl DataParallel {
             ));
         }
         let t0 = Instant::now();
-        let me = self.world.rank();
         let mine = self.shard_range();
         let mut start = 0;
         while start < self.total {
             let end = (start + self.bucket).min(self.total);
-            // What each rank owns of this bucket, as a partition of it.
-            for r in 0..n {
-                let s = self.bounds[r].clamp(start, end);
-                let e = self.bounds[r + 1].clamp(start, end);
-                self.counts[r] = (e - s) as i32;
-                self.displs[r] = (s - start) as i32;
-            }
-            let c_me = self.counts[me] as usize;
+            let c_me = self.split_bucket(start, end);
             self.recv.resize(c_me * n, 0.0);
-            let recv_counts = vec![c_me as i32; n];
-            let recv_displs: Vec<i32> = (0..n).map(|r| (r * c_me) as i32).collect();
+            for r in 0..n {
+                self.recv_counts[r] = c_me as i32;
+                self.recv_displs[r] = (r * c_me) as i32;
+            }
             {
                 let send = Partition::new(&grads[start..end], &self.counts[..], &self.displs[..]);
-                let mut recv =
-                    PartitionMut::new(&mut self.recv[..], &recv_counts[..], &recv_displs[..]);
+                let mut recv = PartitionMut::new(
+                    &mut self.recv[..],
+                    &self.recv_counts[..],
+                    &self.recv_displs[..],
+                );
                 self.world.comm().all_to_all_varcount_into(&send, &mut recv);
             }
             self.stats.calls += 1;
@@ -308,22 +312,26 @@ impl DataParallel {
         Ok(())
     }
 
+    /// Sets `counts` and `displs` to what each rank owns of the bucket
+    /// `start..end`, as a partition of it, and returns this rank's count.
+    fn split_bucket(&mut self, start: usize, end: usize) -> usize {
+        for r in 0..self.world.size() {
+            let s = self.bounds[r].clamp(start, end);
+            let e = self.bounds[r + 1].clamp(start, end);
+            self.counts[r] = (e - s) as i32;
+            self.displs[r] = (s - start) as i32;
+        }
+        self.counts[self.world.rank()] as usize
+    }
+
     /// The all-gather of [`DataParallel::all_gather`], sending `self.reduced`.
     fn gather_reduced(&mut self, buf: &mut [f32]) {
         let t0 = Instant::now();
-        let n = self.world.size();
-        let me = self.world.rank();
         let mine = self.shard_range();
         let mut start = 0;
         while start < self.total {
             let end = (start + self.bucket).min(self.total);
-            for r in 0..n {
-                let s = self.bounds[r].clamp(start, end);
-                let e = self.bounds[r + 1].clamp(start, end);
-                self.counts[r] = (e - s) as i32;
-                self.displs[r] = (s - start) as i32;
-            }
-            let c_me = self.counts[me] as usize;
+            let c_me = self.split_bucket(start, end);
             let at = start.max(mine.start).min(mine.end) - mine.start;
             {
                 let send = &self.reduced[at..at + c_me];
