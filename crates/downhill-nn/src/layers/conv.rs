@@ -134,7 +134,7 @@ pub(crate) fn conv_pool_forward<T: Real>(
                     #[inline(always)]
                     || {
                         let outs = oc.chunks_exact_mut(p_len).zip(ac.chunks_exact_mut(p_len));
-                        if pg.pad == 0 && pg.stride == pg.win {
+                        if pg.tiles() {
                             for (zb, (ob, ab)) in z.chunks_exact(z_len).zip(outs) {
                                 pool_tiled_act(pg, act, b, zb, ob, ab);
                             }
@@ -198,7 +198,7 @@ pub(crate) fn conv_pool_backward<T: Real>(
                 #[inline(always)]
                 || {
                     dbp.fill(T::zero());
-                    let tiled = pg.pad == 0 && pg.stride == pg.win;
+                    let tiled = pg.tiles();
                     if !tiled {
                         dz.fill(T::zero());
                     }

@@ -254,13 +254,9 @@ mod tests {
             };
             // The definition: patch entry (ky, kx, ch) under output (oy, ox).
             let mut want = vec![0.0; g.positions() * k];
-            for (oy, ox, ky, kx) in patches(&g) {
-                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
-                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
-                if let (Some(iy), Some(ix)) = (iy, ix) {
-                    for ch in 0..c {
-                        want[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch] = at(iy, ix, ch);
-                    }
+            for (entry, iy, ix) in taps(&g) {
+                for ch in 0..c {
+                    want[entry + ch] = at(iy, ix, ch);
                 }
             }
             let mut pad = vec![f64::NAN; g.padded_len()];
@@ -274,14 +270,9 @@ mod tests {
             // col2im by definition: each pixel's contributions in patch order.
             let dcol: Vec<f64> = (0..want.len()).map(|_| rng.normal()).collect();
             let mut want_dx = vec![0.0; x.len()];
-            for (oy, ox, ky, kx) in patches(&g) {
-                let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
-                let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
-                if let (Some(iy), Some(ix)) = (iy, ix) {
-                    for ch in 0..c {
-                        let v = dcol[(oy * g.ow + ox) * k + (ky * g.kw + kx) * c + ch];
-                        want_dx[(iy * g.w + ix) * c + ch] += v;
-                    }
+            for (entry, iy, ix) in taps(&g) {
+                for ch in 0..c {
+                    want_dx[(iy * g.w + ix) * c + ch] += dcol[entry + ch];
                 }
             }
             let mut dx = vec![f64::NAN; x.len()];
@@ -340,70 +331,40 @@ mod tests {
             }
             let w: Vec<f32> = (0..k * nc).map(|_| rng.normal() as f32).collect();
             let dz: Vec<f32> = (0..m * nc).map(|_| rng.normal() as f32).collect();
-            let (mut z1, mut z2) = (vec![0.0f32; m * nc], vec![0.0f32; m * nc]);
-            gemm(
-                m,
-                nc,
-                k,
-                Mat::n(&col, k),
-                Mat::n(&w, nc),
-                &mut z1,
-                nc,
-                false,
-                Par::Seq,
-            )
-            .unwrap();
-            gemm(
-                m,
-                nc,
-                k,
-                Mat::t(&col_t, m),
-                Mat::n(&w, nc),
-                &mut z2,
-                nc,
-                false,
-                Par::Seq,
-            )
-            .unwrap();
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&z1), bits(&z2), "forward {m}×{k}×{nc}");
-            let (mut d1, mut d2) = (vec![0.0f32; k * nc], vec![0.0f32; k * nc]);
-            gemm(
-                k,
-                nc,
-                m,
-                Mat::t(&col, k),
-                Mat::n(&dz, nc),
-                &mut d1,
-                nc,
-                false,
-                Par::Seq,
-            )
-            .unwrap();
-            gemm(
-                k,
-                nc,
-                m,
-                Mat::n(&col_t, m),
-                Mat::n(&dz, nc),
-                &mut d2,
-                nc,
-                false,
-                Par::Seq,
-            )
-            .unwrap();
-            assert_eq!(bits(&d1), bits(&d2), "weight gradient {m}×{k}×{nc}");
+            let product =
+                |rows: usize, cols: usize, depth: usize, a: Mat<'_, f32>, b: Mat<'_, f32>| {
+                    let mut c = vec![0.0f32; rows * cols];
+                    gemm(rows, cols, depth, a, b, &mut c, cols, false, Par::Seq).unwrap();
+                    c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                };
+            assert_eq!(
+                product(m, nc, k, Mat::n(&col, k), Mat::n(&w, nc)),
+                product(m, nc, k, Mat::t(&col_t, m), Mat::n(&w, nc)),
+                "forward {m}×{k}×{nc}"
+            );
+            assert_eq!(
+                product(k, nc, m, Mat::t(&col, k), Mat::n(&dz, nc)),
+                product(k, nc, m, Mat::n(&col_t, m), Mat::n(&dz, nc)),
+                "weight gradient {m}×{k}×{nc}"
+            );
         }
     }
 
-    /// Every (oy, ox, ky, kx) of a convolution, in im2col's order.
-    fn patches(g: &ConvGeom) -> Vec<(usize, usize, usize, usize)> {
+    /// Every kernel tap over a real input pixel, in im2col's order (output
+    /// position, then ky, kx): the patch-matrix entry of its channel 0, and
+    /// the pixel (iy, ix). Taps over the padding are left out.
+    fn taps(g: &ConvGeom) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 for ky in 0..g.kh {
                     for kx in 0..g.kw {
-                        out.push((oy, ox, ky, kx));
+                        let iy = (oy * g.sh + ky).checked_sub(g.ph).filter(|&i| i < g.h);
+                        let ix = (ox * g.sw + kx).checked_sub(g.pw).filter(|&i| i < g.w);
+                        if let (Some(iy), Some(ix)) = (iy, ix) {
+                            let entry = (oy * g.ow + ox) * g.k() + (ky * g.kw + kx) * g.c_in;
+                            out.push((entry, iy, ix));
+                        }
                     }
                 }
             }

@@ -23,6 +23,12 @@ impl PoolGeom {
     pub fn out_len(&self) -> usize {
         self.oh * self.ow * self.c
     }
+    /// Whether the windows tile the map (stride = window, no padding): each
+    /// position then lies in at most one window, which [`pool_tiled_act`]
+    /// and [`unpool_tiled`] rely on.
+    pub fn tiles(&self) -> bool {
+        self.pad == 0 && self.stride == self.win
+    }
 }
 
 /// Input rows `iy` touched by output row `o` at kernel offset `k`, or `None` in padding.
@@ -58,17 +64,25 @@ pub(crate) fn pool_sample<T: Real>(g: &PoolGeom, xb: &[T], ob: &mut [T], ab: &mu
                         arow.fill(p as u32);
                         first = false;
                     } else {
-                        // Masks rather than branches, so it vectorises.
                         for ((o, a), &v) in orow.iter_mut().zip(arow.iter_mut()).zip(src) {
-                            let m = 0u32.wrapping_sub((v > *o) as u32);
-                            *a = (p as u32 & m) | (*a & !m);
-                            *o = if v > *o { v } else { *o };
+                            challenge(o, a, v, p as u32);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// A window's running maximum `o`, won at pixel `a`, meets the value `v` of
+/// pixel `p`: `v` takes over only when strictly larger, so ties stay with
+/// the first pixel in window order. Masks rather than branches, so the
+/// channel loops around it vectorise.
+#[inline(always)]
+fn challenge<T: Real>(o: &mut T, a: &mut u32, v: T, p: u32) {
+    let m = 0u32.wrapping_sub((v > *o) as u32);
+    *a = (p & m) | (*a & !m);
+    *o = if v > *o { v } else { *o };
 }
 
 /// [`pool_sample`] of `act(z + b)` for windows that tile the map (stride =
@@ -131,16 +145,12 @@ fn pool_tiled_with<T: Real>(
                         }
                         continue;
                     }
-                    // Masks rather than branches, as in `pool_sample`.
                     for ((o, a), (&z, &bv)) in orow
                         .iter_mut()
                         .zip(arow.iter_mut())
                         .zip(src.iter().zip(bias))
                     {
-                        let v = f(z + bv);
-                        let m = 0u32.wrapping_sub((v > *o) as u32);
-                        *a = (p as u32 & m) | (*a & !m);
-                        *o = if v > *o { v } else { *o };
+                        challenge(o, a, f(z + bv), p as u32);
                     }
                 }
             }
