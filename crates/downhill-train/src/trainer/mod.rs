@@ -681,6 +681,20 @@ impl Trainer {
         Ok(())
     }
 
+    /// Rows per forward/backward chunk of a step's gradient: the whole
+    /// step (at least an evaluation batch) unless full-batch descent or
+    /// gradient accumulation splits it (accumulation averages micro-batches
+    /// of --batch-size, each in memory on its own).
+    fn gradient_chunk(&self) -> usize {
+        if self.cfg.batch_size == 0 {
+            self.cfg.eval_batch
+        } else if self.cfg.accumulate > 1 {
+            self.batch_size()
+        } else {
+            self.step_rows().max(self.cfg.eval_batch)
+        }
+    }
+
     fn train_steps(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
         #[cfg(feature = "mpi")]
         if self.replica.is_some() {
@@ -690,15 +704,7 @@ impl Trainer {
         let bs = self.step_rows();
         let batches = n.div_ceil(bs);
         let order = epoch_order(self.cfg.seed, self.epoch, n);
-        let chunk = if self.cfg.batch_size == 0 {
-            self.cfg.eval_batch
-        } else if self.cfg.accumulate > 1 {
-            // Gradient accumulation: the step's gradient is the average over
-            // micro-batches of --batch-size, each in memory on its own.
-            self.batch_size()
-        } else {
-            bs.max(self.cfg.eval_batch)
-        };
+        let chunk = self.gradient_chunk();
         for b in self.batch..batches {
             let t0 = Instant::now();
             let rows = &order[b * bs..((b + 1) * bs).min(n)];

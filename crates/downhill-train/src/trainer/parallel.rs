@@ -82,16 +82,7 @@ pub(super) fn method(
         // The state's layout, seen on a miniature of this rank's tensors
         // (same roles and ranks, at most 2 along each axis), so the check
         // costs nothing whatever the model's size.
-        let mini: Vec<Param> = dp
-            .shard_of(params)
-            .iter()
-            .map(|p| {
-                Param::new(
-                    p.shape.iter().map(|&d| d.min(2)).collect::<Vec<_>>(),
-                    p.role,
-                )
-            })
-            .collect();
+        let mini = miniature(dp.shard_of(params));
         if let Method::Step(opt) = Method::new(&rank_spec, &mini)? {
             if let Some(why) = shard_state::unshardable(&opt.save_state()?) {
                 return Err(TrainError::Invalid(format!(
@@ -201,13 +192,7 @@ impl Trainer {
         let bs = self.step_rows();
         let batches = n.div_ceil(bs);
         let order = super::epoch_order(self.cfg.seed, self.epoch, n);
-        let chunk = if self.cfg.batch_size == 0 {
-            self.cfg.eval_batch
-        } else if self.cfg.accumulate > 1 {
-            self.batch_size()
-        } else {
-            bs.max(self.cfg.eval_batch)
-        };
+        let chunk = self.gradient_chunk();
         let ranks = rep.dp.world().size();
         let rank = rep.rank();
         for b in self.batch..batches {
@@ -368,16 +353,7 @@ impl Trainer {
     ) -> Option<Box<dyn downhill::optim::Optimizer<f32>>> {
         self.replica.as_ref().filter(|r| r.shard)?;
         let spec = self.cfg.optimizer_spec().ok()?;
-        let mini: Vec<Param> = params
-            .iter()
-            .map(|p| {
-                Param::new(
-                    p.shape.iter().map(|&d| d.min(2)).collect::<Vec<_>>(),
-                    p.role,
-                )
-            })
-            .collect();
-        downhill::optim::build::<f32>(&spec, &mini).ok()
+        downhill::optim::build::<f32>(&spec, &miniature(params)).ok()
     }
 
     /// This rank's part of a whole saved state (all of it unless sharded).
@@ -454,4 +430,19 @@ fn global_stats(rep: &Replica, st: &BatchStats) -> BatchStats {
         }
     }
     out
+}
+
+/// The same tensors at most 2 long along each axis, with their roles: an
+/// optimiser's state layout depends only on those, so checks on it cost
+/// nothing whatever the model's size.
+fn miniature(params: &[Param]) -> Vec<Param> {
+    params
+        .iter()
+        .map(|p| {
+            Param::new(
+                p.shape.iter().map(|&d| d.min(2)).collect::<Vec<_>>(),
+                p.role,
+            )
+        })
+        .collect()
 }
