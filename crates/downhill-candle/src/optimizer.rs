@@ -6,7 +6,7 @@ use crate::roles::{natural_cmp, params_from_names};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;
-use downhill::optim::{build, Optimizer, Param, StepOutcome};
+use downhill::optim::{build, Param, StepOutcome};
 use downhill::schedule::{Schedule, Scheduler};
 
 /// The engine in the element type the vars need: f64 vars keep f64 state,
@@ -284,7 +284,7 @@ impl CandleOptimizer {
     /// Which rule and group update each var, one line each:
     /// `fc2.weight [256, 512] hidden: muon (lr 0.02)`.
     pub fn assignment(&self) -> Vec<String> {
-        with_engine!(&self.kind, e => assignment(&*e.opt, &self.names, &self.params))
+        with_engine!(&self.kind, e => downhill::optim::assignment_report(&*e.opt, &self.params, &self.names))
     }
 
     /// Every parameter group's learning rate.
@@ -313,29 +313,6 @@ impl CandleOptimizer {
             }
         })
     }
-}
-
-fn assignment<T: downhill::Real>(
-    opt: &dyn Optimizer<T>,
-    names: &[String],
-    params: &[Param],
-) -> Vec<String> {
-    params
-        .iter()
-        .zip(names)
-        .enumerate()
-        .map(|(i, (p, name))| match opt.assignment(i) {
-            Some((rule, group)) => {
-                format!(
-                    "{name} {:?} {}: {rule} (lr {})",
-                    p.shape,
-                    p.role,
-                    opt.lr(group)
-                )
-            }
-            None => format!("{name} {:?} {}: not trained", p.shape, p.role),
-        })
-        .collect()
 }
 
 impl candle_nn::Optimizer for CandleOptimizer {

@@ -338,20 +338,7 @@ impl Trainer {
         if opt.name() != "partition" {
             return Vec::new();
         }
-        params
-            .iter()
-            .zip(&names)
-            .enumerate()
-            .map(|(i, (p, name))| match opt.assignment(i) {
-                Some((rule, group)) => format!(
-                    "{name} {:?} {}: {rule} (lr {})",
-                    p.shape,
-                    p.role,
-                    opt.lr(group)
-                ),
-                None => format!("{name} {:?} {}: not trained", p.shape, p.role),
-            })
-            .collect()
+        downhill::optim::assignment_report(opt, &params, &names)
     }
 
     /// The model.

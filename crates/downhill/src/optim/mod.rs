@@ -462,6 +462,33 @@ pub fn starts(sizes: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// One line per parameter tensor saying which rule and learning rate update
+/// it: `"{name} {shape:?} {role}: {rule} (lr {lr})"`, or `"…: not trained"`.
+/// `params` gives the shapes and roles to print (a report may describe full
+/// tensors while `opt` was built on stand-ins of the same layout).
+pub fn assignment_report<T: Real>(
+    opt: &dyn Optimizer<T>,
+    params: &[Param],
+    names: &[String],
+) -> Vec<String> {
+    params
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(i, (p, name))| match opt.assignment(i) {
+            Some((rule, group)) => {
+                format!(
+                    "{name} {:?} {}: {rule} (lr {})",
+                    p.shape,
+                    p.role,
+                    opt.lr(group)
+                )
+            }
+            None => format!("{name} {:?} {}: not trained", p.shape, p.role),
+        })
+        .collect()
+}
+
 /// A first-order optimiser over a fixed list of parameter tensors, usable
 /// through a trait object (see [`build`]).
 ///
