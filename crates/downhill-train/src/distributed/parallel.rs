@@ -92,7 +92,8 @@ pub struct DataParallel {
     counts: Vec<i32>,
     displs: Vec<i32>,
     /// Where the reduce-scatter receives each rank's copy of this rank's
-    /// part: counts and offsets in `recv`. Kept, so a step allocates nothing.
+    /// part: counts and offsets in `recv`. Kept here rather than allocated
+    /// for every bucket of every step.
     recv_counts: Vec<i32>,
     recv_displs: Vec<i32>,
     stats: CommStats,
