@@ -2,7 +2,7 @@
 """How close a whole training step comes to the machine's matrix-product rate.
 
     python3 bench/limit.py [--runs 3] [--threads 2] [--examples 12800] [--epochs 3]
-                           [--yardstick auto|numpy|downhill]
+                           [--yardstick auto|numpy|downhill] [--before EXE]
 
 Runs downhill's real training loop (`train_throughput`: batch gathering,
 forward, backward, gradient norm, Adam step; random 1x28x28 images, batch
@@ -11,7 +11,10 @@ yardstick, alternately in the same run. The yardstick is numpy's matmul
 (OpenBLAS, on `$TORCH_PYTHON` or this interpreter) when numpy is there,
 otherwise downhill's own product layer (`gemm_shapes square 1024`);
 `--yardstick` picks one, and the output says which. Prints, per run, each model's samples/s, the GFLOP/s
-that makes, and its fraction of the yardstick.
+that makes, and its fraction of the yardstick. `--before EXE` also runs
+another build of `train_throughput` (e.g. one copied from an earlier
+commit's `target/release/examples/`) right after each model's run, so a
+change is measured against its predecessor in the same run.
 
 FLOP per sample (forward + backward, no gradient for the input images),
 counted from the layer shapes:
@@ -72,6 +75,7 @@ def main():
     ap.add_argument("--examples", type=int, default=12800)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--yardstick", choices=["auto", "numpy", "downhill"], default="auto")
+    ap.add_argument("--before", help="another train_throughput binary, run beside this build's")
     a = ap.parse_args()
     for pkg, ex in [("downhill-train", "train_throughput"), ("downhill-nn", "gemm_shapes")]:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", pkg, "--example", ex], cwd=ROOT, check=True)
@@ -82,17 +86,19 @@ def main():
     if a.yardstick == "numpy" and py is None:
         sys.exit("bench/limit.py: --yardstick numpy, but no interpreter here imports numpy")
     print(f"{a.threads} threads, batch 128, Adam; {time.strftime('%Y-%m-%d')}")
+    builds = [("", train)] + ([(" (before)", a.before)] if a.before else [])
     print("| run | yardstick GFLOP/s | model | samples/s | GFLOP/s | fraction |")
     print("|---:|---:|---|---:|---:|---:|")
     for run in range(1, a.runs + 1):
         for desc, spec, flop in MODELS:
             ref, what = yardstick(py, env, a.yardstick == "downhill")
-            out = subprocess.run([train, spec, str(a.examples), str(a.epochs)], capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                sys.exit(f"bench/limit.py: {spec} failed:\n{out.stderr}")
-            sps = json.loads(out.stdout.strip().splitlines()[-1])["samples_per_sec"]
-            rate = sps * flop / 1e9
-            print(f"| {run} | {ref:.0f} | {desc} | {sps:.0f} | {rate:.1f} | {rate / ref:.2f} |", flush=True)
+            for tag, exe in builds:
+                out = subprocess.run([exe, spec, str(a.examples), str(a.epochs)], capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    sys.exit(f"bench/limit.py: {spec} failed:\n{out.stderr}")
+                sps = json.loads(out.stdout.strip().splitlines()[-1])["samples_per_sec"]
+                rate = sps * flop / 1e9
+                print(f"| {run} | {ref:.0f} | {desc}{tag} | {sps:.0f} | {rate:.1f} | {rate / ref:.2f} |", flush=True)
     print(f"yardstick: {what}, measured before each model's run")
 
 

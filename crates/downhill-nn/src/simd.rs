@@ -66,17 +66,19 @@ simd_level!(
     ]
 );
 
-/// Runs `f` with the widest vector instructions this CPU supports.
+/// Runs `f` with the widest vector instructions this CPU supports, under
+/// [`downhill::simd::cap`] (every level gives the same bits).
 #[inline(always)]
 pub(crate) fn with_simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_v4() {
+        use downhill::simd::{allows, Level};
+        if allows(Level::Avx512) && has_v4() {
             // SAFETY: `has_v4` detected every feature `v4` is compiled with
             // (both come from the one list `V4_FEATURES`).
             return unsafe { v4(f) };
         }
-        if has_v3() {
+        if allows(Level::Avx2) && has_v3() {
             // SAFETY: `has_v3` detected every feature `v3` is compiled with
             // (both come from the one list `V3_FEATURES`).
             return unsafe { v3(f) };

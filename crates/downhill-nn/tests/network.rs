@@ -121,36 +121,55 @@ fn init_is_seeded_and_scaled() {
 
 #[test]
 fn gradients_are_deterministic_and_independent_of_thread_count() {
-    let s = spec("cnn:4,6:pool=3/2:fc=16:dropout=0.3:input-dropout=0.1");
-    let (x, y) = batch(20, 14 * 14, 3);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let mut net = Network::<f64>::new(&s, image(1, 14, 14), 10, 9).unwrap();
-            let st = net
-                .loss_and_grad(
-                    Input::Dense {
-                        values: &x,
-                        rows: 20,
-                        dim: 196,
-                    },
-                    &y,
-                    &mut Rng::new(4),
-                )
+    // Shapes whose products are cut into several blocks (a 256-wide layer
+    // on a batch of 128 of 28×28 images: 25M multiply-adds), and a CNN
+    // whose batch spans several convolution chunks.
+    let cases = [
+        ("mlp:256,64:dropout=0.2", image(1, 28, 28), 128),
+        (
+            "cnn:4,6:pool=3/2:fc=16:dropout=0.3:input-dropout=0.1",
+            image(1, 14, 14),
+            20,
+        ),
+        ("cnn:8,16:pool=2:fc=64", image(1, 28, 28), 128),
+    ];
+    for (s, shape, rows) in cases {
+        let model = spec(s);
+        let dim = shape.len();
+        let (x, y) = batch(rows, dim, 3);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
                 .unwrap();
-            (st, net.grads().to_vec())
-        })
-    };
-    let (s1, g1) = run(1);
-    let (s3, g3) = run(3);
-    let (s3b, g3b) = run(3);
-    assert_eq!(s1, s3);
-    assert_eq!(s3, s3b);
-    assert_eq!(g1, g3, "gradient changed with the thread count");
-    assert_eq!(g3, g3b);
+            pool.install(|| {
+                let mut net = Network::<f32>::new(&model, shape, 10, 9).unwrap();
+                let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let st = net
+                    .loss_and_grad(
+                        Input::Dense {
+                            values: &x32,
+                            rows,
+                            dim,
+                        },
+                        &y,
+                        &mut Rng::new(4),
+                    )
+                    .unwrap();
+                let bits: Vec<u32> = net.grads().iter().map(|g| g.to_bits()).collect();
+                (st, bits)
+            })
+        };
+        let (s1, g1) = run(1);
+        for threads in [2, 3] {
+            let (sn, gn) = run(threads);
+            assert_eq!(s1, sn, "{s}: {threads} threads changed the loss");
+            assert!(g1 == gn, "{s}: {threads} threads changed the gradient");
+        }
+        let (s3b, g3b) = run(3);
+        assert_eq!(s1, s3b);
+        assert!(g1 == g3b, "{s}: a rerun changed the gradient");
+    }
 }
 
 #[test]
@@ -665,4 +684,41 @@ fn touched_rows_are_sorted_and_distinct_for_few_and_for_many_features() {
             .unwrap();
         assert_eq!(net.grads(), twin.grads(), "{count} features");
     }
+}
+
+/// The engine's loops give the same bits at every vector level
+/// (`downhill::simd`): a forward and backward pass of an MLP and a CNN,
+/// with each activation, capped at the baseline, at AVX2 and at AVX-512
+/// where the CPU has them.
+#[test]
+fn every_simd_level_gives_the_same_gradient() {
+    use downhill::simd::{self, Level};
+    let cases = [
+        ("mlp:64,32:tanh:dropout=0.2", image(1, 14, 14)),
+        ("mlp:48:sigmoid", image(1, 14, 14)),
+        ("cnn:4,6:pool=3/2:fc=16:input-dropout=0.1", image(1, 14, 14)),
+        ("cnn:5,7:pool=2:fc=16", image(3, 13, 11)),
+    ];
+    let run = |s: &str, shape: &InputShape| {
+        let (x, y) = batch(37, shape.len(), 5);
+        let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut net = Network::<f32>::new(&spec(s), *shape, 10, 2).unwrap();
+        let input = Input::Dense {
+            values: &x,
+            rows: 37,
+            dim: shape.len(),
+        };
+        let st = net.loss_and_grad(input, &y, &mut Rng::new(1)).unwrap();
+        let bits: Vec<u32> = net.grads().iter().map(|g| g.to_bits()).collect();
+        (st.loss_sum.to_bits(), bits)
+    };
+    simd::set_cap(Level::Baseline);
+    let base: Vec<_> = cases.iter().map(|(s, sh)| run(s, sh)).collect();
+    for level in [Level::Avx2, Level::Avx512] {
+        simd::set_cap(level);
+        for ((s, sh), want) in cases.iter().zip(&base) {
+            assert!(run(s, sh) == *want, "{s}: {} changed bits", level.name());
+        }
+    }
+    simd::set_cap(Level::Avx512);
 }

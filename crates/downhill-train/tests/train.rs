@@ -806,3 +806,45 @@ fn ema_and_swa_average_the_saved_weights_and_resume_exactly() {
     assert_eq!(again.averages, last.averages);
     assert_eq!(again.params, last.params);
 }
+
+/// The thread count changes no bit of a trained model: `mlp:64`,
+/// `mlp:1000,1000` and a CNN, a few steps on the embedded Fashion-MNIST
+/// subset with 1, 2 and 3 threads, the parameters compared byte for byte.
+/// The shapes are the engine's real ones (batches of 128 images of 28×28),
+/// so every product is large enough to be cut into blocks.
+#[test]
+fn the_thread_count_changes_no_bit_of_a_trained_model() {
+    for (model, rows) in [
+        ("mlp:64", 512),
+        ("mlp:1000,1000", 256),
+        ("cnn:8,16:pool=2:fc=64", 256),
+    ] {
+        let train = |threads: usize| -> Vec<u32> {
+            let mut t = Trainer::new(
+                TrainConfig {
+                    data: "builtin:fashion-mnist-small".into(),
+                    model: model.into(),
+                    optimizer: "adam".into(),
+                    batch_size: 128,
+                    epochs: 1,
+                    seed: 1,
+                    limit_train: Some(rows),
+                    limit_test: Some(100),
+                    threads: Some(threads),
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap();
+            t.run(&mut Silent).unwrap();
+            t.network().params().iter().map(|x| x.to_bits()).collect()
+        };
+        let one = train(1);
+        for threads in [2, 3] {
+            assert!(
+                train(threads) == one,
+                "{model}: {threads} threads trained other bits than one"
+            );
+        }
+    }
+}

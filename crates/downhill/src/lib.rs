@@ -11,6 +11,7 @@
 //! * [`average`]: weight averaging (EMA and SWA, as torch's `swa_utils`);
 //! * [`lbfgs`], [`newton`] and [`line_search`]: quasi-Newton and Newton methods;
 //! * [`linalg`]: matrix products (the core's, for Muon, and the training engine's);
+//! * [`simd`]: which vector instructions the loops use (the same bits at every level);
 //! * [`problems`]: test functions with gradients, Hessians and known minima.
 //!
 //! Everything is generic over `f32` and `f64` ([`Real`]) and works on plain
@@ -49,6 +50,7 @@ pub mod real;
 pub mod report;
 pub mod rng;
 pub mod schedule;
+pub mod simd;
 pub mod state;
 
 pub use error::{Error, Result};

@@ -16,8 +16,9 @@
 //! SkylakeX kernels (`OPENBLAS_CORETYPE=SKYLAKEX`). So there is no system-library
 //! backend; another one would slot in behind [`gemm()`] alone.
 //!
-//! gemm's own threading scaled poorly for these shapes; splitting the output into
-//! one block per thread, each run single-threaded, measured 1.4–2× faster.
+//! A product's bits depend on its shape alone, never on the thread count or on
+//! [`Par`]: the output is cut into blocks by shape, and the threads share them
+//! (see `Blocks`; `tests/properties.rs` trains and multiplies on 1, 2 and 3 threads).
 
 use crate::Real;
 use std::any::TypeId;
@@ -44,7 +45,8 @@ pub enum Op {
     T,
 }
 
-/// How many threads one product may use.
+/// How many threads one product may use. Either way it gives the same bits
+/// (see [`gemm()`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Par {
     /// The calling thread only (used inside work that is already split across threads).
@@ -252,10 +254,6 @@ pub fn gemm<T: Real>(
     b.check(k, n, "B")?;
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
-    let threads = match par {
-        Par::Seq => 1,
-        Par::Pool => rayon::current_num_threads(),
-    };
     let raw = Raw {
         a: a.data.as_ptr(),
         ars,
@@ -268,43 +266,103 @@ pub fn gemm<T: Real>(
         ldc: ldc as isize,
         accumulate,
     };
-    // Splitting the output into one block per thread, each computed by the
-    // single-threaded kernel, measured faster than the backend's own threading
-    // for these shapes, and it never changes the summation order (results do not
-    // depend on the thread count).
-    if threads <= 1 || m.saturating_mul(n).saturating_mul(k) < PAR_MIN_WORK {
-        // SAFETY: the whole product, rows 0..m and columns 0..n, is the block the
-        // checks above proved to lie inside `a`, `b` and `c` with strides that
-        // fit in an isize; no other thread runs (`run` returns before `c`'s
-        // exclusive borrow ends).
-        unsafe { raw.run(0, m, 0, n, k) };
-        return Ok(());
-    }
-    let parts = threads;
-    if n >= m {
-        let step = n.div_ceil(parts).next_multiple_of(16).min(n);
-        // SAFETY: `blocks` covers columns 0..n of rows 0..m in disjoint ranges
-        // of `step` columns, inside the checked m × n block.
-        unsafe {
-            raw.blocks(
-                0..n.div_ceil(step),
-                &|p| (0, m, p * step, ((p + 1) * step).min(n)),
-                k,
-            )
-        };
-    } else {
-        let step = m.div_ceil(parts).next_multiple_of(8).min(m);
-        // SAFETY: as above, by rows.
-        unsafe {
-            raw.blocks(
-                0..m.div_ceil(step),
-                &|p| (p * step, ((p + 1) * step).min(m), 0, n),
-                k,
-            )
-        };
+    let plan = Blocks::of(m, n, k);
+    match par {
+        // SAFETY: `plan`'s blocks are disjoint and cover the m × n product
+        // the checks above proved to lie inside `a`, `b` and `c` with strides
+        // that fit in an isize; they run one after another on this thread,
+        // and `run` returns before `c`'s exclusive borrow ends.
+        Par::Seq => (0..plan.count).for_each(|p| unsafe { raw.run_block(&plan, p, k) }),
+        // SAFETY: as above; `blocks` hands each block to one thread.
+        Par::Pool => unsafe { raw.blocks(&plan, 0..plan.count, k) },
     }
     Ok(())
 }
+
+/// How a product's output is cut into blocks, each computed by one call of
+/// the backend's single-threaded kernel: a function of the shape alone.
+///
+/// The backend chooses its kernels and its blocking of `k` from the shape
+/// of the block it is given, so the bits of an output element depend on the
+/// block it falls in. Cutting by the thread count made results depend on
+/// it (`--threads 1` and `--threads 2` trained different models); a cut
+/// that depends only on `(m, n, k)` gives every thread count, and
+/// [`Par::Seq`] and [`Par::Pool`] alike, the same bits. The threads then
+/// share the blocks.
+///
+/// Splitting the output, each block single-threaded, also measured
+/// 1.4–2× faster than the backend's own threading for the engine's shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blocks {
+    /// Cut along columns (else along rows).
+    by_columns: bool,
+    /// Columns (or rows) per block; the last block may be shorter.
+    step: usize,
+    /// How many blocks.
+    count: usize,
+    m: usize,
+    n: usize,
+}
+
+impl Blocks {
+    /// The longer side of the output is cut into blocks of about
+    /// [`BLOCK_WORK`] multiply-adds, at least [`MIN_SIDE`] wide (so packing
+    /// an operand again for each block stays cheap) and at most
+    /// [`MAX_BLOCKS`] of them, rounded to the kernels' tile (16 columns, 8
+    /// rows). Products under [`PAR_MIN_WORK`] are one block.
+    fn of(m: usize, n: usize, k: usize) -> Self {
+        let one = Blocks {
+            by_columns: true,
+            step: n,
+            count: 1,
+            m,
+            n,
+        };
+        if m.saturating_mul(n).saturating_mul(k) < PAR_MIN_WORK {
+            return one;
+        }
+        let by_columns = n >= m;
+        let (long, short, tile) = if by_columns { (n, m, 16) } else { (m, n, 8) };
+        let per_line = short.saturating_mul(k).max(1);
+        let step = (BLOCK_WORK / per_line)
+            .max(MIN_SIDE)
+            .max(long.div_ceil(MAX_BLOCKS))
+            .next_multiple_of(tile)
+            .min(long);
+        Blocks {
+            by_columns,
+            step,
+            count: long.div_ceil(step),
+            m,
+            n,
+        }
+    }
+
+    /// Block `p`: rows `r0..r1`, columns `c0..c1` of the output.
+    fn block(&self, p: usize) -> (usize, usize, usize, usize) {
+        let (s, e) = (p * self.step, ((p + 1) * self.step));
+        if self.by_columns {
+            (0, self.m, s, e.min(self.n))
+        } else {
+            (s, e.min(self.m), 0, self.n)
+        }
+    }
+}
+
+/// Multiply-adds per block, about: enough that handing a block to another
+/// thread (a few microseconds) costs little, small enough that two or three
+/// threads get several blocks each on the engine's shapes.
+const BLOCK_WORK: usize = 1 << 21;
+
+/// The narrowest block side: each block packs the other operand again.
+const MIN_SIDE: usize = 64;
+
+/// The most blocks a product is cut into, so at most this many threads
+/// share one product. Each block packs the other operand again, and on the
+/// MLP's shapes with 2 threads, 8 blocks cost 2–3% of a training step
+/// against one block per thread, where 16 cost 4–6% (`bench/limit.py
+/// --before`, docs/performance.md).
+const MAX_BLOCKS: usize = 8;
 
 /// The message of an `expect` on a product whose buffers the caller sized
 /// itself from shapes it validated (the training engine's layers, Muon's
@@ -312,8 +370,8 @@ pub fn gemm<T: Real>(
 /// out-of-bounds access).
 pub const SHAPES_CHECKED: &str = "matmul: a buffer does not match the shapes its caller validated";
 
-/// Below this many multiply-adds a product runs on one thread: handing work to
-/// another thread costs a few microseconds.
+/// Below this many multiply-adds a product is one block, on one thread:
+/// handing work to another thread costs a few microseconds.
 const PAR_MIN_WORK: usize = 1 << 20;
 
 /// Raw operands of one product, shared by the threads that compute disjoint blocks.
@@ -338,32 +396,38 @@ struct Raw<T> {
 unsafe impl<T: Send + Sync> Sync for Raw<T> {}
 
 impl<T: Real> Raw<T> {
-    /// Computes the blocks `range` (block `p` is rows `r0..r1`, columns
-    /// `c0..c1` of `C`, from `block(p)`) on the pool, split in halves by
-    /// `rayon::join`, which allocates nothing (a scope's spawns box each job).
+    /// Computes the blocks `range` of `plan` on the pool, split in halves
+    /// by `rayon::join`, which allocates nothing (a scope's spawns box each
+    /// job). Which thread computes a block does not change its bits.
     ///
     /// # Safety
-    /// Every block must satisfy [`Raw::run`]'s contract, and different blocks
-    /// must be disjoint.
-    unsafe fn blocks(
-        &self,
-        range: std::ops::Range<usize>,
-        block: &(impl Fn(usize) -> (usize, usize, usize, usize) + Sync),
-        k: usize,
-    ) {
-        if range.len() == 1 {
-            let (r0, r1, c0, c1) = block(range.start);
-            // SAFETY: forwarded from this function's contract.
-            unsafe { self.run(r0, r1, c0, c1, k) };
+    /// `plan` must cut the product whose operands [`gemm`] checked (see
+    /// [`Raw::run`]).
+    unsafe fn blocks(&self, plan: &Blocks, range: std::ops::Range<usize>, k: usize) {
+        if range.len() <= 1 {
+            if range.len() == 1 {
+                // SAFETY: forwarded from this function's contract.
+                unsafe { self.run_block(plan, range.start, k) };
+            }
             return;
         }
         let mid = range.start + range.len() / 2;
         rayon::join(
             // SAFETY: the two halves hold disjoint blocks; forwarded contract.
-            || unsafe { self.blocks(range.start..mid, block, k) },
+            || unsafe { self.blocks(plan, range.start..mid, k) },
             // SAFETY: as above.
-            || unsafe { self.blocks(mid..range.end, block, k) },
+            || unsafe { self.blocks(plan, mid..range.end, k) },
         );
+    }
+
+    /// Computes block `p` of `plan` on the calling thread.
+    ///
+    /// # Safety
+    /// As [`Raw::blocks`]; no other thread may compute block `p` at the same time.
+    unsafe fn run_block(&self, plan: &Blocks, p: usize, k: usize) {
+        let (r0, r1, c0, c1) = plan.block(p);
+        // SAFETY: the block lies inside the checked product; forwarded contract.
+        unsafe { self.run(r0, r1, c0, c1, k) };
     }
 
     /// Computes rows `r0..r1`, columns `c0..c1` of `C` on the calling thread.
@@ -435,7 +499,17 @@ mod tests {
 
     #[test]
     fn all_transpose_combinations_match_naive_product() {
-        let (m, n, k) = (7, 5, 9);
+        // A small product (one block), and two that are cut into several
+        // blocks, by columns and by rows.
+        for (m, n, k) in [(7, 5, 9), (33, 1000, 520), (1000, 33, 520)] {
+            transposes_match_naive(m, n, k);
+        }
+        assert_eq!(Blocks::of(7, 5, 9).count, 1);
+        assert!(Blocks::of(33, 1000, 520).count > 1 && Blocks::of(33, 1000, 520).by_columns);
+        assert!(Blocks::of(1000, 33, 520).count > 1 && !Blocks::of(1000, 33, 520).by_columns);
+    }
+
+    fn transposes_match_naive(m: usize, n: usize, k: usize) {
         let av: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
         let bv: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.91).cos()).collect();
         for (ta, tb) in [
@@ -509,6 +583,108 @@ mod tests {
             .unwrap();
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - 2.0 * y).abs() < 1e-12, "accumulate {ta:?}{tb:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_cover_the_output_once() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (128, 1000, 784),
+            (784, 1000, 128),
+            (1000, 128, 1000),
+            (1024, 1024, 1024),
+            (5000, 3, 4000),
+            (3, 5000, 4000),
+            (1, 1 << 22, 1),
+        ] {
+            let plan = Blocks::of(m, n, k);
+            let mut hit = vec![0u8; m * n];
+            for p in 0..plan.count {
+                let (r0, r1, c0, c1) = plan.block(p);
+                assert!(r0 < r1 && c0 < c1, "{m}x{n}x{k}: empty block {p}");
+                for i in r0..r1 {
+                    for j in c0..c1 {
+                        hit[i * n + j] += 1;
+                    }
+                }
+            }
+            assert!(hit.iter().all(|&h| h == 1), "{m}x{n}x{k}: {plan:?}");
+        }
+    }
+
+    /// The bits of a product depend on its shape alone: not on the thread
+    /// count, nor on [`Par`]. Shapes large enough to be cut into several
+    /// blocks, wide and tall, with every transpose.
+    #[test]
+    fn the_bits_depend_on_neither_the_thread_count_nor_par() {
+        let shapes = [
+            // `mlp:64` on batches of 128 (out = n_out × rows in the forward pass).
+            (64, 128, 784),
+            (784, 64, 128),
+            (128, 784, 64),
+            // `mlp:1000,1000`.
+            (1000, 128, 784),
+            (784, 1000, 128),
+            (128, 1000, 784),
+            (784, 1000, 128),
+            (128, 784, 1000),
+            (1000, 96, 700),
+            (300, 300, 300),
+        ];
+        for (m, n, k) in shapes {
+            assert!(Blocks::of(m, n, k).count > 1, "{m}x{n}x{k} is one block");
+            let av: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+                .collect();
+            let bv: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 104_729) % 997) as f32 / 997.0 - 0.5)
+                .collect();
+            for (ta, tb) in [
+                (Op::N, Op::N),
+                (Op::T, Op::N),
+                (Op::N, Op::T),
+                (Op::T, Op::T),
+            ] {
+                let lda = if ta == Op::N { k } else { m };
+                let ldb = if tb == Op::N { n } else { k };
+                let product = |par: Par| {
+                    let mut c = vec![0.0f32; m * n];
+                    gemm(
+                        m,
+                        n,
+                        k,
+                        Mat {
+                            data: &av,
+                            ld: lda,
+                            op: ta,
+                        },
+                        Mat {
+                            data: &bv,
+                            ld: ldb,
+                            op: tb,
+                        },
+                        &mut c,
+                        n,
+                        false,
+                        par,
+                    )
+                    .unwrap();
+                    c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
+                };
+                let seq = product(Par::Seq);
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let got = pool.install(|| product(Par::Pool));
+                    assert!(
+                        got == seq,
+                        "{m}x{n}x{k} {ta:?}{tb:?}: {threads} threads changed bits"
+                    );
+                }
             }
         }
     }

@@ -376,23 +376,29 @@ fn run_on_threads(
 
 #[test]
 fn flat_steps_equal_sliced_steps_and_the_thread_count_changes_no_bit() {
-    // 360k elements in a matrix (split across the pool in halves, or in row
-    // blocks) and a vector; one, two and three threads.
-    let shapes = vec![vec![600, 600], vec![600]];
-    for spec in configured() {
-        let (one, flat) = run_on_threads(&spec, &shapes, 1);
-        assert_eq!(one, flat, "{spec}: flat and sliced steps differ");
-        for threads in [2, 3] {
-            let (many, _) = run_on_threads(&spec, &shapes, threads);
-            let differ = one
-                .iter()
-                .zip(&many)
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
-            assert_eq!(
-                differ, 0,
-                "{spec}: {threads} threads changed {differ} values"
-            );
+    // 360k elements in a square matrix (split across the pool in halves, or
+    // in row blocks), and wide and tall matrices whose products (Muon's
+    // Newton–Schulz) are cut into blocks of both kinds, with a vector; one,
+    // two and three threads.
+    for shapes in [
+        vec![vec![600, 600], vec![600]],
+        vec![vec![96, 1000], vec![1000, 96], vec![96]],
+    ] {
+        for spec in configured() {
+            let (one, flat) = run_on_threads(&spec, &shapes, 1);
+            assert_eq!(one, flat, "{spec}: flat and sliced steps differ");
+            for threads in [2, 3] {
+                let (many, _) = run_on_threads(&spec, &shapes, threads);
+                let differ = one
+                    .iter()
+                    .zip(&many)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count();
+                assert_eq!(
+                    differ, 0,
+                    "{spec} on {shapes:?}: {threads} threads changed {differ} values"
+                );
+            }
         }
     }
 }

@@ -3,9 +3,13 @@
 //! tensor-level rules use for their reductions.
 //!
 //! Every loop here is compiled for the widest vector unit the CPU has and
-//! chosen at run time. The arithmetic is the same IEEE operations in every
-//! version (no fused multiply-add is introduced without fast-math), so the
-//! results are bit-identical across machines; only the speed differs.
+//! chosen at run time, under [`crate::simd`]'s cap. The arithmetic is the
+//! same IEEE operations in every version (no fused multiply-add is
+//! introduced without fast-math), so an element-wise rule's results are the
+//! same bits at every level and on every x86-64 machine (`tests/simd_levels.rs`);
+//! only the speed differs. Tensor-level rules whose step runs matrix
+//! products (Muon) depend on the `gemm` crate's kernels, which it picks from
+//! the CPU: their bits may differ between CPU models.
 
 use super::{Pointwise, TensorStep, MAX_BUFFERS};
 use crate::Real;
@@ -14,19 +18,21 @@ use crate::Real;
 /// are split in halves down to about this size and run on rayon's pool.
 pub(crate) const PARALLEL_LEAF: usize = 1 << 15;
 
-/// Runs `f` compiled for AVX-512 or AVX2 when the CPU has them. `f` must be
+/// Runs `f` compiled for AVX-512 or AVX2 when the CPU has them and
+/// [`crate::simd::cap`] allows them. `f` must be
 /// inlined into the wrapper to benefit, which generic closures and
 /// `#[inline(always)]` rule methods are.
 #[inline(always)]
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        use crate::simd::{allows, Level};
+        if allows(Level::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above; that is
             // the only feature `with_avx512` enables.
             return unsafe { with_avx512(f) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if allows(Level::Avx2) && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above; that is the
             // only feature `with_avx2` enables.
             return unsafe { with_avx2(f) };
@@ -66,12 +72,13 @@ macro_rules! multiversion {
                 unsafe fn avx512<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2")]
                 unsafe fn avx2<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                use $crate::simd::{allows, Level};
+                if allows(Level::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU supports AVX-512F, checked just above;
                     // that is the only feature `avx512` enables.
                     return unsafe { avx512::<T>($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if allows(Level::Avx2) && std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU supports AVX2, checked just above;
                     // that is the only feature `avx2` enables.
                     return unsafe { avx2::<T>($($arg),*) };
