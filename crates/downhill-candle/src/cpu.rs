@@ -313,23 +313,28 @@ impl<T: Direct> InplaceOp2 for Lock<'_, '_, T> {
     }
 }
 
-/// Runs `opt`'s update (already screened, clipped and [`Optimizer::ready`])
-/// on the vars' own storage. Every var must be a contiguous CPU tensor of
-/// type `T` with its gradient in `grads` (the caller checked).
+/// Runs `prepare` (the gradients' clipping), then `opt`'s update (already
+/// screened and [`Optimizer::ready`]) on the vars' own storage. Every var
+/// must be a contiguous CPU tensor of type `T` with its gradient in `grads`
+/// (the caller checked).
 ///
 /// The nesting takes one stack frame per var (well under 2 KiB); up to
 /// [`NEST_ON_CALLER`] vars it runs on the caller's stack (a test thread's
 /// 2 MiB holds 1,000 vars), beyond that on a helper thread with a stack
 /// sized for the vars, which costs that thread's creation on every step.
+/// `prepare` runs only once that thread has started, so a step that cannot
+/// start leaves the user's gradients as they were.
 pub fn apply_in_place<T: Direct>(
     opt: &mut dyn Optimizer<T>,
     vars: &[Var],
     names: &[String],
     grads: &GradStore,
     slots: &mut Vec<Slot>,
+    prepare: impl FnOnce() -> candle_core::Result<()> + Send,
 ) -> candle_core::Result<()> {
     slots.clear();
     if vars.len() <= NEST_ON_CALLER {
+        prepare()?;
         return nest(opt, vars, names, grads, slots);
     }
     let stack = (1 << 20) + vars.len() * (8 << 10);
@@ -337,7 +342,10 @@ pub fn apply_in_place<T: Direct>(
         std::thread::Builder::new()
             .name("downhill-candle-step".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || nest(opt, vars, names, grads, slots))
+            .spawn_scoped(scope, || {
+                prepare()?;
+                nest(opt, vars, names, grads, slots)
+            })
             .map_err(|e| {
                 candle_core::Error::Msg(format!("downhill: cannot start the step's thread: {e}"))
             })?

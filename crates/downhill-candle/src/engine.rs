@@ -185,12 +185,17 @@ impl<T: Direct> Engine<T> {
             return Ok(outcome);
         }
         // Everything that can refuse the step is checked before clipping
-        // rewrites the gradients.
+        // rewrites the gradients, and clipping runs inside the step, once
+        // its thread (for many vars) has started.
         self.opt.ready().map_err(|e| named(e, v.names))?;
-        if cfg.clip_norm.is_some() || cfg.clip_value.is_some() {
+        let seen = &mut self.seen;
+        let clip_grads = || -> candle_core::Result<()> {
+            if cfg.clip_norm.is_none() && cfg.clip_value.is_none() {
+                return Ok(());
+            }
             // A gradient storage shared by two vars is clipped once.
-            self.seen.clear();
-            let mut shared = shared_storages::<T>(&mut self.seen, v, grads)?;
+            seen.clear();
+            let mut shared = shared_storages::<T>(seen, v, grads)?;
             clip(
                 cfg,
                 v.vars.len(),
@@ -201,9 +206,16 @@ impl<T: Direct> Engine<T> {
                     }
                     cpu::mutate::<T>(Self::grad(v, grads, i)?, &v.names[i], f)
                 },
-            )?;
-        }
-        cpu::apply_in_place(&mut *self.opt, v.vars, v.names, grads, &mut self.slots)?;
+            )
+        };
+        cpu::apply_in_place(
+            &mut *self.opt,
+            v.vars,
+            v.names,
+            grads,
+            &mut self.slots,
+            clip_grads,
+        )?;
         Ok(StepOutcome::Stepped)
     }
 

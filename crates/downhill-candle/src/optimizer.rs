@@ -305,10 +305,8 @@ impl CandleOptimizer {
                     let rates: Vec<f64> = (0..e.opt.num_groups())
                         .map(|g| if g == 0 || current <= 0.0 || current.is_nan() { lr } else { e.opt.lr(g) * factor })
                         .collect();
-                    for (g, r) in rates.into_iter().enumerate() {
-                        e.opt.set_lr(g, r)?;
-                    }
-                    Ok(())
+                    // All groups or none.
+                    downhill::optim::set_lrs(&mut *e.opt, &rates)
                 }
             }
         })

@@ -222,6 +222,35 @@ fn set_learning_rate_keeps_a_partitions_ratios() {
     assert!(e.contains("set_learning_rate(-1)"), "{e}");
 }
 
+/// A rate one group cannot take leaves every group's rate as it was, with
+/// and without a schedule: the first group is not set before the second
+/// is refused.
+#[test]
+fn a_refused_learning_rate_changes_no_group() {
+    for schedule in [None, Some("steplr(step_size=10)")] {
+        let mut opt = CandleOptimizer::from_varmap(
+            &mlp_varmap(),
+            "partition(hidden=sgd(lr=0.001),all=sgd(lr=1e300))"
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        if let Some(s) = schedule {
+            opt = opt.with_schedule(s).unwrap();
+        }
+        // ×1e10: the first group's 1e7 is fine, the second's 1e310 is not.
+        opt.set_learning_rate(1e7);
+        assert_eq!(opt.learning_rates(), [0.001, 1e300], "{schedule:?}");
+        let e = opt.step(&GradStore::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("set_learning_rate(10000000)"),
+            "{schedule:?}: {e}"
+        );
+        opt.set_learning_rate(0.01);
+        assert_eq!(opt.learning_rate(), 0.01, "{schedule:?}");
+    }
+}
+
 #[test]
 fn user_errors_name_the_var() {
     let (a, b) = (var(&[1.0, 2.0], &[2]), var(&[3.0], &[1]));

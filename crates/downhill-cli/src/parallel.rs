@@ -21,6 +21,7 @@ pub fn run(args: TrainArgs, session: Session) -> Result<(), UserError> {
         world: session.world(),
         shard_optimizer_state: args.shard_optimizer_state,
         bucket: DEFAULT_BUCKET,
+        fault: args.inject_fault,
     };
     let mut console = Console::new("");
     let mut silent = Silent;

@@ -223,6 +223,11 @@ pub struct TrainArgs {
     #[cfg(feature = "mpi")]
     #[arg(long)]
     pub(crate) shard_optimizer_state: bool,
+    /// For the tests only: make one rank fail on purpose
+    /// (`panic:rank=R,step=S` or `nan:rank=R,step=S`).
+    #[cfg(feature = "mpi")]
+    #[arg(long, hide = true, value_name = "FAULT", value_parser = |s: &str| s.parse::<downhill_train::distributed::Fault>())]
+    pub(crate) inject_fault: Option<downhill_train::distributed::Fault>,
 }
 
 impl TrainArgs {

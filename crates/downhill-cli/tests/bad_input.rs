@@ -129,6 +129,30 @@ fn on_libsvm(dir: &Path, extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// Arguments on the small LIBSVM data, plus `extra`, writing to a folder
+/// that does not exist yet: a refused run must not leave it behind, empty
+/// or not.
+fn fresh(dir: &Path, extra: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--data",
+        &libsvm_spec(dir),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+    ]
+    .map(s)
+    .to_vec();
+    a.push(p(&dir.join("new-run")));
+    a.extend(extra.iter().cloned());
+    a
+}
+
+/// `head` nested `depth` times around `core`: `head(head(core))`.
+fn nested(head: &str, core: &str, tail: &str, depth: usize) -> String {
+    format!("{}{core}{}", head.repeat(depth), tail.repeat(depth))
+}
+
 /// A finished two-epoch run, made once and copied into the cases that need
 /// one (a run takes a moment; the cases only read or damage a copy).
 fn finished_run() -> &'static Path {
@@ -681,6 +705,111 @@ fn cases() -> Vec<Case> {
                 let mut a = train(d, &libsvm_spec(d));
                 a.extend([s("--config"), p(&f)]);
                 (a, vec![p(&f), s("line 2"), s("learning_rate")])
+            },
+        },
+        Case {
+            name: "a seed beyond the integers config.toml can hold",
+            setup: |d| {
+                (
+                    fresh(d, &[s("--seed"), s(u64::MAX)]),
+                    vec![s("--seed"), s(u64::MAX), s(i64::MAX)],
+                )
+            },
+        },
+        Case {
+            name: "a batch size beyond the integers config.toml can hold",
+            setup: |d| {
+                (
+                    fresh(d, &[s("--batch-size"), s(u64::MAX)]),
+                    vec![s("--batch-size"), s(i64::MAX)],
+                )
+            },
+        },
+        Case {
+            name: "gradient accumulation beyond the integers config.toml can hold",
+            setup: |d| {
+                (
+                    fresh(d, &[s("--accumulate"), s(i64::MAX as u64 + 1)]),
+                    vec![s("--accumulate"), s(i64::MAX)],
+                )
+            },
+        },
+        Case {
+            name: "more threads than any machine has",
+            setup: |d| {
+                (
+                    fresh(d, &[s("--threads"), s(100_000)]),
+                    vec![s("--threads"), s("at most 1024")],
+                )
+            },
+        },
+        Case {
+            name: "an optimizer spec nested 11,000 deep (overflowed the parser's stack)",
+            setup: |d| {
+                let spec = nested("lookahead(", "adam", ")", 11_000);
+                (
+                    fresh(d, &[s("--optimizer"), spec]),
+                    vec![s("--optimizer"), s("nest more than 16 deep")],
+                )
+            },
+        },
+        Case {
+            name: "an optimizer spec nested 3,000 deep (overflowed a worker during the step)",
+            setup: |d| {
+                let spec = nested("lookahead(", "adam", ",k=2)", 3_000);
+                (
+                    fresh(d, &[s("--optimizer"), spec]),
+                    vec![s("--optimizer"), s("nest more than 16 deep")],
+                )
+            },
+        },
+        Case {
+            name: "a partition inside wrappers 17 deep",
+            setup: |d| {
+                let spec = nested("lookahead(", "partition(all=adam)", ")", 16);
+                (
+                    fresh(d, &[s("--optimizer"), spec]),
+                    vec![s("--optimizer"), s("nest more than 16 deep")],
+                )
+            },
+        },
+        Case {
+            name: "a schedule nested 3,000 deep",
+            setup: |d| {
+                let spec = nested(
+                    "sequentiallr(",
+                    "steplr(step_size=1)",
+                    ",milestones=1)",
+                    3_000,
+                );
+                (
+                    fresh(d, &[s("--schedule"), spec]),
+                    vec![s("--schedule"), s("nest more than 16 deep")],
+                )
+            },
+        },
+        Case {
+            name: "config file nested 100,000 deep",
+            setup: |d| {
+                let f = d.join("run.toml");
+                let deep = nested("[", "", "]", 100_000);
+                std::fs::write(&f, format!("epochs = 2\nx = {deep}\n")).unwrap();
+                (
+                    fresh(d, &[s("--config"), p(&f)]),
+                    vec![p(&f), s("line 2"), s("recursion limit")],
+                )
+            },
+        },
+        Case {
+            name: "config file with tables nested 20,000 deep",
+            setup: |d| {
+                let f = d.join("run.toml");
+                let header = vec!["a"; 20_000].join(".");
+                std::fs::write(&f, format!("epochs = 2\n[{header}]\nb = 1\n")).unwrap();
+                (
+                    fresh(d, &[s("--config"), p(&f)]),
+                    vec![p(&f), s("recursion limit")],
+                )
             },
         },
         Case {

@@ -467,7 +467,7 @@ fn what_cannot_be_sharded_or_distributed_is_refused_with_a_reason() {
         a.extend_from_slice(extra);
         a
     };
-    let cases: [(usize, Vec<&str>, &str); 5] = [
+    let cases: [(usize, Vec<&str>, &str); 6] = [
         (
             3,
             with(&["--model", "logreg", "--shard-optimizer-state"]),
@@ -482,7 +482,18 @@ fn what_cannot_be_sharded_or_distributed_is_refused_with_a_reason() {
                 "prodigy",
                 "--shard-optimizer-state",
             ]),
-            "prodigy estimates its step size from sums over every tensor",
+            "prodigy sums over every tensor before it steps",
+        ),
+        (
+            2,
+            with(&[
+                "--model",
+                "mlp:32",
+                "--optimizer",
+                "partition(hidden=prodigy,all=adamw)",
+                "--shard-optimizer-state",
+            ]),
+            "prodigy sums over every tensor before it steps",
         ),
         (
             2,
@@ -556,4 +567,138 @@ fn a_sharded_run_lists_every_tensors_rule() {
     assert_eq!(want.len(), 6, "{}", String::from_utf8_lossy(&alone.stderr));
     assert!(want.iter().any(|l| l.contains("hidden: muon")), "{want:?}");
     assert_eq!(rules(&sharded.stderr), want);
+}
+
+/// Optimisers that evaluate the model somewhere other than at the
+/// parameters (schedule-free's `x`, ASGD's average), alone and inside a
+/// partition, sharded on 2 and 3 ranks. With `mlp:64,32`, the hidden matrix
+/// lies on the last rank's shard only, so in the partitions only that rank
+/// owns an evaluation point: every rank still takes part in the gather (it
+/// used to be entered by the owners alone, and the job hung at the first
+/// epoch's end), and the evaluation sees the same model as unsharded.
+#[test]
+fn sharded_evaluation_points_agree_with_unsharded_on_every_rank_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    for opt in [
+        "schedulefree_adamw",
+        "asgd",
+        "partition(hidden=schedulefree_adamw,all=adamw)",
+        "partition(hidden=asgd(t0=2),all=adamw)",
+    ] {
+        for ranks in [2, 3] {
+            let run = [
+                "--model",
+                "mlp:64,32",
+                "--optimizer",
+                opt,
+                "--epochs",
+                "2",
+                "--limit-train",
+                "1024",
+            ];
+            let plain = dir(&tmp, &format!("{opt}-{ranks}-plain"));
+            let sharded = dir(&tmp, &format!("{opt}-{ranks}-sharded"));
+            train(ranks, Transport::Shm, &args(&plain, &run));
+            let mut s = args(&sharded, &run);
+            s.push("--shard-optimizer-state");
+            train(ranks, Transport::Shm, &s);
+            let figures = |o: &str| -> Vec<(f64, f64)> {
+                records(Path::new(o))
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["test_loss"].as_f64().unwrap(),
+                            r["test_accuracy"].as_f64().unwrap(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                figures(&sharded),
+                figures(&plain),
+                "{opt} on {ranks} ranks: sharded and unsharded evaluations differ"
+            );
+            assert!(
+                newest_state(Path::new(&plain)) == newest_state(Path::new(&sharded)),
+                "{opt} on {ranks} ranks: sharded and unsharded checkpoints differ"
+            );
+        }
+    }
+}
+
+/// Runs `downhill train ARGS` on `ranks` ranks, expecting it to fail;
+/// returns its standard error and how long it took.
+fn failing_timed(ranks: usize, args: &[&str]) -> (String, Duration) {
+    let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = mpirun(ranks, Transport::Shm);
+    c.arg(BIN).arg("train").args(args).arg("--quiet");
+    let start = Instant::now();
+    let out = wait(spawn(c), Duration::from_secs(60), &args.join(" "));
+    let took = start.elapsed();
+    assert!(!out.status.success(), "{} succeeded", args.join(" "));
+    (String::from_utf8_lossy(&out.stderr).into_owned(), took)
+}
+
+/// A rank that panics mid-epoch ends the job within seconds, naming
+/// itself; before, the panic unwound into `MPI_Finalize` while rank 0
+/// waited in a collective forever.
+#[test]
+fn a_panicking_rank_ends_the_job_with_the_rank_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (ranks, shard) in [(2, false), (3, true)] {
+        let out = dir(&tmp, &format!("panic-{ranks}"));
+        let mut a = args(
+            &out,
+            &[
+                "--model",
+                "mlp:64,32",
+                "--epochs",
+                "3",
+                "--inject-fault",
+                "panic:rank=1,step=3",
+            ],
+        );
+        if shard {
+            a.push("--shard-optimizer-state");
+        }
+        let (err, took) = failing_timed(ranks, &a);
+        assert!(took < Duration::from_secs(20), "took {took:?}:\n{err}");
+        assert!(
+            err.contains(&format!("error: rank 1 of {ranks} panicked"))
+                && err.contains("a fault injected at step 3"),
+            "stderr:\n{err}"
+        );
+    }
+}
+
+/// A NaN in one rank's share of the gradient: every rank sees the summed
+/// gradient's norm is not finite and stops at the same step, sharded or
+/// not; the job ends with the reason instead of hanging, and the last
+/// checkpoint holds no NaN.
+#[test]
+fn a_nan_on_one_rank_stops_every_rank_at_the_same_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (ranks, shard) in [(2, true), (3, true), (2, false)] {
+        let out = dir(&tmp, &format!("nan-{ranks}-{shard}"));
+        let mut a = args(
+            &out,
+            &[
+                "--model",
+                "mlp:64,32",
+                "--epochs",
+                "3",
+                "--inject-fault",
+                "nan:rank=1,step=60",
+            ],
+        );
+        if shard {
+            a.push("--shard-optimizer-state");
+        }
+        let (err, took) = failing_timed(ranks, &a);
+        assert!(took < Duration::from_secs(30), "took {took:?}:\n{err}");
+        assert!(
+            err.contains("diverged at step 60") && err.contains("gradient norm is NaN"),
+            "stderr:\n{err}"
+        );
+    }
 }

@@ -78,9 +78,12 @@
 //! ## Threads
 //!
 //! Work runs on the current rayon pool (`RAYON_NUM_THREADS` for the global one).
-//! Matrix products split their output across threads; element-wise passes,
-//! convolution chunks and pooling split over samples. No reduction order depends
-//! on the thread count, so results are bit-identical for any number of threads.
+//! Matrix products cut their output into blocks by shape alone and share the
+//! blocks among threads; element-wise passes, convolution chunks and pooling
+//! split over samples. No reduction order and no block depends on the thread
+//! count, so results are bit-identical for any number of threads (tests:
+//! `gradients_are_deterministic_and_independent_of_thread_count` here, and a
+//! trained MLP and CNN on 1, 2 and 3 threads in `downhill-train`).
 
 #![warn(missing_docs)]
 

@@ -164,6 +164,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// The most worker threads a run may ask for: more than any machine has
+/// cores, and far fewer than would take minutes to start.
+pub const MAX_THREADS: usize = 1024;
+
 /// A setting with a bad value; the message names the setting. It quotes the
 /// value with control characters escaped (a TOML string may hold a line
 /// break), so it is one line.
@@ -185,9 +189,11 @@ impl TrainConfig {
         toml::from_str(text).map_err(|e| ConfigError(toml_message(text, &e)))
     }
 
-    /// The settings as TOML.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a config always serialises")
+    /// The settings as TOML. Fails only for settings that
+    /// [`TrainConfig::validate_settings`] refuses (an integer beyond TOML's
+    /// 64 signed bits).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError(format!("config.toml: {e}")))
     }
 
     /// The optimiser spec, parsed.
@@ -285,6 +291,35 @@ impl TrainConfig {
         if self.threads == Some(0) {
             return bad("threads", &0, "at least 1");
         }
+        if let Some(t) = self.threads.filter(|&t| t > MAX_THREADS) {
+            return bad("threads", &t, &format!("at most {MAX_THREADS}"));
+        }
+        // config.toml stores integers as TOML does, in 64 signed bits.
+        let counts = [
+            ("seed", Some(self.seed)),
+            ("batch_size", Some(self.batch_size as u64)),
+            ("accumulate", Some(self.accumulate as u64)),
+            ("epochs", Some(self.epochs as u64)),
+            ("swa_start", self.swa_start.map(|v| v as u64)),
+            ("limit_train", self.limit_train.map(|v| v as u64)),
+            ("limit_test", self.limit_test.map(|v| v as u64)),
+            ("vocab_size", Some(self.vocab_size as u64)),
+            ("checkpoint_every", self.checkpoint_every),
+            ("keep_checkpoints", Some(self.keep_checkpoints as u64)),
+            ("eval_batch", Some(self.eval_batch as u64)),
+        ];
+        for (name, v) in counts {
+            if let Some(v) = v.filter(|&v| v > i64::MAX as u64) {
+                return bad(
+                    name,
+                    &v,
+                    &format!(
+                        "at most {} (the largest integer config.toml can hold)",
+                        i64::MAX
+                    ),
+                );
+            }
+        }
         if self.eval_batch == 0 {
             return bad("eval_batch", &0, "at least 1");
         }
@@ -380,7 +415,7 @@ mod tests {
             clip_norm: Some(1.0),
             ..Default::default()
         };
-        assert_eq!(TrainConfig::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(TrainConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         let e = TrainConfig::from_toml("epochz = 3").unwrap_err();
         assert!(e.0.contains("epochz"), "{e}");
         let c = TrainConfig::from_toml("model = \"mlp:100\"\nepochs = 2\nschedule_unit = \"step\"")

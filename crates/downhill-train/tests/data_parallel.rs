@@ -1,10 +1,11 @@
 //! The library helper [`DataParallel`] under `mpirun` (feature `mpi`): this
 //! test binary starts itself on 3 ranks, and each rank checks the gradient
 //! sum against the rank-order sum it computes on its own, and the sharded
-//! (ZeRO-1) Adam step against an unsharded one, bit for bit.
+//! (ZeRO-1) Adam step against an unsharded one, bit for bit, and that a
+//! non-finite value in one rank's shard stops every rank or none.
 #![cfg(feature = "mpi")]
 
-use downhill::optim::{build, OptimizerSpec, Param};
+use downhill::optim::{build, NonFinite, OptimizerSpec, Param, StepOutcome};
 use downhill::Rng;
 use downhill_train::distributed::{self, DataParallel, Layout};
 use std::process::{Command, Stdio};
@@ -140,4 +141,52 @@ fn on_a_rank() {
         err.starts_with("rank 1's parameters differ from rank 0's"),
         "{err}"
     );
+
+    // A NaN that only rank 2's shard of the sum holds: every rank returns
+    // the same outcome, naming rank 2, and no rank steps. Before, rank 2
+    // returned its error while the others waited in the all-gather.
+    let theta: Vec<f32> = (0..total).map(|i| (i as f32 * 0.11).cos()).collect();
+    let last = dp.shard_range_of(2);
+    let bad_at = last.start + 3;
+    let mut bad = grads_of(rank, 9, total);
+    if rank == 0 {
+        bad[bad_at] = f32::NAN;
+    }
+    let last_tensor = dp.shard_tensors_of(2).unwrap().start;
+    for policy in [NonFinite::Error, NonFinite::Skip] {
+        let mut opt = build::<f32>(&spec, dp.shard_of(&params)).unwrap();
+        opt.set_non_finite(policy);
+        let mut p = theta.clone();
+        let state = opt.save_state().unwrap();
+        let outcome = dp.step_sharded(&mut *opt, &mut p, &bad, &weights);
+        match policy {
+            NonFinite::Error => {
+                let e = outcome.expect_err("a NaN is an error on every rank");
+                assert!(
+                    e.starts_with("rank 2: ") && e.contains("no rank stepped"),
+                    "rank {rank}: {e}"
+                );
+            }
+            _ => assert_eq!(
+                outcome,
+                Ok(StepOutcome::Skipped {
+                    param: last_tensor,
+                    index: 3
+                }),
+                "rank {rank}"
+            ),
+        }
+        assert!(p == theta, "rank {rank}: parameters changed");
+        assert!(
+            opt.save_state().unwrap() == state,
+            "rank {rank}: state changed"
+        );
+        // Every rank is still in step: the next, finite, step is taken
+        // everywhere, and the replicas stay equal.
+        let outcome = dp.step_sharded(&mut *opt, &mut p, &grads_of(rank, 10, total), &weights);
+        assert_eq!(outcome, Ok(StepOutcome::Stepped), "rank {rank}");
+        dp.world()
+            .check_equal(distributed::checksum(&p), "parameters")
+            .expect("the replicas stay equal");
+    }
 }

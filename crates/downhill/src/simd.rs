@@ -95,7 +95,10 @@ pub fn allows(level: Level) -> bool {
     cap() >= level
 }
 
-/// The level the loops run at on this CPU under the cap.
+/// The level the core's loops run at on this CPU under the cap: AVX-512
+/// when the cap allows it and the CPU has AVX-512F, AVX2 likewise, else the
+/// baseline. (The engine's loops, in `downhill-nn`, check more features.)
+#[inline]
 pub fn active() -> Level {
     #[cfg(target_arch = "x86_64")]
     {

@@ -647,3 +647,45 @@ fn bad_schedules_are_errors() {
     assert!(s.step(&mut *opt, None).is_err());
     assert!(s.step(&mut *opt, Some(f64::NAN)).is_err());
 }
+
+/// `Scheduler::scale` checks every group before it changes any: with rates
+/// 1e-3 and 1e300, a factor of 1e10 is refused and leaves both rates, and
+/// the scheduler's own, as they were (it used to set the first group to
+/// 1e7 first, and every later step then failed).
+#[test]
+fn a_refused_scale_changes_no_group() {
+    use downhill::optim::Sgd;
+    use downhill::optim::{Driver, Group};
+    for schedule in ["steplr(step_size=5)", "reducelronplateau(patience=1)"] {
+        let groups = vec![
+            Group {
+                rule: Sgd {
+                    lr: 1e-3,
+                    ..Sgd::default()
+                },
+                params: vec![0],
+            },
+            Group {
+                rule: Sgd {
+                    lr: 1e300,
+                    ..Sgd::default()
+                },
+                params: vec![1],
+            },
+        ];
+        let mut opt =
+            Driver::<Sgd, f64>::with_groups(groups, vec![[2].into(), [2].into()]).unwrap();
+        let mut sched = Scheduler::new(schedule.parse::<Schedule>().unwrap(), &mut opt).unwrap();
+        let e = sched.scale(&mut opt, 1e10).unwrap_err().to_string();
+        assert!(e.contains("group 1"), "{schedule}: {e}");
+        assert_eq!([opt.lr(0), opt.lr(1)], [1e-3, 1e300], "{schedule}");
+        assert_eq!(sched.lrs(), [1e-3, 1e300], "{schedule}");
+        // Nothing is left half-done: steps and a valid scale still work.
+        let (mut a, mut b) = (vec![1.0; 2], vec![1.0; 2]);
+        opt.step(&mut [&mut a, &mut b], &[&[0.5; 2], &[0.0; 2]])
+            .unwrap();
+        sched.step(&mut opt, Some(1.0)).unwrap();
+        sched.scale(&mut opt, 0.5).unwrap();
+        assert_eq!(opt.lr(0), 5e-4, "{schedule}");
+    }
+}

@@ -2,20 +2,23 @@
 //! deterministic reductions the trainer needs (loss totals, checksums),
 //! moving bytes to rank 0, and ending the job.
 
+use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Threading;
+use std::sync::Arc;
 
 /// Environment variables that MPI launchers set in every rank they start:
 /// OpenMPI's `mpirun`, MPICH's Hydra (`PMI_*`), and PMIx-based launchers
 /// such as `srun --mpi=pmix`.
 const LAUNCHER_VARS: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"];
 
-/// An initialised MPI library. Dropping it finalises MPI, so it must outlive
-/// every [`World`] taken from it (keep it in `main`).
+/// An initialised MPI library. MPI is finalised when the session and every
+/// [`World`] taken from it have gone (each holds a share of it), so no MPI
+/// call can follow `MPI_Finalize`.
 pub struct Session {
-    universe: Universe,
+    universe: Arc<Universe>,
 }
 
 impl std::fmt::Debug for Session {
@@ -29,6 +32,10 @@ impl std::fmt::Debug for Session {
 /// `downhill train` needs no MPI runtime at all. MPI is asked for
 /// `MPI_THREAD_SERIALIZED`: the trainer calls MPI from one thread at a time,
 /// but not always the main one (steps run inside a thread pool).
+///
+/// From here on a panic on any thread of this rank ends the whole job
+/// (`MPI_Abort`) after one line naming the rank, instead of unwinding into
+/// `MPI_Finalize` while the other ranks wait in a collective.
 pub fn init() -> Result<Option<Session>, String> {
     if !LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
         return Ok(None);
@@ -40,35 +47,74 @@ pub fn init() -> Result<Option<Session>, String> {
             "the MPI library offers thread support {level:?}; downhill needs Serialized (rebuild MPI with thread support)"
         ));
     }
-    Ok(Some(Session { universe }))
+    let world = universe.world();
+    abort_on_panic(world.rank(), world.size());
+    Ok(Some(Session {
+        universe: Arc::new(universe),
+    }))
+}
+
+/// Makes a panic anywhere in this process print one line naming the rank,
+/// then the usual panic message, and end every rank of the job.
+fn abort_on_panic(rank: i32, size: i32) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: rank {rank} of {size} panicked{at}: {}; ending the job",
+            downhill::error::printable(what)
+        );
+        default(info);
+        // SAFETY: MPI is initialised (this hook is set after
+        // `initialize_with_threading` succeeded) and, while the hook can
+        // run, not finalised: finalisation waits for the session and every
+        // world, which a panicking thread is still inside. MPI_Abort takes
+        // the world communicator's handle by value and does not return.
+        unsafe {
+            mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 101);
+        }
+    }));
 }
 
 impl Session {
     /// Every rank of the job (`MPI_COMM_WORLD`, duplicated so that the
     /// trainer's messages never meet a user's).
     pub fn world(&self) -> World {
-        World::new(self.universe.world().duplicate())
+        World::new(self.universe.world().duplicate(), self.universe.clone())
     }
 }
 
 /// A communicator over the ranks of a data-parallel job, with the rank and
 /// size at hand.
+///
+/// `Send`, so the trainer can drive it from a pool thread, but not `Sync`:
+/// MPI runs at `MPI_THREAD_SERIALIZED`, and a shared `World` would let two
+/// threads enter collectives at once from safe code.
 pub struct World {
+    /// Dropped before `universe` (fields drop in order): freeing the
+    /// communicator is an MPI call.
     comm: SimpleCommunicator,
     rank: usize,
     size: usize,
+    /// This world's share of the MPI library: finalised after the last.
+    universe: Arc<Universe>,
 }
 
 // SAFETY: MPI runs at `MPI_THREAD_SERIALIZED` (checked in `init`), so any
-// thread may make MPI calls as long as no two make them at once. A `World` is
-// used through `&mut` or `&` by its owner only, from one thread at a time (the
-// trainer moves between the main thread and a pool worker but never runs two
-// steps at once); the handle itself is a plain value MPI does not tie to a
-// thread.
+// thread may make MPI calls as long as no two make them at once. A `World`
+// is not `Sync` and every call takes `&self` of the one handle, so its calls
+// come from whichever single thread holds it; the handle itself is a plain
+// value MPI does not tie to a thread.
 unsafe impl Send for World {}
-// SAFETY: as above; shared references never overlap in time because every
-// collective is issued by the single thread that drives the training loop.
-unsafe impl Sync for World {}
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,16 +126,21 @@ impl std::fmt::Debug for World {
 }
 
 impl World {
-    fn new(comm: SimpleCommunicator) -> Self {
+    fn new(comm: SimpleCommunicator, universe: Arc<Universe>) -> Self {
         let rank = comm.rank() as usize;
         let size = comm.size() as usize;
-        World { comm, rank, size }
+        World {
+            comm,
+            rank,
+            size,
+            universe,
+        }
     }
 
     /// A second handle on the same ranks (a duplicated communicator), for a
     /// helper that must not share message order with its owner.
     pub fn duplicate(&self) -> World {
-        World::new(self.comm.duplicate())
+        World::new(self.comm.duplicate(), self.universe.clone())
     }
 
     /// This process's rank, `0..size`.
@@ -157,6 +208,31 @@ impl World {
         let mut all = vec![0u64; self.size];
         self.comm.all_gather_into(&value, &mut all[..]);
         all
+    }
+
+    /// Every rank's `bytes`, by rank; the lengths may differ. For the
+    /// reasons on a failure path, so every rank can report the same one.
+    pub fn all_gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let lens = self.all_gather_u64(bytes.len() as u64);
+        let counts: Vec<i32> = lens.iter().map(|&l| l as i32).collect();
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let mut all = vec![0u8; lens.iter().sum::<u64>() as usize];
+        {
+            let mut recv = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            self.comm.all_gather_varcount_into(bytes, &mut recv);
+        }
+        displs
+            .iter()
+            .zip(&counts)
+            .map(|(&d, &c)| all[d as usize..(d + c) as usize].to_vec())
+            .collect()
     }
 
     /// Checks that every rank holds the same `value` (a checksum of something

@@ -45,4 +45,60 @@ pub struct Parallel {
     pub shard_optimizer_state: bool,
     /// Elements per reduction bucket ([`DEFAULT_BUCKET`]).
     pub bucket: usize,
+    /// A failure to inject, for the tests that show a failing rank ends
+    /// the job (`None` in real runs).
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+/// A failure injected on purpose (`downhill train --inject-fault`, a
+/// hidden flag of the `mpi` build): at step `step` (the first is 1), rank
+/// `rank` panics, or puts a NaN in its own share of the gradient, before
+/// the gradients are summed. For tests only.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// On which rank.
+    pub rank: usize,
+    /// At which step.
+    pub step: u64,
+}
+
+/// What an injected [`Fault`] does.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The rank panics.
+    Panic,
+    /// The rank's gradient holds a NaN.
+    Nan,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `panic:rank=R,step=S` or `nan:rank=R,step=S`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not panic:rank=R,step=S or nan:rank=R,step=S");
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        let kind = match kind {
+            "panic" => FaultKind::Panic,
+            "nan" => FaultKind::Nan,
+            _ => return Err(bad()),
+        };
+        let (mut rank, mut step) = (None, None);
+        for kv in rest.split(',') {
+            match kv.split_once('=') {
+                Some(("rank", v)) => rank = v.parse().ok(),
+                Some(("step", v)) => step = v.parse().ok(),
+                _ => return Err(bad()),
+            }
+        }
+        match (rank, step) {
+            (Some(rank), Some(step)) if step > 0 => Ok(Fault { kind, rank, step }),
+            _ => Err(bad()),
+        }
+    }
 }

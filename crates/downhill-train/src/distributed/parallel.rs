@@ -2,7 +2,7 @@
 //! ZeRO-1 sharded step, over flat `f32` buffers.
 
 use super::comm::World;
-use downhill::optim::{Optimizer, StepOutcome};
+use downhill::optim::{screen_flat, NonFinite, Optimizer, StepOutcome};
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::traits::*;
 use std::ops::Range;
@@ -377,7 +377,8 @@ impl DataParallel {
     /// tensors with `opt` (built over [`DataParallel::shard_of`] the
     /// parameters, so it holds state for them alone), and all-gather the
     /// parameters, so every rank again holds all of them. Needs
-    /// [`Layout::WholeTensors`].
+    /// [`Layout::WholeTensors`]. Every rank steps or none does (see
+    /// [`DataParallel::step_reduced`]).
     pub fn step_sharded(
         &mut self,
         opt: &mut dyn Optimizer<f32>,
@@ -389,13 +390,83 @@ impl DataParallel {
             return Err("a sharded step needs the whole-tensor layout".into());
         }
         self.check_len("parameter", params.len())?;
-        let range = self.shard_range();
         self.reduce_scatter(grads, weights)?;
-        let outcome = opt
-            .step_flat(&mut params[range.clone()], &self.reduced)
-            .map_err(|e| format!("rank {}: {e}", self.world.rank()))?;
+        self.step_reduced(opt, params)
+    }
+
+    /// The second half of [`DataParallel::step_sharded`], for a caller that
+    /// works on the reduced gradient in between (clipping it): steps this
+    /// rank's tensors from [`DataParallel::reduced`] and all-gathers the
+    /// parameters.
+    ///
+    /// Every rank steps or none does. A rank sees only its own shard of the
+    /// gradient, so each first checks it (non-finite values, per `opt`'s
+    /// [`downhill::optim::NonFinite`] policy, then [`Optimizer::ready`]) and
+    /// the verdicts are gathered before anything changes. If any rank
+    /// refuses, every rank returns the same outcome naming that rank: the
+    /// same error, or the same [`StepOutcome::Skipped`] (the tensor index is
+    /// the whole model's), and no parameter or state has changed anywhere.
+    pub fn step_reduced(
+        &mut self,
+        opt: &mut dyn Optimizer<f32>,
+        params: &mut [f32],
+    ) -> Result<StepOutcome, String> {
+        let Some(tensors) = self.shard_tensors() else {
+            return Err("a sharded step needs the whole-tensor layout".into());
+        };
+        self.check_len("parameter", params.len())?;
+        // This rank's verdict: [kind, tensor, index, value], kind 0 to go
+        // on, 1 for a non-finite gradient, 2 for any other refusal.
+        let mut why = String::new();
+        let verdict: [f64; 4] = match screen_flat(&*opt, &self.reduced) {
+            Ok(Some(StepOutcome::Skipped { param, index })) => {
+                [1.0, (tensors.start + param) as f64, index as f64, f64::NAN]
+            }
+            Err(downhill::Error::NonFiniteGradient {
+                param,
+                index,
+                value,
+            }) => [1.0, (tensors.start + param) as f64, index as f64, value],
+            Err(e) => {
+                why = e.to_string();
+                [2.0, 0.0, 0.0, 0.0]
+            }
+            Ok(_) => match opt.ready() {
+                Ok(()) => [0.0; 4],
+                Err(e) => {
+                    why = e.to_string();
+                    [2.0, 0.0, 0.0, 0.0]
+                }
+            },
+        };
+        let all = self.world.all_gather_f64(&verdict);
+        let first = |kind: f64| all.chunks(4).position(|v| v[0] == kind);
+        if let Some(r) = first(2.0) {
+            let reasons = self.world.all_gather_bytes(why.as_bytes());
+            return Err(format!(
+                "rank {r}: {}; no rank stepped",
+                String::from_utf8_lossy(&reasons[r])
+            ));
+        }
+        if let Some(r) = first(1.0) {
+            let v = &all[4 * r..4 * r + 4];
+            let (param, index) = (v[1] as usize, v[2] as usize);
+            return match opt.non_finite() {
+                NonFinite::Skip => Ok(StepOutcome::Skipped { param, index }),
+                _ => Err(format!(
+                    "rank {r}: {}; no rank stepped",
+                    downhill::Error::NonFiniteGradient {
+                        param,
+                        index,
+                        value: v[3],
+                    }
+                )),
+            };
+        }
+        let range = self.shard_range();
+        opt.apply_flat(&mut params[range], &self.reduced);
         self.all_gather(params)?;
-        Ok(outcome)
+        Ok(StepOutcome::Stepped)
     }
 
     /// This rank's shard of the sum from the last reduce-scatter (until an

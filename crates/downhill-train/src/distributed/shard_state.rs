@@ -15,11 +15,15 @@ use downhill::state::{GroupRecord, PartRecord, SavedState, StateManifest};
 use std::ops::Range;
 
 /// Why the optimiser `spec` names cannot be sharded by whole tensors, or
-/// `None`: Prodigy estimates its step size from sums over every tensor, and
-/// a wrapper (lookahead) around a partition would route roles per shard.
+/// `None`: a rule whose step sums over every tensor first (the registry's
+/// `shares_groups`: Prodigy's step size), anywhere in the spec, and a
+/// wrapper (lookahead) around a partition, which would route roles per
+/// shard.
 pub fn refusal(spec: &OptimizerSpec) -> Option<String> {
-    if spec.to_string().contains("prodigy") {
-        return Some("prodigy estimates its step size from sums over every tensor".into());
+    if let Some(name) = sums_over_every_tensor(spec) {
+        return Some(format!(
+            "{name} sums over every tensor before it steps (its step size or scale needs the whole model)"
+        ));
     }
     let inner = spec.inner.as_deref()?;
     (inner.name == "muon" || inner.name == "partition" || !inner.parts.is_empty()).then(|| {
@@ -28,6 +32,21 @@ pub fn refusal(spec: &OptimizerSpec) -> Option<String> {
             spec.name
         )
     })
+}
+
+/// The first rule in `spec` (itself, what it wraps, its parts) whose step
+/// sums over every tensor, by the registry's `shares_groups`.
+fn sums_over_every_tensor(spec: &OptimizerSpec) -> Option<&str> {
+    let own = downhill::optim::registry::entry(&spec.name)
+        .ok()
+        .filter(|e| e.shares_groups)
+        .map(|e| e.name);
+    own.or_else(|| spec.inner.as_deref().and_then(sums_over_every_tensor))
+        .or_else(|| {
+            spec.parts
+                .iter()
+                .find_map(|p| sums_over_every_tensor(&p.spec))
+        })
 }
 
 /// The spec of the optimiser for the tensors `range` of `all`, and the
@@ -411,6 +430,42 @@ pub fn from_messages(header: &[u8], buffers: Vec<Vec<u8>>) -> Result<SavedState,
 mod tests {
     use super::*;
     use downhill::optim::{build, Optimizer, Param};
+
+    /// Refused by the registry's `shares_groups`, wherever the rule sits in
+    /// the spec, not by its name: the next rule that sums over every tensor
+    /// is refused too.
+    #[test]
+    fn rules_that_sum_over_every_tensor_are_refused_wherever_they_sit() {
+        for spec in [
+            "prodigy",
+            "prodigy(lr=0.5)",
+            "partition(hidden=prodigy,all=adamw)",
+            "partition(hidden=muon,all=prodigy)",
+            "lookahead(prodigy,k=5)",
+        ] {
+            let why = refusal(&spec.parse().unwrap()).unwrap_or_else(|| panic!("{spec}"));
+            assert!(
+                why.starts_with("prodigy sums over every tensor"),
+                "{spec}: {why}"
+            );
+        }
+        for spec in [
+            "adam",
+            "muon",
+            "partition(hidden=muon,all=adamw)",
+            "lookahead(adamw)",
+        ] {
+            assert_eq!(refusal(&spec.parse().unwrap()), None, "{spec}");
+        }
+        let gathering: Vec<&str> = downhill::optim::REGISTRY
+            .iter()
+            .filter(|e| e.shares_groups)
+            .map(|e| e.name)
+            .collect();
+        for name in gathering {
+            assert!(refusal(&name.parse().unwrap()).is_some(), "{name}");
+        }
+    }
 
     /// An optimiser after one step from parameters `(offset + i)·0.01`.
     fn stepped_from(

@@ -163,10 +163,13 @@ impl Trainer {
     fn start_files(&self) -> Result<(), TrainError> {
         let t = self;
         if let Some(out) = &t.out {
-            std::fs::create_dir_all(out).map_err(io_err(out))?;
-            t.write_file("config.toml", t.cfg.to_toml().as_bytes())?;
+            // Everything that can be refused is made before the folder,
+            // so a refusal leaves no empty output behind.
+            let config = t.cfg.to_toml()?;
             let init = checkpoint::model_bytes(t.net.params(), t.net.tensors(), &t.cfg.model)
                 .map_err(TrainError::Invalid)?;
+            std::fs::create_dir_all(out).map_err(io_err(out))?;
+            t.write_file("config.toml", config.as_bytes())?;
             t.write_file("init.safetensors", &init)?;
             // Empty, not absent: a run killed before its first checkpoint
             // may have left these behind.

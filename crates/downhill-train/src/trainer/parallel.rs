@@ -5,7 +5,7 @@
 
 use super::{TrainError, Trainer};
 use crate::config::SparseUpdates;
-use crate::distributed::{checksum, shard_state, DataParallel, Layout, Parallel};
+use crate::distributed::{checksum, shard_state, DataParallel, Fault, FaultKind, Layout, Parallel};
 use crate::method::Method;
 use crate::metrics::CommFigures;
 use crate::progress::Observer;
@@ -34,6 +34,8 @@ pub(crate) struct Replica {
     /// Whether rank 0 writes checkpoints (has an output folder): if not,
     /// no rank gathers the sharded state.
     root_writes: bool,
+    /// A failure to inject (tests only).
+    fault: Option<Fault>,
 }
 
 impl Replica {
@@ -100,6 +102,7 @@ pub(super) fn method(
         shard: par.shard_optimizer_state,
         parts,
         root_writes: true,
+        fault: par.fault,
         dp,
     };
     Ok((method, Some(Box::new(replica))))
@@ -220,6 +223,12 @@ impl Trainer {
                     &mut self.acc,
                 )?
             };
+            let fault = rep
+                .fault
+                .filter(|f| f.rank == rank && f.step == self.step + 1);
+            if fault.is_some_and(|f| f.kind == FaultKind::Panic) {
+                panic!("a fault injected at step {}", self.step + 1);
+            }
             let st = global_stats(rep, &st);
             let loss = st.mean_loss();
             // The gradient is summed in the network's own buffer (dense from
@@ -228,6 +237,9 @@ impl Trainer {
             let (_, grads) = self.net.params_and_grads_mut();
             if local.is_empty() {
                 grads.fill(0.0);
+            }
+            if fault.is_some_and(|f| f.kind == FaultKind::Nan) {
+                grads[0] = f32::NAN;
             }
             // The whole gradient is summed, and known finite, before any
             // parameter changes.
@@ -257,7 +269,6 @@ impl Trainer {
             let Method::Step(opt) = &mut self.method else {
                 unreachable!("data-parallel runs are step-wise")
             };
-            let range = rep.dp.shard_range();
             let (params, full) = self.net.params_and_grads_mut();
             let grads: &mut [f32] = if rep.shard { rep.dp.reduced() } else { full };
             if let Some(max) = self.cfg.clip_norm {
@@ -267,8 +278,11 @@ impl Trainer {
                 clip_grad_value(&mut [&mut *grads], v)?;
             }
             if rep.shard {
-                opt.step_flat(&mut params[range], grads)?;
-                rep.dp.all_gather(params).map_err(TrainError::Invalid)?;
+                // Each rank sees its shard only: the ranks agree before
+                // any of them steps.
+                rep.dp
+                    .step_reduced(&mut **opt, params)
+                    .map_err(TrainError::Invalid)?;
             } else {
                 opt.step_flat(params, grads)?;
             }
@@ -398,13 +412,22 @@ impl Trainer {
                 outs.push(head);
                 rest = tail;
             }
+            // Every rank takes part in the collectives, whatever it owns:
+            // whether any rank has an evaluation point is agreed first, and
+            // a rank whose tensors have none sends its parameters.
             let has = opt.eval_params(&ps, &mut outs)?;
-            if has {
+            if !has {
+                for (o, p) in outs.iter_mut().zip(&ps) {
+                    o.copy_from_slice(p);
+                }
+            }
+            let any = rep.dp.world().all_gather_u64(u64::from(has)).contains(&1);
+            if any {
                 rep.dp
                     .all_gather(&mut self.eval_buf)
                     .map_err(TrainError::Invalid)?;
             }
-            Ok(has)
+            Ok(any)
         })())
     }
 }

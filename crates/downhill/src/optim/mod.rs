@@ -143,8 +143,8 @@ pub use rprop::Rprop;
 pub use schedulefree_adamw::ScheduleFreeAdamW;
 pub use schedulefree_sgd::ScheduleFreeSgd;
 pub use sgd::Sgd;
-pub(crate) use spec::{parse_call, split_top_level};
-pub use spec::{GroupSpec, OptimizerSpec, PartSpec};
+pub(crate) use spec::{check_nesting, parse_call, split_top_level};
+pub use spec::{GroupSpec, OptimizerSpec, PartSpec, MAX_NESTING};
 
 use crate::error::Error;
 use crate::hyper::{Hyper, HyperMap, HyperValue};
@@ -573,11 +573,7 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
                 )));
             }
         }
-        let sizes = self.sizes();
-        if let Some(outcome) = screen(self, |i| {
-            let start: usize = sizes[..i].iter().sum();
-            &grads[start..start + sizes[i]]
-        })? {
+        if let Some(outcome) = screen_flat(self, grads)? {
             return Ok(outcome);
         }
         self.ready()?;
@@ -643,6 +639,53 @@ fn screen<'g, T: Real, O: Optimizer<T> + ?Sized>(
     grad: impl Fn(usize) -> &'g [T],
 ) -> Result<Option<StepOutcome>> {
     screen_gradients(opt, |i| first_non_finite_value(grad(i)))
+}
+
+/// The non-finite check of a step over one flat gradient buffer (tensor
+/// `i` is the `i`-th consecutive range of `opt.sizes()`), per the
+/// optimiser's policy: `Some(Skipped)` to skip, an error, or `None` to go
+/// on. One pass, whatever the number of tensors.
+pub fn screen_flat<T: Real, O: Optimizer<T> + ?Sized>(
+    opt: &O,
+    grads: &[T],
+) -> Result<Option<StepOutcome>> {
+    let sizes = opt.sizes();
+    // The tensors are asked for in increasing order: walk a running offset.
+    let (mut next, mut start) = (0usize, 0usize);
+    screen_gradients(opt, |i| {
+        while next < i {
+            start += sizes[next];
+            next += 1;
+        }
+        first_non_finite_value(&grads[start..start + sizes[i]])
+    })
+}
+
+/// Sets every group's learning rate, all or nothing: `rates[g]` for group
+/// `g`. Each rate is validated as [`Optimizer::set_lr`] validates it; if one
+/// is refused, the groups already set get their old rates back (they were
+/// valid a moment ago) and the error is returned, so the optimiser is as it
+/// was.
+pub fn set_lrs<T: Real>(opt: &mut dyn Optimizer<T>, rates: &[f64]) -> Result<()> {
+    if rates.len() != opt.num_groups() {
+        return Err(Error::Shape(format!(
+            "{}: {} learning rates for {} parameter groups",
+            opt.name(),
+            rates.len(),
+            opt.num_groups()
+        )));
+    }
+    let old: Vec<f64> = (0..rates.len()).map(|g| opt.lr(g)).collect();
+    for (g, &lr) in rates.iter().enumerate() {
+        if let Err(e) = opt.set_lr(g, lr) {
+            for (h, &back) in old[..g].iter().enumerate() {
+                // The rate this group had before: valid then, valid now.
+                let _ = opt.set_lr(h, back);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The first NaN or infinity of `g`: its index and value.

@@ -26,16 +26,15 @@ pub(crate) const PARALLEL_LEAF: usize = 1 << 15;
 pub fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        use crate::simd::{allows, Level};
-        if allows(Level::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above; that is
-            // the only feature `with_avx512` enables.
-            return unsafe { with_avx512(f) };
-        }
-        if allows(Level::Avx2) && std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above; that is the
-            // only feature `with_avx2` enables.
-            return unsafe { with_avx2(f) };
+        use crate::simd::{active, Level};
+        match active() {
+            // SAFETY: `active` reports AVX-512 only when the CPU supports
+            // AVX-512F, the only feature `with_avx512` enables.
+            Level::Avx512 => return unsafe { with_avx512(f) },
+            // SAFETY: `active` reports AVX2 only when the CPU supports it,
+            // the only feature `with_avx2` enables.
+            Level::Avx2 => return unsafe { with_avx2(f) },
+            Level::Baseline => {}
         }
     }
     f()
@@ -72,16 +71,15 @@ macro_rules! multiversion {
                 unsafe fn avx512<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2")]
                 unsafe fn avx2<T: $crate::Real>($($arg: $ty),*) $(-> $ret)? $body
-                use $crate::simd::{allows, Level};
-                if allows(Level::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F, checked just above;
-                    // that is the only feature `avx512` enables.
-                    return unsafe { avx512::<T>($($arg),*) };
-                }
-                if allows(Level::Avx2) && std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2, checked just above;
-                    // that is the only feature `avx2` enables.
-                    return unsafe { avx2::<T>($($arg),*) };
+                use $crate::simd::{active, Level};
+                match active() {
+                    // SAFETY: `active` reports AVX-512 only when the CPU
+                    // supports AVX-512F, the only feature `avx512` enables.
+                    Level::Avx512 => return unsafe { avx512::<T>($($arg),*) },
+                    // SAFETY: `active` reports AVX2 only when the CPU
+                    // supports it, the only feature `avx2` enables.
+                    Level::Avx2 => return unsafe { avx2::<T>($($arg),*) },
+                    Level::Baseline => {}
                 }
             }
             $body
@@ -152,20 +150,21 @@ fn fused<R: Pointwise, T: Real>(
 /// vectorising (Adam fell to a fifth of the stream kernel). Functions that
 /// take the slices as arguments keep it; the step bench shows the difference.
 /// The arithmetic is the same IEEE operations in every version, so results
-/// are bit-identical across machines; only the speed differs.
+/// are bit-identical at every level and on every x86-64 machine
+/// (`tests/simd_levels.rs`); only the speed differs.
 #[inline]
 fn leaf<R: Pointwise, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above; that is
-            // the only feature `leaf_avx512` enables.
-            return unsafe { leaf_avx512::<R, T>(c, p, g, b) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above; that is the
-            // only feature `leaf_avx2` enables.
-            return unsafe { leaf_avx2::<R, T>(c, p, g, b) };
+        use crate::simd::{active, Level};
+        match active() {
+            // SAFETY: `active` reports AVX-512 only when the CPU supports
+            // AVX-512F, the only feature `leaf_avx512` enables.
+            Level::Avx512 => return unsafe { leaf_avx512::<R, T>(c, p, g, b) },
+            // SAFETY: `active` reports AVX2 only when the CPU supports it,
+            // the only feature `leaf_avx2` enables.
+            Level::Avx2 => return unsafe { leaf_avx2::<R, T>(c, p, g, b) },
+            Level::Baseline => {}
         }
     }
     R::update(c, p, g, b)

@@ -169,6 +169,7 @@ pub fn build<T: Real>(
     spec: &OptimizerSpec,
     params: &[impl Clone + Into<Param>],
 ) -> Result<Box<dyn Optimizer<T>>> {
+    spec.check_nesting()?;
     let params = super::to_params(params);
     if let Some(lookahead) = wrapper(spec, |inner| build::<T>(inner, &params))? {
         return Ok(lookahead);
@@ -194,6 +195,7 @@ pub fn build_rule<T: Real>(
     spec: &OptimizerSpec,
     params: &[impl Clone + Into<Param>],
 ) -> Result<Box<dyn Optimizer<T>>> {
+    spec.check_nesting()?;
     let params = super::to_params(params);
     if let Some(lookahead) = wrapper(spec, |inner| build_rule::<T>(inner, &params))? {
         return Ok(lookahead);

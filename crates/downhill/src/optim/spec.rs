@@ -171,10 +171,75 @@ impl fmt::Display for OptimizerSpec {
     }
 }
 
+/// The deepest brackets may nest in a spec (`lookahead(partition(hidden=adam(betas=(…))))`
+/// is 4): readers and builders recurse once per level, and a spec nested
+/// thousands deep would otherwise overflow a thread's stack.
+pub const MAX_NESTING: usize = 16;
+
+/// Refuses `text` if its brackets nest deeper than [`MAX_NESTING`]: one pass,
+/// before any recursive reading.
+pub(crate) fn check_nesting(text: &str, what: &'static str) -> Result<()> {
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' | '[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Error::Parse {
+                        what,
+                        text: if text.chars().count() > 60 {
+                            text.chars().take(60).collect::<String>() + "…"
+                        } else {
+                            text.to_string()
+                        },
+                        why: format!("brackets nest more than {MAX_NESTING} deep"),
+                    });
+                }
+            }
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl OptimizerSpec {
+    /// How deep wrappers and partitions nest in this spec (0 for a plain
+    /// optimizer; each level adds a pair of brackets, so a parsed spec is
+    /// never deeper than [`MAX_NESTING`]), counted no further than one past
+    /// it, so the count itself recurses a bounded number of times.
+    pub fn nesting(&self) -> usize {
+        fn walk(s: &OptimizerSpec, depth: usize) -> usize {
+            if depth > MAX_NESTING {
+                return depth;
+            }
+            let inner = s.inner.as_deref().map_or(depth, |i| walk(i, depth + 1));
+            s.parts
+                .iter()
+                .map(|p| walk(&p.spec, depth + 1))
+                .fold(inner, usize::max)
+        }
+        walk(self, 0)
+    }
+
+    /// Refuses a spec nested deeper than [`MAX_NESTING`] (one built in code
+    /// can be; a parsed one cannot).
+    pub(crate) fn check_nesting(&self) -> Result<()> {
+        if self.nesting() > MAX_NESTING {
+            return Err(Error::Unsupported(format!(
+                "optimizer spec `{}…`: wrappers and partitions nest more than {MAX_NESTING} deep",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for OptimizerSpec {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
+        check_nesting(text, "optimizer spec")?;
         let t = text.trim();
         if starts_with_ignore_case(t, "partition(") {
             return parse_partition(t);

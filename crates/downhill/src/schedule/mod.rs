@@ -298,6 +298,7 @@ impl FromStr for Schedule {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
+        crate::optim::check_nesting(text, "schedule spec")?;
         let t = text.trim();
         let lower = t.to_ascii_lowercase();
         if let Some(inner) = lower
@@ -543,10 +544,33 @@ impl Scheduler {
                 "a finite number > 0",
             ));
         }
-        for lr in self.base_lrs.iter_mut().chain(self.current.iter_mut()) {
-            *lr *= factor;
+        // Everything is checked before anything changes: new rates that
+        // are not finite are refused here, and any other refusal by the
+        // optimiser leaves every group's rate as it was.
+        let base: Vec<f64> = self.base_lrs.iter().map(|lr| lr * factor).collect();
+        let current: Vec<f64> = match self.schedule {
+            Schedule::ReduceLROnPlateau(_) => self.current.iter().map(|lr| lr * factor).collect(),
+            _ => base
+                .iter()
+                .map(|&b| self.schedule.lr(b, self.steps))
+                .collect(),
+        };
+        if let Some(g) = base.iter().chain(&current).position(|lr| !lr.is_finite()) {
+            let g = g % self.base_lrs.len().max(1);
+            return Err(crate::hyper::invalid_value(
+                "scheduler",
+                "factor",
+                factor,
+                format!(
+                    "one that keeps group {g}'s rate finite (it is {})",
+                    self.current[g]
+                ),
+            ));
         }
-        self.apply(opt)
+        crate::optim::set_lrs(opt, &current)?;
+        self.base_lrs = base;
+        self.current = current;
+        Ok(())
     }
 
     /// Advances one step. `metric` (e.g. the validation loss) is required by
