@@ -1,215 +1,8 @@
-//! The one place where matrix products are computed, so the backend can be swapped.
-//!
-//! Every matrix here is row-major with an explicit leading dimension (the distance
-//! between consecutive rows). An operand may be used transposed ([`Op::T`]), which
-//! is how the backward passes read `Xᵀ` and `Wᵀ` without copying.
-//!
-//! The backend is the pure-Rust `gemm` crate, built with its `x86-v4` feature:
-//! that compiles AVX-512 micro-kernels and selects them at run time only when the
-//! CPU reports `avx512f` (AVX2+FMA or scalar kernels otherwise), so the build stays
-//! portable to any x86-64. The example `gemm_shapes` measures the engine's shapes.
-//!
-//! Alternatives measured on the development machine (Sapphire-Rapids-class, one
-//! thread, MLP shapes): gemm's default kernels about half the AVX-512 speed;
-//! Debian's OpenBLAS 0.3.21 ~12 GFLOP/s as shipped (it does not recognise the CPU
-//! and falls back to generic kernels) and on par with gemm when forced to its
-//! SkylakeX kernels (`OPENBLAS_CORETYPE=SKYLAKEX`). So there is no system-library
-//! backend; another one would slot in behind [`gemm()`] alone.
-//!
-//! A product's bits depend on its shape alone, never on the thread count or on
-//! [`Par`]: the output is cut into blocks by shape, and the threads share them
-//! (see `Blocks`; `tests/properties.rs` trains and multiplies on 1, 2 and 3 threads).
+//! Matrix products on the `gemm` crate, cut into blocks by shape.
 
+use super::{backend_supports, check_block, Mat, MatmulError, Par, BACKEND_CALLS};
 use crate::Real;
-use std::any::TypeId;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use thiserror::Error;
-
-/// Backend calls so far (each thread's block counts once).
-static BACKEND_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-/// How many times the backend kernel has been called in this process.
-///
-/// Diagnostics: the backend allocates its packing buffers on each call (at most
-/// two allocations), so the allocation test bounds a step's allocations by this.
-pub fn backend_calls() -> usize {
-    BACKEND_CALLS.load(Ordering::Relaxed)
-}
-
-/// Whether an operand is used as stored or transposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// As stored.
-    N,
-    /// Transposed.
-    T,
-}
-
-/// How many threads one product may use. Either way it gives the same bits
-/// (see [`gemm()`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Par {
-    /// The calling thread only (used inside work that is already split across threads).
-    Seq,
-    /// All threads of the current rayon pool.
-    Pool,
-}
-
-/// Why [`gemm()`] refused a product. Nothing was read or written.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum MatmulError {
-    /// An operand's leading dimension is shorter than one of its stored rows.
-    #[error("matmul: {operand} has leading dimension {ld}, less than its stored row length {min}")]
-    LeadingDimension {
-        /// `"A"`, `"B"` or `"C"`.
-        operand: &'static str,
-        /// The leading dimension given.
-        ld: usize,
-        /// The length of one stored row.
-        min: usize,
-    },
-    /// A leading dimension whose stride in bytes does not fit in an `isize`:
-    /// the backend walks rows with pointer offsets, which must.
-    #[error("matmul: {operand} has leading dimension {ld}, more than the largest stride {max}")]
-    StrideTooLarge {
-        /// `"A"`, `"B"` or `"C"`.
-        operand: &'static str,
-        /// The leading dimension given.
-        ld: usize,
-        /// The largest leading dimension allowed for this element type.
-        max: usize,
-    },
-    /// The number of elements an operand spans, `(rows − 1)·ld + row length`,
-    /// does not fit in a `usize`.
-    #[error(
-        "matmul: {operand} spans {rows} stored rows of leading dimension {ld}: the size overflows"
-    )]
-    SizeOverflow {
-        /// `"A"`, `"B"` or `"C"`.
-        operand: &'static str,
-        /// Stored rows.
-        rows: usize,
-        /// The leading dimension given.
-        ld: usize,
-    },
-    /// An operand's slice is shorter than the elements it must hold.
-    #[error("matmul: {operand} has {len} elements, needs {needed}")]
-    TooShort {
-        /// `"A"`, `"B"` or `"C"`.
-        operand: &'static str,
-        /// The slice's length.
-        len: usize,
-        /// The elements the operand spans.
-        needed: usize,
-    },
-    /// The element type is not one the backend computes in (`f32`, `f64`).
-    #[error("matmul: the backend computes in f32 and f64, not {0}")]
-    UnsupportedType(&'static str),
-}
-
-/// A row-major matrix operand: `data`, its leading dimension `ld`, and how it is used.
-#[derive(Clone, Copy, Debug)]
-pub struct Mat<'a, T> {
-    /// Backing storage (row-major).
-    pub data: &'a [T],
-    /// Distance between the starts of consecutive stored rows.
-    pub ld: usize,
-    /// Used as stored or transposed.
-    pub op: Op,
-}
-
-impl<'a, T> Mat<'a, T> {
-    /// A matrix used as stored.
-    pub fn n(data: &'a [T], ld: usize) -> Self {
-        Mat {
-            data,
-            ld,
-            op: Op::N,
-        }
-    }
-    /// A matrix used transposed.
-    pub fn t(data: &'a [T], ld: usize) -> Self {
-        Mat {
-            data,
-            ld,
-            op: Op::T,
-        }
-    }
-    /// (row stride, column stride) of the logical (possibly transposed)
-    /// matrix. `ld` must have passed [`Mat::check`], so it fits in an `isize`.
-    fn strides(&self) -> (isize, isize) {
-        let ld = self.ld as isize;
-        match self.op {
-            Op::N => (ld, 1),
-            Op::T => (1, ld),
-        }
-    }
-    /// Checks that the logical `rows × cols` matrix lies inside `data` and that
-    /// its strides fit the backend's pointer arithmetic (see [`check_block`]).
-    fn check(&self, rows: usize, cols: usize, operand: &'static str) -> Result<(), MatmulError> {
-        let (sr, sc) = match self.op {
-            Op::N => (rows, cols),
-            Op::T => (cols, rows),
-        };
-        check_block::<T>(sr, sc, self.ld, self.data.len(), operand)
-    }
-}
-
-/// Checks one operand stored as `rows` rows of `cols` elements, `ld` apart, in a
-/// slice of `len` elements of `T`: `ld ≥ cols`, `ld · size_of::<T>() ≤
-/// isize::MAX`, and `(rows − 1)·ld + cols ≤ len` computed without overflow. An
-/// empty operand (`rows` or `cols` zero) is never read or written, so any slice
-/// and leading dimension will do.
-///
-/// This is what makes the backend's raw pointer arithmetic sound: every element
-/// `(i, j)` it touches lies at offset `i·ld + j < len` inside the slice, a slice
-/// never spans more than `isize::MAX` bytes, so every element offset, and the
-/// stride itself, fits in an `isize` when counted in bytes.
-fn check_block<T>(
-    rows: usize,
-    cols: usize,
-    ld: usize,
-    len: usize,
-    operand: &'static str,
-) -> Result<(), MatmulError> {
-    if rows == 0 || cols == 0 {
-        return Ok(());
-    }
-    if ld < cols {
-        return Err(MatmulError::LeadingDimension {
-            operand,
-            ld,
-            min: cols,
-        });
-    }
-    let max = max_ld::<T>();
-    if ld > max {
-        return Err(MatmulError::StrideTooLarge { operand, ld, max });
-    }
-    let needed = (rows - 1)
-        .checked_mul(ld)
-        .and_then(|x| x.checked_add(cols))
-        .ok_or(MatmulError::SizeOverflow { operand, rows, ld })?;
-    if needed > len {
-        return Err(MatmulError::TooShort {
-            operand,
-            len,
-            needed,
-        });
-    }
-    Ok(())
-}
-
-/// The largest leading dimension whose stride in bytes fits in an `isize`.
-fn max_ld<T>() -> usize {
-    isize::MAX as usize / std::mem::size_of::<T>().max(1)
-}
-
-/// Whether the backend computes in `T`: `gemm::gemm` panics for any other type.
-fn backend_supports<T: 'static>() -> bool {
-    TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>()
-}
+use std::sync::atomic::Ordering;
 
 /// `C = A·B` (or `C += A·B` when `accumulate`), with `A` logically `m × k`, `B`
 /// logically `k × n` and `C` an `m × n` row-major block with leading dimension `ldc`.
@@ -266,29 +59,34 @@ pub fn gemm<T: Real>(
         ldc: ldc as isize,
         accumulate,
     };
-    let plan = Blocks::of(m, n, k);
     match par {
-        // SAFETY: `plan`'s blocks are disjoint and cover the m × n product
+        // SAFETY: the whole product, rows 0..m and columns 0..n, is the block
         // the checks above proved to lie inside `a`, `b` and `c` with strides
-        // that fit in an isize; they run one after another on this thread,
-        // and `run` returns before `c`'s exclusive borrow ends.
-        Par::Seq => (0..plan.count).for_each(|p| unsafe { raw.run_block(&plan, p, k) }),
-        // SAFETY: as above; `blocks` hands each block to one thread.
-        Par::Pool => unsafe { raw.blocks(&plan, 0..plan.count, k) },
+        // that fit in an isize; no other thread runs (`run` returns before
+        // `c`'s exclusive borrow ends).
+        Par::Seq => unsafe { raw.run(0, m, 0, n, k) },
+        Par::Pool => {
+            let plan = Blocks::of(m, n, k);
+            // SAFETY: `plan`'s blocks are disjoint and cover the checked
+            // m × n product; `blocks` hands each block to one thread.
+            unsafe { raw.blocks(&plan, 0..plan.count, k) }
+        }
     }
     Ok(())
 }
 
-/// How a product's output is cut into blocks, each computed by one call of
-/// the backend's single-threaded kernel: a function of the shape alone.
+/// How a [`Par::Pool`] product's output is cut into blocks, each computed
+/// by one call of the backend's single-threaded kernel: a function of the
+/// shape alone.
 ///
 /// The backend chooses its kernels and its blocking of `k` from the shape
 /// of the block it is given, so the bits of an output element depend on the
 /// block it falls in. Cutting by the thread count made results depend on
 /// it (`--threads 1` and `--threads 2` trained different models); a cut
-/// that depends only on `(m, n, k)` gives every thread count, and
-/// [`Par::Seq`] and [`Par::Pool`] alike, the same bits. The threads then
-/// share the blocks.
+/// that depends only on `(m, n, k)` gives every thread count the same bits,
+/// and the threads share the blocks. ([`Par::Seq`] products, used inside
+/// work already split over threads, are one block: their bits depend on the
+/// shape too, and a call site always uses the same `Par`.)
 ///
 /// Splitting the output, each block single-threaded, also measured
 /// 1.4–2× faster than the backend's own threading for the engine's shapes.
@@ -358,17 +156,11 @@ const BLOCK_WORK: usize = 1 << 21;
 const MIN_SIDE: usize = 64;
 
 /// The most blocks a product is cut into, so at most this many threads
-/// share one product. Each block packs the other operand again, and on the
-/// MLP's shapes with 2 threads, 8 blocks cost 2–3% of a training step
-/// against one block per thread, where 16 cost 4–6% (`bench/limit.py
-/// --before`, docs/performance.md).
+/// share one product. Each block packs the other operand again: on the
+/// MLP's shapes with 2 threads, up to 8 blocks measured within run-to-run
+/// spread of one block per thread, up to 16 a few percent slower
+/// (docs/performance.md).
 const MAX_BLOCKS: usize = 8;
-
-/// The message of an `expect` on a product whose buffers the caller sized
-/// itself from shapes it validated (the training engine's layers, Muon's
-/// workspace): an error there is a bug in the caller (a panic, never an
-/// out-of-bounds access).
-pub const SHAPES_CHECKED: &str = "matmul: a buffer does not match the shapes its caller validated";
 
 /// Below this many multiply-adds a product is one block, on one thread:
 /// handing work to another thread costs a few microseconds.
@@ -479,6 +271,7 @@ impl<T: Real> Raw<T> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{max_ld, Op};
     use super::*;
 
     fn naive(
@@ -614,11 +407,12 @@ mod tests {
         }
     }
 
-    /// The bits of a product depend on its shape alone: not on the thread
-    /// count, nor on [`Par`]. Shapes large enough to be cut into several
+    /// The bits of a [`Par::Pool`] product depend on its shape alone, not on
+    /// the thread count; a [`Par::Seq`] product (one block) is the same
+    /// product, to rounding. Shapes large enough to be cut into several
     /// blocks, wide and tall, with every transpose.
     #[test]
-    fn the_bits_depend_on_neither_the_thread_count_nor_par() {
+    fn the_bits_do_not_depend_on_the_thread_count() {
         let shapes = [
             // `mlp:64` on batches of 128 (out = n_out × rows in the forward pass).
             (64, 128, 784),
@@ -673,17 +467,24 @@ mod tests {
                     .unwrap();
                     c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
                 };
-                let seq = product(Par::Seq);
-                for threads in [1, 2, 3] {
+                let on = |threads: usize| {
                     let pool = rayon::ThreadPoolBuilder::new()
                         .num_threads(threads)
                         .build()
                         .unwrap();
-                    let got = pool.install(|| product(Par::Pool));
+                    pool.install(|| product(Par::Pool))
+                };
+                let one = on(1);
+                for threads in [2, 3] {
                     assert!(
-                        got == seq,
+                        on(threads) == one,
                         "{m}x{n}x{k} {ta:?}{tb:?}: {threads} threads changed bits"
                     );
+                }
+                // One block: the same values to f32 rounding over k terms.
+                for (s, p) in product(Par::Seq).iter().zip(&one) {
+                    let (s, p) = (f32::from_bits(*s), f32::from_bits(*p));
+                    assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{s} vs {p}");
                 }
             }
         }
