@@ -45,6 +45,11 @@ pub struct EpochRecord {
     /// Data-parallel runs: rank 0's communication over the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comm: Option<CommFigures>,
+    /// SOAP and Shampoo: the preconditioner decompositions that failed so
+    /// far (each kept the previous basis or root; see their docs); absent
+    /// for other optimisers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decomposition_failures: Option<u64>,
 }
 
 /// What a data-parallel epoch spent on communication (as seen by rank 0).

@@ -265,7 +265,7 @@ macro_rules! hyper_enum {
         impl $crate::hyper::HyperField for $name {
             fn from_value(v: &$crate::hyper::HyperValue) -> ::std::result::Result<Self, String> {
                 match v {
-                    $($crate::hyper::HyperValue::Text(t) if t == $text => Ok($name::$variant),)+
+                    $($crate::hyper::HyperValue::Text(t) if t.eq_ignore_ascii_case($text) => Ok($name::$variant),)+
                     _ => Err(concat!("one of:" $(, " ", $text)+).to_string()),
                 }
             }

@@ -46,6 +46,26 @@ impl Trainer {
         }))
     }
 
+    /// The optimiser's failed decompositions so far (SOAP, Shampoo), over
+    /// every rank's tensors in a sharded run (a collective then: every rank
+    /// calls it at the epoch's end); `None` for optimisers that count none.
+    pub(super) fn decomposition_failures(&mut self) -> Option<u64> {
+        let opt = self.method.optimizer()?;
+        let mine = opt
+            .counters()
+            .into_iter()
+            .find(|(name, _)| *name == "decomposition_failures");
+        #[cfg(feature = "mpi")]
+        if let Some(rep) = self.replica.as_ref().filter(|r| r.shards()) {
+            // Every rank takes part, whether or not its tensors count.
+            let here = mine.map_or(0.0, |(_, n)| n as f64);
+            let total = rep.world().sum_f64(&[here])[0];
+            let counts = rep.world().all_gather_u64(u64::from(mine.is_some()));
+            return counts.contains(&1).then_some(total as u64);
+        }
+        mine.map(|(_, n)| n)
+    }
+
     /// Prodigy's estimate `d` (of the first group that has one), which users
     /// watch: the rate it adapted to is `d·lr`.
     pub(super) fn adapted_d(&mut self) -> Option<f64> {

@@ -545,6 +545,7 @@ impl Trainer {
         let comm = self.check_replicas()?;
         #[cfg(not(feature = "mpi"))]
         let comm = None;
+        let decomposition_failures = self.decomposition_failures();
         let train_seconds = self.totals.train_seconds;
         let eval_started = Instant::now();
         // Optimisers that evaluate elsewhere than at θ (schedule-free's x,
@@ -604,6 +605,7 @@ impl Trainer {
             ema: ema_figures,
             swa: swa_figures,
             comm,
+            decomposition_failures,
         };
         self.elapsed += started.elapsed().as_secs_f64();
         self.epoch += 1;

@@ -131,6 +131,16 @@ impl Replica {
     fn rank(&self) -> usize {
         self.dp.world().rank()
     }
+
+    /// Whether this run shards the optimiser state.
+    pub(super) fn shards(&self) -> bool {
+        self.shard
+    }
+
+    /// The ranks.
+    pub(super) fn world(&self) -> &crate::distributed::World {
+        self.dp.world()
+    }
 }
 
 /// The gradient's 2-norm: squared per tensor in `f64`, the tensors' squares

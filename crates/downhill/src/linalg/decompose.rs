@@ -1,11 +1,11 @@
 //! Symmetric eigendecomposition and QR, on the `faer` crate (pure Rust, by
 //! the author of the `gemm` crate the products run on).
 //!
-//! Both work on caller-owned memory: the inputs and outputs are slices, and
-//! the temporary memory comes from a `Vec` the caller keeps (an optimiser's
-//! scratch), so after the first call at a size, later calls of that size
-//! allocate nothing of their own (`faer`'s products inside may allocate their
-//! packing buffers, as the `gemm` crate does).
+//! Both work on caller-owned memory: the inputs, the outputs and the
+//! temporary memory are slices (its size from [`eigh_work`] and [`qr_work`],
+//! as LAPACK's `lwork`), so a caller that keeps its scratch allocates nothing
+//! (`faer`'s products inside may allocate their packing buffers, as the
+//! `gemm` crate does).
 //!
 //! Bases come out **transposed**: row `k` of the output is the `k`-th vector
 //! (an eigenvector, or a column of Q). Read row-major, that slice is
@@ -97,16 +97,10 @@ fn par() -> faer::Par {
     faer::Par::rayon(PARTS)
 }
 
-/// Makes sure `work` holds the `fixed` elements a caller lays out itself
-/// followed by memory for `faer`'s stack of `req`.
-fn reserve<F: Copy + Default>(work: &mut Vec<F>, fixed: usize, req: StackReq) {
-    let elems = fixed
-        + req
-            .unaligned_bytes_required()
-            .div_ceil(std::mem::size_of::<F>());
-    if work.len() < elems {
-        work.resize(elems, F::default());
-    }
+/// Elements of `F` that hold `req` bytes.
+fn elems<F>(req: StackReq) -> usize {
+    req.unaligned_bytes_required()
+        .div_ceil(std::mem::size_of::<F>())
 }
 
 fn check_len(what: &'static str, name: &str, len: usize, need: usize) -> Result<(), DecompError> {
@@ -123,8 +117,8 @@ fn check_len(what: &'static str, name: &str, len: usize, need: usize) -> Result<
 /// matrix `a` (row-major; only its lower triangle is read, so a matrix
 /// symmetric up to rounding is fine): the eigenvalues, ascending, into
 /// `values[..n]`, and the eigenvectors, one per **row**, into
-/// `vectors[..n·n]` (see the module doc). `work` is temporary memory, grown
-/// as needed and kept by the caller.
+/// `vectors[..n·n]` (see the module doc). `work` is temporary memory of at
+/// least [`eigh_work`]`(n)` elements.
 ///
 /// # Errors
 /// [`DecompError`] when `a` is not finite (checked first), the iteration
@@ -135,12 +129,13 @@ pub fn eigh<T: Real>(
     a: &[T],
     values: &mut [T],
     vectors: &mut [T],
-    work: &mut Vec<T>,
+    work: &mut [T],
 ) -> Result<(), DecompError> {
     const WHAT: &str = "eigh";
     check_len(WHAT, "the matrix", a.len(), n * n)?;
     check_len(WHAT, "the eigenvalues", values.len(), n)?;
     check_len(WHAT, "the eigenvectors", vectors.len(), n * n)?;
+    check_len(WHAT, "the workspace", work.len(), eigh_work::<T>(n))?;
     if a[..n * n].iter().any(|x| !x.is_finite()) {
         return Err(DecompError::NonFinite { what: WHAT });
     }
@@ -150,7 +145,7 @@ pub fn eigh<T: Real>(
                 cast::<T, $f>(a),
                 cast_mut::<T, $f>(values),
                 cast_mut::<T, $f>(vectors),
-                cast_mut_vec::<T, $f>(work),
+                cast_mut::<T, $f>(work),
             ) {
                 return eigh_in::<$f>(n, a, s, u, w);
             }
@@ -161,12 +156,42 @@ pub fn eigh<T: Real>(
     Err(DecompError::UnsupportedType(std::any::type_name::<T>()))
 }
 
-/// `work` as a `Vec<F>`, when `T` is `F`.
-fn cast_mut_vec<T: 'static, F: 'static>(work: &mut Vec<T>) -> Option<&mut Vec<F>> {
-    // SAFETY: `T` and `F` are the same type (checked by `TypeId`), so
-    // `Vec<T>` and `Vec<F>` are the same type too.
-    (TypeId::of::<T>() == TypeId::of::<F>())
-        .then(|| unsafe { &mut *(work as *mut Vec<T>).cast::<Vec<F>>() })
+/// The elements of `T` [`eigh`] needs as `work` for an `n × n` matrix.
+pub fn eigh_work<T: 'static>(n: usize) -> usize {
+    fn of<F: FaerReal>(n: usize) -> usize {
+        elems::<F>(evd::self_adjoint_evd_scratch::<F>(
+            n,
+            ComputeEigenvectors::Yes,
+            par(),
+            Default::default(),
+        ))
+    }
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        of::<f32>(n)
+    } else {
+        of::<f64>(n)
+    }
+}
+
+/// The elements of `T` [`qr`] needs as `work` for an `m × k` matrix.
+pub fn qr_work<T: 'static>(m: usize, k: usize) -> usize {
+    fn of<F: FaerReal>(m: usize, k: usize) -> usize {
+        let bs = qr_factor::recommended_block_size::<F>(m, k);
+        m * k + bs * k + elems::<F>(qr_req::<F>(m, k, bs))
+    }
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        of::<f32>(m, k)
+    } else {
+        of::<f64>(m, k)
+    }
+}
+
+/// faer's stack for a QR of `m × k` with blocks of `bs`, and forming Q.
+fn qr_req<F: FaerReal>(m: usize, k: usize, bs: usize) -> StackReq {
+    StackReq::any_of(&[
+        qr_factor::qr_in_place_scratch::<F>(m, k, bs, par(), Default::default()),
+        householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<F>(m, bs, k),
+    ])
 }
 
 fn eigh_in<F: FaerReal>(
@@ -174,14 +199,11 @@ fn eigh_in<F: FaerReal>(
     a: &[F],
     values: &mut [F],
     vectors: &mut [F],
-    work: &mut Vec<F>,
+    work: &mut [F],
 ) -> Result<(), DecompError> {
     if n == 0 {
         return Ok(());
     }
-    let req =
-        evd::self_adjoint_evd_scratch::<F>(n, ComputeEigenvectors::Yes, par(), Default::default());
-    reserve(work, 0, req);
     let stack = stack_from(work);
     // Row-major and symmetric: the same matrix read column-major.
     let a = MatRef::from_column_major_slice(&a[..n * n], n, n);
@@ -195,11 +217,12 @@ fn eigh_in<F: FaerReal>(
 /// held **transposed** in `a[..k·m]` (row `j` of the slice is column `j` of
 /// A, i.e. A column-major): on return the slice holds Q the same way, its
 /// `k` orthonormal columns as rows. R is not kept (the signs of Q's columns
-/// follow `faer`'s Householder convention). `work` is temporary memory.
+/// follow `faer`'s Householder convention). `work` is temporary memory of
+/// at least [`qr_work`]`(m, k)` elements.
 ///
 /// # Errors
 /// As [`eigh`]; also when `k > m`.
-pub fn qr<T: Real>(m: usize, k: usize, a: &mut [T], work: &mut Vec<T>) -> Result<(), DecompError> {
+pub fn qr<T: Real>(m: usize, k: usize, a: &mut [T], work: &mut [T]) -> Result<(), DecompError> {
     const WHAT: &str = "qr";
     if k > m {
         return Err(DecompError::Shape {
@@ -208,12 +231,13 @@ pub fn qr<T: Real>(m: usize, k: usize, a: &mut [T], work: &mut Vec<T>) -> Result
         });
     }
     check_len(WHAT, "the matrix", a.len(), m * k)?;
+    check_len(WHAT, "the workspace", work.len(), qr_work::<T>(m, k))?;
     if a[..m * k].iter().any(|x| !x.is_finite()) {
         return Err(DecompError::NonFinite { what: WHAT });
     }
     macro_rules! run {
         ($f:ty) => {
-            if let (Some(a), Some(w)) = (cast_mut::<T, $f>(a), cast_mut_vec::<T, $f>(work)) {
+            if let (Some(a), Some(w)) = (cast_mut::<T, $f>(a), cast_mut::<T, $f>(work)) {
                 return qr_in::<$f>(m, k, a, w);
             }
         };
@@ -223,12 +247,7 @@ pub fn qr<T: Real>(m: usize, k: usize, a: &mut [T], work: &mut Vec<T>) -> Result
     Err(DecompError::UnsupportedType(std::any::type_name::<T>()))
 }
 
-fn qr_in<F: FaerReal>(
-    m: usize,
-    k: usize,
-    a: &mut [F],
-    work: &mut Vec<F>,
-) -> Result<(), DecompError> {
+fn qr_in<F: FaerReal>(m: usize, k: usize, a: &mut [F], work: &mut [F]) -> Result<(), DecompError> {
     if k == 0 {
         return Ok(());
     }
@@ -236,11 +255,6 @@ fn qr_in<F: FaerReal>(
     // work: the factored matrix (m × k), the Householder factors (bs × k),
     // then faer's stack.
     let (mk, coeff) = (m * k, bs * k);
-    let req = StackReq::any_of(&[
-        qr_factor::qr_in_place_scratch::<F>(m, k, bs, par(), Default::default()),
-        householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<F>(m, bs, k),
-    ]);
-    reserve(work, mk + coeff, req);
     let (basis, rest) = work.split_at_mut(mk);
     let (coeff_buf, rest) = rest.split_at_mut(coeff);
     basis.copy_from_slice(&a[..mk]);
@@ -320,7 +334,11 @@ mod tests {
     fn eigh_reconstructs_the_matrix_with_orthonormal_vectors() {
         for n in [1, 2, 7, 64, 150] {
             let a = spd(n, n as u64);
-            let (mut s, mut v, mut w) = (vec![0.0; n], vec![0.0; n * n], Vec::new());
+            let (mut s, mut v, mut w) = (
+                vec![0.0; n],
+                vec![0.0; n * n],
+                vec![0.0; eigh_work::<f64>(n)],
+            );
             eigh(n, &a, &mut s, &mut v, &mut w).unwrap();
             assert!(s.windows(2).all(|p| p[0] <= p[1]), "ascending");
             for i in 0..n {
@@ -342,7 +360,7 @@ mod tests {
             let mut rng = Rng::new(3);
             let a: Vec<f64> = (0..m * k).map(|_| rng.normal()).collect();
             let mut q = a.clone();
-            qr(m, k, &mut q, &mut Vec::new()).unwrap();
+            qr(m, k, &mut q, &mut vec![0.0; qr_work::<f64>(m, k)]).unwrap();
             for i in 0..k {
                 for j in 0..k {
                     let dot: f64 = (0..m).map(|p| q[i * m + p] * q[j * m + p]).sum();
@@ -370,9 +388,14 @@ mod tests {
     fn f32_works_too_and_bad_input_is_an_error() {
         let n = 20;
         let a: Vec<f32> = spd(n, 9).iter().map(|&x| x as f32).collect();
-        let (mut s, mut v, mut w) = (vec![0.0f32; n], vec![0.0f32; n * n], Vec::new());
+        let (mut s, mut v) = (vec![0.0f32; n], vec![0.0f32; n * n]);
+        let mut w = vec![0.0f32; eigh_work::<f32>(n)];
         eigh(n, &a, &mut s, &mut v, &mut w).unwrap();
         assert!(s[0] > 0.0);
+        assert!(matches!(
+            eigh(n, &a, &mut s, &mut v, &mut w[..1]),
+            Err(DecompError::Shape { .. })
+        ));
         let mut bad = a.clone();
         bad[3] = f32::NAN;
         assert_eq!(
@@ -381,11 +404,11 @@ mod tests {
         );
         let mut q = bad.clone();
         assert_eq!(
-            qr(n, n, &mut q, &mut Vec::new()),
+            qr(n, n, &mut q, &mut vec![0.0; qr_work::<f32>(n, n)]),
             Err(DecompError::NonFinite { what: "qr" })
         );
         assert!(matches!(
-            qr(3, 4, &mut [0.0f32; 12], &mut Vec::new()),
+            qr(3, 4, &mut [0.0f32; 12], &mut []),
             Err(DecompError::Shape { .. })
         ));
         assert!(matches!(
@@ -405,7 +428,8 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let (mut s, mut v, mut w) = (vec![0.0; n], vec![0.0; n * n], Vec::new());
+                let (mut s, mut v) = (vec![0.0; n], vec![0.0; n * n]);
+                let mut w = vec![0.0; eigh_work::<f64>(n).max(qr_work::<f64>(n, n))];
                 eigh(n, &a, &mut s, &mut v, &mut w).unwrap();
                 let mut q = a.clone();
                 qr(n, n, &mut q, &mut w).unwrap();

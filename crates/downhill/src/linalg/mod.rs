@@ -28,7 +28,7 @@ use thiserror::Error;
 mod decompose;
 mod product;
 
-pub use decompose::{eigh, qr, DecompError, PARTS};
+pub use decompose::{eigh, eigh_work, qr, qr_work, DecompError, PARTS};
 pub use product::gemm;
 
 /// Backend calls so far (each thread's block counts once).

@@ -2,7 +2,7 @@
 
 use super::mechanics::{ema, Lerp};
 use super::passes::{par_reduce, sum_squares, sum_squares_of, wide, Chunk, PARALLEL_LEAF};
-use super::{Rule, TensorStep};
+use super::{Param, Rule, TensorStep};
 use crate::hyper::check;
 use crate::Real;
 
@@ -107,7 +107,8 @@ impl Rule for Adafactor {
         }
     }
 
-    fn buffer_shape(&self, buffer: &str, shape: &[usize]) -> Vec<usize> {
+    fn buffer_shape(&self, buffer: &str, param: &Param) -> Vec<usize> {
+        let shape = &param.shape;
         let n = shape.len();
         match buffer {
             // torch's shapes: (..., rows, 1) and (..., 1, columns).

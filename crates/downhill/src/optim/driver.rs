@@ -255,7 +255,7 @@ fn ensure_state<R: Rule, T: Real>(
     let mut fresh = false;
     for name in rule.buffers(&param.shape) {
         if !st.buffers.iter().any(|b| b.name == *name) {
-            let shape = rule.buffer_shape(name, &param.shape);
+            let shape = rule.buffer_shape(name, param);
             let len = shape.iter().product();
             let mut data = vec![T::from_f64(rule.buffer_init(name)); len];
             rule.init_buffer(name, values, &mut data);
@@ -542,6 +542,20 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
             .collect()
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let Some(name) = R::COUNTER else {
+            return Vec::new();
+        };
+        let total: f64 = self
+            .states
+            .iter()
+            .flat_map(|st| st.buffers.iter().filter(|b| b.name == name))
+            .filter_map(|b| b.data.first())
+            .map(|&x| Real::to_f64(x))
+            .sum();
+        vec![(name, total as u64)]
+    }
+
     fn steps(&self, param: usize) -> u64 {
         assert!(
             param < self.states.len(),
@@ -716,7 +730,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
                 // The shape must be the one this rule gives such a tensor,
                 // so a damaged or foreign state cannot misdirect `apply`.
                 if let Some(gi) = group_of[i] {
-                    let want = groups[gi].rule.buffer_shape(&b.name, &self.params[i].shape);
+                    let want = groups[gi].rule.buffer_shape(&b.name, &self.params[i]);
                     if b.shape != want {
                         return Err(Error::State(format!(
                             "buffer {key} has shape {:?}, expected {want:?}",

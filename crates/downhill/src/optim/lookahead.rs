@@ -190,6 +190,10 @@ impl<T: Real> Optimizer<T> for Lookahead<T> {
         self.inner.group_state(group)
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.inner.counters()
+    }
+
     fn steps(&self, param: usize) -> u64 {
         self.inner.steps(param)
     }

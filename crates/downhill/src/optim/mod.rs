@@ -98,12 +98,16 @@ mod adam;
 mod adamax;
 mod adamw;
 mod adan;
+mod ademamix;
+mod adopt;
 mod asgd;
 mod driver;
+mod kronecker;
 mod lamb;
 mod lars;
 mod lion;
 mod lookahead;
+mod mars;
 mod muon;
 mod nadam;
 mod param;
@@ -115,6 +119,8 @@ mod rprop;
 mod schedulefree_adamw;
 mod schedulefree_sgd;
 mod sgd;
+mod shampoo;
+mod soap;
 mod spec;
 
 pub use adabelief::AdaBelief;
@@ -125,12 +131,15 @@ pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
 pub use adan::Adan;
+pub use ademamix::AdEMAMix;
+pub use adopt::Adopt;
 pub use asgd::Asgd;
 pub use driver::{Driver, Group, MAX_STEP};
 pub use lamb::Lamb;
 pub use lars::Lars;
 pub use lion::Lion;
 pub use lookahead::{Lookahead, LookaheadConfig};
+pub use mars::{Mars, MarsType};
 pub use muon::{AdjustLr, Muon};
 pub use nadam::NAdam;
 pub use param::{to_params, Param, Role, ROLES};
@@ -143,6 +152,8 @@ pub use rprop::Rprop;
 pub use schedulefree_adamw::ScheduleFreeAdamW;
 pub use schedulefree_sgd::ScheduleFreeSgd;
 pub use sgd::Sgd;
+pub use shampoo::{Grafting, Shampoo, WeightDecayType};
+pub use soap::Soap;
 pub(crate) use spec::{check_nesting, parse_call, split_top_level};
 pub use spec::{GroupSpec, OptimizerSpec, PartSpec, MAX_NESTING};
 
@@ -151,9 +162,9 @@ use crate::hyper::{Hyper, HyperMap, HyperValue};
 use crate::state::SavedState;
 use crate::{Real, Result};
 
-/// The most state buffers any rule keeps per parameter (Adan: 4; RMSprop
-/// centered with momentum, or Adam with AMSGrad: 3).
-pub const MAX_BUFFERS: usize = 4;
+/// The most state buffers any rule keeps per parameter (SOAP and Shampoo:
+/// 5; Adan: 4; RMSprop centered with momentum, or Adam with AMSGrad: 3).
+pub const MAX_BUFFERS: usize = 5;
 
 /// One tensor's step as a rule sees it: the parameter and its gradient
 /// (row-major, `info.shape`), the state buffers in the order [`Rule::buffers`]
@@ -193,10 +204,11 @@ pub trait Rule: Hyper {
     /// parameter of this shape, in the order `step_tensor` receives them.
     fn buffers(&self, shape: &[usize]) -> &'static [&'static str];
 
-    /// The shape of a state buffer for a parameter of shape `shape`: the
-    /// parameter's own unless the rule keeps something smaller.
-    fn buffer_shape(&self, _buffer: &str, shape: &[usize]) -> Vec<usize> {
-        shape.to_vec()
+    /// The shape of a state buffer for a parameter: the parameter's own
+    /// unless the rule keeps something else (Adafactor's row and column
+    /// statistics, a Kronecker factor's matrices).
+    fn buffer_shape(&self, _buffer: &str, param: &Param) -> Vec<usize> {
+        param.shape.to_vec()
     }
 
     /// Initial value of a state buffer.
@@ -274,6 +286,11 @@ pub trait Rule: Hyper {
 
     /// Updates a group's scalars at the end of a step.
     fn end_group(&self, _group: &mut [f64]) {}
+
+    /// A state buffer of one element that counts events a user should see
+    /// (SOAP's and Shampoo's failed decompositions), by name; the driver
+    /// sums it over the tensors for [`Optimizer::counters`].
+    const COUNTER: Option<&'static str> = None;
 
     /// Where the model is evaluated when that is not at the parameters
     /// (schedule-free's `x`, ASGD's average): writes it into `out` from the
@@ -616,6 +633,14 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
         let _ = group;
         Vec::new()
     }
+    /// Events a user should see, counted since the optimiser was built (or
+    /// restored from a saved state, which keeps them): by name, summed over
+    /// the tensors and the parts. SOAP and Shampoo count their failed
+    /// decompositions here (`decomposition_failures`); most rules count
+    /// nothing.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
     /// The point to evaluate the model at, for optimisers whose evaluation
     /// point differs from the training point (schedule-free's `x`, ASGD's
     /// average): writes it into `out` and returns `true`, leaving the
@@ -659,6 +684,21 @@ pub fn screen_flat<T: Real, O: Optimizer<T> + ?Sized>(
         }
         first_non_finite_value(&grads[start..start + sizes[i]])
     })
+}
+
+/// The counters of several optimisers (a partition's parts), summed by
+/// name, in the order the names first appear.
+pub(crate) fn merge_counters(
+    all: impl Iterator<Item = Vec<(&'static str, u64)>>,
+) -> Vec<(&'static str, u64)> {
+    let mut out: Vec<(&'static str, u64)> = Vec::new();
+    for (name, n) in all.flatten() {
+        match out.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, total)) => *total += n,
+            None => out.push((name, n)),
+        }
+    }
+    out
 }
 
 /// Sets every group's learning rate, all or nothing: `rates[g]` for group

@@ -297,6 +297,10 @@ impl<T: Real> Optimizer<T> for Partition<T> {
         self.parts[k].opt.group_state(g)
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        super::merge_counters(self.parts.iter().map(|p| p.opt.counters()))
+    }
+
     fn steps(&self, param: usize) -> u64 {
         assert!(
             param < self.owner.len(),

@@ -1,7 +1,7 @@
 //! Prodigy: Adam whose step size estimates the distance to the solution.
 
 use super::passes::{par_reduce, pointwise, Chunk};
-use super::{Group, Pointwise, Rule, TensorStep};
+use super::{Group, Param, Pointwise, Rule, TensorStep};
 use crate::hyper::check;
 use crate::{Real, Result};
 
@@ -150,11 +150,10 @@ impl Rule for Prodigy {
         }
     }
 
-    fn buffer_shape(&self, buffer: &str, shape: &[usize]) -> Vec<usize> {
-        let n: usize = shape.iter().product();
+    fn buffer_shape(&self, buffer: &str, param: &Param) -> Vec<usize> {
         match buffer {
-            "s" | "p0" => vec![n.div_ceil(self.slice_p as usize)],
-            _ => shape.to_vec(),
+            "s" | "p0" => vec![param.len().div_ceil(self.slice_p as usize)],
+            _ => param.shape.to_vec(),
         }
     }
 
@@ -228,7 +227,7 @@ impl Rule for Prodigy {
         });
         let momentum = b1 > 0.0;
         let slice = self.slice_p as usize;
-        let [v, s, p0, m] = t.buffers;
+        let [v, s, p0, m, spare] = t.buffers;
         let grad = move |g: T, p: T| sign * g + l2 * p;
         let (dot, abs) = if slice == 1 {
             // Every element: one parallel pass, split by length only.
@@ -244,7 +243,7 @@ impl Rule for Prodigy {
                 s_w,
                 momentum,
             };
-            gather_all(&k, Chunk::whole(t.param, t.grad, [v, s, p0, m], n))
+            gather_all(&k, Chunk::whole(t.param, t.grad, [v, s, p0, m, spare], n))
         } else {
             let (mut dot, mut abs) = (0.0f64, 0.0f64);
             for i in 0..t.param.len() {
@@ -389,7 +388,7 @@ crate::multiversion! {
             chunk,
             &|c: Chunk<'_, T>| {
                 let k = *k;
-                let [v, s, p0, m] = c.bufs;
+                let [v, s, p0, m, _] = c.bufs;
                 let len = c.p.len();
                 let (p, g, v, s, p0) = (&*c.p, &c.g[..len], &mut v[..len], &mut s[..len], &p0[..len]);
                 let mut spare = [T::zero(); 16];

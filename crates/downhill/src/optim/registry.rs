@@ -5,9 +5,10 @@
 
 use super::partition::Partition;
 use super::{
-    AdaBelief, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Adan, Asgd, Driver, Group, Lamb,
-    Lars, Lion, Lookahead, LookaheadConfig, Muon, NAdam, Optimizer, OptimizerSpec, Param, PartSpec,
-    Prodigy, RAdam, RMSprop, Role, Rprop, Rule, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    AdEMAMix, AdaBelief, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Adan, Adopt, Asgd,
+    Driver, Group, Lamb, Lars, Lion, Lookahead, LookaheadConfig, Mars, Muon, NAdam, Optimizer,
+    OptimizerSpec, Param, PartSpec, Prodigy, RAdam, RMSprop, Role, Rprop, Rule, ScheduleFreeAdamW,
+    ScheduleFreeSgd, Sgd, Shampoo, Soap,
 };
 use crate::error::{Error, Result};
 use crate::hyper::{Hyper, HyperInfo, HyperMap};
@@ -28,6 +29,9 @@ pub struct Entry {
     /// Whether a step sums over every tensor first, so its groups share
     /// state (Prodigy's d).
     pub shares_groups: bool,
+    /// Whether it refreshes a preconditioner by decompositions now and then
+    /// (SOAP, Shampoo): such steps run `faer`, and count their failures.
+    pub decomposes: bool,
     /// Its hyper-parameters with defaults and docs.
     pub describe: fn() -> Vec<HyperInfo>,
 }
@@ -46,6 +50,7 @@ macro_rules! registry {
             examples: <$rule as Rule>::EXAMPLES,
             elementwise: <$rule as Rule>::ELEMENTWISE,
             shares_groups: <$rule as Rule>::GATHERS,
+            decomposes: <$rule as Rule>::COUNTER.is_some(),
             describe: <$rule as Hyper>::describe,
         }),*];
 
@@ -81,6 +86,11 @@ registry! {
     "schedulefree_adamw" => ScheduleFreeAdamW,
     "schedulefree_sgd" => ScheduleFreeSgd,
     "prodigy" => Prodigy,
+    "ademamix" => AdEMAMix,
+    "adopt" => Adopt,
+    "mars" => Mars,
+    "soap" => Soap,
+    "shampoo" => Shampoo,
 }
 
 /// The registry entry of `name`.

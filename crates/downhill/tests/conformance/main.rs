@@ -83,6 +83,8 @@ enum Outcome {
 #[derive(Clone, Copy, Debug, Default)]
 struct Figures {
     worst: f64,
+    /// The worst of the rules that do not decompose (all but SOAP and Shampoo).
+    worst_first_order: f64,
     identical: usize,
     compared: usize,
 }
@@ -91,6 +93,7 @@ impl Figures {
     fn add(self, o: Figures) -> Figures {
         Figures {
             worst: self.worst.max(o.worst),
+            worst_first_order: self.worst_first_order.max(o.worst_first_order),
             identical: self.identical + o.identical,
             compared: self.compared + o.compared,
         }
@@ -299,6 +302,18 @@ fn pending(list: &[(&str, &str)], name: &str) -> Option<String> {
         .map(|(n, issue)| format!("`{n}` is not in downhill yet ({issue})"))
 }
 
+/// The f32 tolerance (relative, absolute) for an optimiser's fixtures: the
+/// fixtures README's 1e-4 and 1e-6, except for SOAP and Shampoo, whose
+/// eigenbases are ill-conditioned in float32 (the references themselves,
+/// run in float32, move up to 4.4e-3 from their float64 fixtures): 5e-2 and
+/// 1e-4, as the README gives for them.
+fn f32_tolerance(optimizer: &str) -> (f64, f64) {
+    match optimizer {
+        "soap" | "shampoo" => (5e-2, 1e-4),
+        _ => (1e-4, 1e-6),
+    }
+}
+
 fn check_optim_file(path: &Path) -> Outcome {
     let f: OptimFixture = match fixture::read(path) {
         Ok(f) => f,
@@ -313,9 +328,11 @@ fn check_optim_file(path: &Path) -> Outcome {
             return Outcome::Pending(why);
         }
     }
+    let (rel32, abs32) = f32_tolerance(&f.optimizer);
+    let decomposes = downhill::optim::registry::entry(&f.optimizer).is_ok_and(|e| e.decomposes);
     match (
         run_optim::<f64>(&f, &shapes, 1e-9, 1e-12),
-        run_optim::<f32>(&f, &shapes, 1e-4, 1e-6),
+        run_optim::<f32>(&f, &shapes, rel32, abs32),
     ) {
         (Ok((w64, same, n)), Ok((w32, _, _))) => Outcome::Passed(
             format!(
@@ -323,6 +340,7 @@ fn check_optim_file(path: &Path) -> Outcome {
             ),
             Figures {
                 worst: w64,
+                worst_first_order: if decomposes { 0.0 } else { w64 },
                 identical: same,
                 compared: n,
             },
@@ -336,17 +354,23 @@ fn check_optim_file(path: &Path) -> Outcome {
 }
 
 /// The README's figures for the repository's fixtures are bounds this
-/// test holds: every f64 value within 1e-11 relative of the reference
-/// (the runner's tolerance is 1e-9), and at least half of them
-/// bit-identical.
+/// test holds: every f64 value of a first-order rule within 1e-11 relative
+/// of the reference (the runner's tolerance is 1e-9), and at least half of
+/// all values bit-identical. The rules that decompose (SOAP, Shampoo) are
+/// held to the runner's 1e-9 alone: their eigenbases amplify the last bits
+/// of any two correct eigensolvers (the fixtures README).
 #[test]
 fn optimizer_fixtures() {
     let all = check_all("optim", check_optim_file);
+    println!(
+        "first-order optim fixtures: worst f64 relative error {:.1e}",
+        all.worst_first_order
+    );
     if own_fixtures() {
         assert!(
-            all.worst < 1e-11,
-            "worst f64 error {:.1e}: the README says < 1e-11",
-            all.worst
+            all.worst_first_order < 1e-11,
+            "worst f64 error of a first-order rule {:.1e}: the README says < 1e-11",
+            all.worst_first_order
         );
         assert!(
             2 * all.identical >= all.compared,
