@@ -17,7 +17,7 @@ DATA=${DATA:-idx:/usr/share/datasets/fashion-mnist}
 ROUNDS=${1:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Waiting ranks yield the core instead of spinning: on a machine shared with
-# other jobs this doubled the 2-rank throughput (docs/distributed.md).
+# other jobs this doubled the 2-rank throughput (docs/book/src/distributed.md).
 MPI=(mpirun -n 2 --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

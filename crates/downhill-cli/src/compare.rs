@@ -7,6 +7,23 @@ use downhill_lab::{compare, CompareSettings, TuneSettings};
 use downhill_train::{Console, Observer, Silent};
 use std::path::PathBuf;
 
+/// The presets, listed from their own definitions, and examples.
+fn presets_help() -> String {
+    let mut out = String::from("Presets:\n");
+    for name in downhill_lab::presets::PRESETS {
+        let p = preset(name).expect("every listed preset exists");
+        out += &format!("  {name:<19} {}\n", p.description);
+    }
+    out += "Image presets default to Fashion-MNIST (apt-get install dataset-fashion-mnist).
+
+Examples:
+  downhill compare --out runs/quick
+  downhill compare --preset adam-paper-mlp --epochs 5 --out runs/mlp
+  downhill compare --data builtin:fashion-mnist-small --model logreg \\
+                   --optimizers \"sgd(lr=0.1),adam,adagrad(lr=0.1)\" --tune-lr --out runs/logreg";
+    out
+}
+
 /// Compare optimizers on the same model, data, seed and initial weights.
 ///
 /// Each optimizer trains the same model from the same initial weights on the
@@ -19,19 +36,7 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Presets (see section 6 of Kingma & Ba, 2015):
-  quick               five optimizers, MLP on the embedded Fashion-MNIST subset
-  adam-paper-logreg   L2 logistic regression, α/√t decay: Adam, SGD-Nesterov, Adagrad (45 epochs)
-  adam-paper-bow      bag-of-words logistic regression, 50% input dropout (needs --data imdb:DIR)
-  adam-paper-mlp      784-1000-1000-10 ReLU with dropout: Adam, Adagrad, RMSprop, SGD-Nesterov, Adadelta
-  adam-paper-cnn      c64-c64-c128-1000 with dropout: Adam, Adagrad, SGD-Nesterov
-Image presets default to Fashion-MNIST (apt-get install dataset-fashion-mnist).
-
-Examples:
-  downhill compare --out runs/quick
-  downhill compare --preset adam-paper-mlp --epochs 5 --out runs/mlp
-  downhill compare --data builtin:fashion-mnist-small --model logreg \\
-                   --optimizers \"sgd(lr=0.1),adam,adagrad(lr=0.1)\" --tune-lr --out runs/logreg"
+    after_help = presets_help()
 )]
 pub struct CompareArgs {
     /// A named experiment (see below).

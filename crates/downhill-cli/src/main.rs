@@ -34,9 +34,18 @@ enum Command {
     /// Write a trained model in torch's and candle's layout and names.
     Export(export::ExportArgs),
     /// List the optimisers with their hyper-parameters and defaults.
-    Optimizers,
+    Optimizers(OptimizersArgs),
     /// List the learning-rate schedules with their hyper-parameters.
     Schedules,
+}
+
+/// `downhill optimizers`.
+#[derive(clap::Args, Debug)]
+struct OptimizersArgs {
+    /// Print one Markdown table instead: spec, paper, reference
+    /// implementation, when to use it (the README's table).
+    #[arg(long)]
+    markdown: bool,
 }
 
 /// A user error: printed as one line, exit status 2.
@@ -95,7 +104,11 @@ fn main() -> ExitCode {
         Command::Advise(args) => advise::run(*args),
         Command::Landscape(args) => landscape::run(*args),
         Command::Export(args) => export::run(args),
-        Command::Optimizers => list_optimizers(),
+        Command::Optimizers(a) if a.markdown => {
+            print!("{}", optimizer_table());
+            Ok(())
+        }
+        Command::Optimizers(_) => list_optimizers(),
         Command::Schedules => list_schedules(),
     };
     match result {
@@ -113,6 +126,20 @@ fn print_hyper(infos: &[downhill::hyper::HyperInfo]) {
     for h in infos {
         println!("    {:<28} {:<14} {}", h.name, h.default.to_string(), h.doc);
     }
+}
+
+/// Every registered optimiser as a Markdown table: spec, paper, the
+/// reference it is verified against, when to use it.
+fn optimizer_table() -> String {
+    let mut out =
+        String::from("| spec | paper | verified against | use it when |\n|---|---|---|---|\n");
+    for e in downhill::optim::REGISTRY {
+        out += &format!(
+            "| `{}` | {} | {} | {} |\n",
+            e.name, e.paper, e.reference, e.use_when
+        );
+    }
+    out
 }
 
 fn list_optimizers() -> Result<(), UserError> {

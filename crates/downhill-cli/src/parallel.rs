@@ -1,5 +1,5 @@
 //! `mpirun -n N downhill train ...`: the run as one replica of a
-//! data-parallel job (feature `mpi`; see docs/distributed.md).
+//! data-parallel job (feature `mpi`; see docs/book/src/distributed.md).
 
 use crate::train::TrainArgs;
 use crate::UserError;

@@ -798,6 +798,9 @@ fn modern_preset_runs_and_paper_presets_tune_by_default() {
     for name in [
         "adamw",
         "muon",
+        "soap",
+        "shampoo",
+        "ademamix",
         "lion",
         "schedulefree_adamw",
         "prodigy",

@@ -73,11 +73,14 @@ pub fn preset(name: &str) -> Result<Preset, LabError> {
         },
         "modern" => Preset {
             name: "modern",
-            description: "the optimizers people train with in 2026 on one MLP: AdamW, Muon, Lion, schedule-free AdamW, Prodigy, Adan, SGD-Nesterov",
+            description: "the optimizers people train with in 2026 on one MLP: AdamW, Muon, SOAP, Shampoo, AdEMAMix, Lion, schedule-free AdamW, Prodigy, Adan, SGD-Nesterov",
             base: TrainConfig { data: "builtin:fashion-mnist-small".into(), model: "mlp:1000,1000".into(), epochs: 10, ..base },
             optimizers: specs(&[
                 "adamw(lr=0.001,weight_decay=0.01)",
                 "muon(lr=0.02)",
+                "soap",
+                "shampoo(lr=0.001,betas=0.9,0.999,epsilon=1e-12,weight_decay=0.00001,max_preconditioner_dim=8192,precondition_frequency=100,grafting=adam,grafting_epsilon=1e-8)",
+                "ademamix(lr=0.001,alpha_warmup=4690,beta3_warmup=4690,weight_decay=0.01)",
                 "lion(lr=0.0001,weight_decay=0.1)",
                 "schedulefree_adamw(lr=0.0025,warmup_steps=100)",
                 "prodigy",
@@ -87,7 +90,7 @@ pub fn preset(name: &str) -> Result<Preset, LabError> {
             needs_data: None,
             tune: false,
             notes: vec![
-                "Each optimizer with its paper's recommended settings: AdamW at torch's defaults (Loshchilov & Hutter 2019); Muon at Jordan et al.'s rate 0.02 on the hidden matrix with AdamW on the rest; Lion with a rate 10x smaller and a weight decay 10x larger than AdamW's (Chen et al. 2023); schedule-free AdamW at the package's default rate with a warm-up (Defazio et al. 2024), evaluated at its averaged point; Prodigy with no rate to set (Mishchenko & Defazio 2024); Adan at its paper's betas and weight decay (Xie et al. 2022); SGD with Nesterov momentum as the baseline.".into(),
+                "Each optimizer with its paper's recommended settings: AdamW at torch's defaults (Loshchilov & Hutter 2019); Muon at Jordan et al.'s rate 0.02 on the hidden matrix with AdamW on the rest; SOAP at its authors' defaults (Vyas et al. 2024: rate 0.003, betas 0.95, refresh every 10 steps, Adam on vectors); Shampoo as Distributed Shampoo's README configures it (rate 0.001, Adam grafting, refresh every 100 steps, Shi et al. 2023); AdEMAMix at its paper's α = 5 and β3 = 0.9999 with both warmed up over the whole run (4,690 steps: 10 epochs of the full Fashion-MNIST at batch 128; Pagliardini et al. 2024); Lion with a rate 10x smaller and a weight decay 10x larger than AdamW's (Chen et al. 2023); schedule-free AdamW at the package's default rate with a warm-up (Defazio et al. 2024), evaluated at its averaged point; Prodigy with no rate to set (Mishchenko & Defazio 2024); Adan at its paper's betas and weight decay (Xie et al. 2022); SGD with Nesterov momentum as the baseline.".into(),
                 "An MLP 784-1000-1000-10 with ReLU, batch 128, 10 epochs, on the embedded 6,000-image Fashion-MNIST subset unless --data says otherwise. With --tune-lr every optimizer gets the same learning-rate search (Prodigy's lr multiplies its own estimate).".into(),
             ],
         },

@@ -15,7 +15,7 @@
 //!   ([`sparse`]: only the rows of features in the batch move);
 //! * with the feature `mpi`, data-parallel training over MPI with a
 //!   deterministic gradient sum and ZeRO-1 optimiser-state sharding
-//!   (`distributed`, and `docs/distributed.md`).
+//!   (`distributed`, and `docs/book/src/distributed.md`).
 //!
 //! ```no_run
 //! use downhill_train::{Console, TrainConfig, Trainer};

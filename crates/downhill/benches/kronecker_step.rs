@@ -8,8 +8,10 @@
 //! ```
 //!
 //! Each shape set is one model (`784x1000,1000x1000,1000x10` is the MLP's
-//! weights); every optimiser runs `--steps` steps after two warm-up steps,
-//! refreshing every `--frequency`. A plain step's products, from the shapes
+//! weights); every optimiser runs `--steps` steps after `--frequency` + 2 warm-up steps (past SOAP's setup and Shampoo's first roots),
+//! refreshing every `--frequency`, once on the references' schedule and
+//! once with `stagger=true` (a tensor's factors refresh on different
+//! steps). A plain step's products, from the shapes
 //! (each matrix m × n with both factors): SOAP projects the gradient into
 //! the eigenbasis and the direction back (four products) and updates its
 //! two factors (two): 6·m·n·(m + n) flops; Shampoo updates its factors and
@@ -53,7 +55,7 @@ struct Run {
     median_ms: f64,
 }
 
-fn run(spec: &OptimizerSpec, shapes: &[Vec<usize>], steps: usize) -> Run {
+fn run(spec: &OptimizerSpec, shapes: &[Vec<usize>], steps: usize, warmup: usize) -> Run {
     let mut opt = build::<f32>(spec, shapes).unwrap();
     let n: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
     let mut p: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 1e-2).collect();
@@ -64,8 +66,10 @@ fn run(spec: &OptimizerSpec, shapes: &[Vec<usize>], steps: usize) -> Run {
                 .collect()
         })
         .collect();
-    for g in grads.iter().take(2) {
-        opt.step_flat(&mut p, g).unwrap();
+    // Past the setup steps: SOAP's first (eigh of every factor) and
+    // Shampoo's first roots (every factor at once, at step `frequency`).
+    for k in 0..warmup {
+        opt.step_flat(&mut p, &grads[k % grads.len()]).unwrap();
     }
     let mut times: Vec<f64> = (0..steps)
         .map(|s| {
@@ -131,30 +135,40 @@ fn main() {
                     .collect()
             })
             .collect();
-        for (name, per_matrix) in [("soap", 6.0), ("shampoo", 4.0)] {
+        for (name, per_matrix, stagger) in [
+            ("soap", 6.0, false),
+            ("soap", 6.0, true),
+            ("shampoo", 4.0, false),
+            ("shampoo", 4.0, true),
+        ] {
             let spec: OptimizerSpec = match name {
-                "soap" => format!("soap(precondition_frequency={frequency})"),
+                "soap" => format!("soap(precondition_frequency={frequency},stagger={stagger})"),
                 _ => format!(
-                    "shampoo(betas=0.9,0.999,epsilon=1e-8,precondition_frequency={frequency},grafting=adam,grafting_epsilon=1e-8)"
+                    "shampoo(betas=0.9,0.999,epsilon=1e-8,precondition_frequency={frequency},grafting=adam,grafting_epsilon=1e-8,stagger={stagger})"
                 ),
             }
             .parse()
             .unwrap();
-            let r = run(&spec, &shapes, steps);
+            let r = run(&spec, &shapes, steps, frequency as usize + 2);
             let flops: f64 = shapes
                 .iter()
                 .filter(|s| s.len() == 2)
                 .map(|s| per_matrix * (s[0] * s[1]) as f64 * (s[0] + s[1]) as f64)
                 .sum();
             let gflops = flops / (r.median_ms * 1e-3) / 1e9;
+            let label = if stagger {
+                format!("{name}, staggered")
+            } else {
+                name.to_string()
+            };
             if json {
                 println!(
-                    "{{\"optimizer\":\"{name}\",\"shapes\":\"{set}\",\"mean_ms\":{:.3},\"worst_ms\":{:.3},\"median_ms\":{:.3},\"gflops\":{gflops:.1},\"layer_gflops\":{layer:.1}}}",
+                    "{{\"optimizer\":\"{name}\",\"stagger\":{stagger},\"shapes\":\"{set}\",\"mean_ms\":{:.3},\"worst_ms\":{:.3},\"median_ms\":{:.3},\"gflops\":{gflops:.1},\"layer_gflops\":{layer:.1}}}",
                     r.mean_ms, r.worst_ms, r.median_ms
                 );
             } else {
                 println!(
-                    "| {name} | {set} | {:.1} | {:.1} | {:.2} | {gflops:.0} | {:.2} |",
+                    "| {label} | {set} | {:.1} | {:.1} | {:.2} | {gflops:.0} | {:.2} |",
                     r.mean_ms,
                     r.worst_ms,
                     r.worst_ms / r.mean_ms,

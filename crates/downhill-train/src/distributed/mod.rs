@@ -25,7 +25,7 @@
 //! Rank 0 alone writes files and prints; the others stay silent. A rank that
 //! fails prints the reason with its rank and ends the job (`MPI_Abort`).
 //!
-//! See `docs/distributed.md` for launching under `mpirun`, Slurm and a
+//! See `docs/book/src/distributed.md` for launching under `mpirun`, Slurm and a
 //! hostfile, and for measured scaling.
 
 mod comm;

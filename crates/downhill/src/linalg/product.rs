@@ -159,7 +159,7 @@ const MIN_SIDE: usize = 64;
 /// share one product. Each block packs the other operand again: on the
 /// MLP's shapes with 2 threads, up to 8 blocks measured within run-to-run
 /// spread of one block per thread, up to 16 a few percent slower
-/// (docs/performance.md).
+/// (docs/book/src/performance.md).
 const MAX_BLOCKS: usize = 8;
 
 /// Below this many multiply-adds a product is one block, on one thread:

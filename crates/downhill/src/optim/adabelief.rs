@@ -53,6 +53,8 @@ pub struct AdaBeliefConsts<T> {
 impl Rule for AdaBelief {
     type Consts<T: Real> = AdaBeliefConsts<T>;
 
+    const PAPER: &'static str = "Zhuang et al. 2020";
+    const REFERENCE: &'static str = "optax.adabelief";
     const USE_WHEN: &'static str =
         "Adam's speed with steps that shrink where gradients are predictable and grow where they are not";
     const EXAMPLES: &'static [&'static str] = &[

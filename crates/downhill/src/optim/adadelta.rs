@@ -45,6 +45,8 @@ pub struct AdadeltaConsts<T> {
 impl Rule for Adadelta {
     type Consts<T: Real> = AdadeltaConsts<T>;
 
+    const PAPER: &'static str = "Zeiler 2012";
+    const REFERENCE: &'static str = "torch.optim.Adadelta";
     const USE_WHEN: &'static str = "you want per-coordinate steps without choosing a learning rate";
     const EXAMPLES: &'static [&'static str] = &["adadelta(lr=5)"];
 

@@ -92,6 +92,8 @@ pub struct AdafactorConsts<T> {
 impl Rule for Adafactor {
     type Consts<T: Real> = AdafactorConsts<T>;
 
+    const PAPER: &'static str = "Shazeer & Stern 2018";
+    const REFERENCE: &'static str = "torch.optim.Adafactor";
     const USE_WHEN: &'static str =
         "memory is tight (large matrices): second moments in O(rows + columns), and relative steps that need little tuning";
     const EXAMPLES: &'static [&'static str] = &[

@@ -44,6 +44,8 @@ pub struct AdagradConsts<T> {
 impl Rule for Adagrad {
     type Consts<T: Real> = AdagradConsts<T>;
 
+    const PAPER: &'static str = "Duchi et al. 2011";
+    const REFERENCE: &'static str = "torch.optim.Adagrad";
     const USE_WHEN: &'static str =
         "sparse features (text, click logs): rare coordinates keep large steps";
     const EXAMPLES: &'static [&'static str] =

@@ -51,6 +51,8 @@ pub struct AdamConsts<T> {
 impl Rule for Adam {
     type Consts<T: Real> = AdamConsts<T>;
 
+    const PAPER: &'static str = "Kingma & Ba 2015";
+    const REFERENCE: &'static str = "torch.optim.Adam";
     const USE_WHEN: &'static str =
         "the default for most networks; little tuning beyond the learning rate";
     const EXAMPLES: &'static [&'static str] = &["adam(lr=0.05)", "adam(lr=0.05,amsgrad=true)"];

@@ -41,6 +41,8 @@ pub struct AdamaxConsts<T> {
 impl Rule for Adamax {
     type Consts<T: Real> = AdamaxConsts<T>;
 
+    const PAPER: &'static str = "Kingma & Ba 2015";
+    const REFERENCE: &'static str = "torch.optim.Adamax";
     const USE_WHEN: &'static str =
         "Adam with an infinity-norm second moment: robust to rare huge gradients";
     const EXAMPLES: &'static [&'static str] = &["adamax(lr=0.1)"];

@@ -48,6 +48,8 @@ impl AdamW {
 impl Rule for AdamW {
     type Consts<T: Real> = AdamConsts<T>;
 
+    const PAPER: &'static str = "Loshchilov & Hutter 2019";
+    const REFERENCE: &'static str = "torch.optim.AdamW";
     const USE_WHEN: &'static str =
         "Adam with weight decay that regularises (decoupled); the default for transformers";
     const EXAMPLES: &'static [&'static str] = &["adamw(lr=0.05)"];

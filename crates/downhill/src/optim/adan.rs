@@ -68,6 +68,8 @@ pub struct AdanConsts<T> {
 impl Rule for Adan {
     type Consts<T: Real> = AdanConsts<T>;
 
+    const PAPER: &'static str = "Xie et al. 2022";
+    const REFERENCE: &'static str = "optax.adan";
     const USE_WHEN: &'static str =
         "vision and language models where Nesterov-style lookahead pays; tolerates large rates and batches";
     const EXAMPLES: &'static [&'static str] = &[

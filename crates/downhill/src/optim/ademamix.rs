@@ -101,6 +101,8 @@ pub struct AdEMAMixConsts<T> {
 impl Rule for AdEMAMix {
     type Consts<T: Real> = AdEMAMixConsts<T>;
 
+    const PAPER: &'static str = "Pagliardini et al. 2024";
+    const REFERENCE: &'static str = "optax.contrib.ademamix";
     const USE_WHEN: &'static str =
         "long runs, language models: a slow average lets old gradients keep helping; Adam-like tuning";
     const EXAMPLES: &'static [&'static str] = &[

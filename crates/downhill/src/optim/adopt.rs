@@ -51,6 +51,8 @@ pub struct AdoptConsts<T> {
 impl Rule for Adopt {
     type Consts<T: Real> = AdoptConsts<T>;
 
+    const PAPER: &'static str = "Taniguchi et al. 2024";
+    const REFERENCE: &'static str = "optax.contrib.adopt";
     const USE_WHEN: &'static str =
         "Adam that converges whatever beta2 (e.g. small batches or heavy-tailed noise); Adam-like tuning";
     const EXAMPLES: &'static [&'static str] = &[

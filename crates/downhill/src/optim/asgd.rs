@@ -48,6 +48,8 @@ pub struct AsgdConsts<T> {
 impl Rule for Asgd {
     type Consts<T: Real> = AsgdConsts<T>;
 
+    const PAPER: &'static str = "Polyak & Juditsky 1992";
+    const REFERENCE: &'static str = "torch.optim.ASGD";
     const USE_WHEN: &'static str =
         "convex or nearly convex problems trained with SGD: the averaged iterate is far less noisy than the last one";
     const EXAMPLES: &'static [&'static str] = &[

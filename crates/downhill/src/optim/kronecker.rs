@@ -257,6 +257,18 @@ pub(crate) fn project<T: Real>(
     in_spare
 }
 
+/// How far ahead of the common schedule factor `k` of a tensor's `count`
+/// refreshes: with `stagger`, `k·F/count` steps (F the refresh period), so
+/// the decompositions of one refresh spread over the period instead of
+/// landing on one step; without, 0 (the references' schedule).
+pub(crate) fn stagger_offset(stagger: bool, k: usize, count: usize, freq: u64) -> u64 {
+    if stagger && count > 0 {
+        k as u64 * freq / count as u64
+    } else {
+        0
+    }
+}
+
 /// The name of the buffer that counts a tensor's failed decompositions
 /// (one element; [`super::Rule::COUNTER`]).
 pub(crate) const FAILURES: &str = "decomposition_failures";

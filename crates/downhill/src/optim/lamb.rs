@@ -74,6 +74,8 @@ impl<T: Real> LambConsts<T> {
 impl Rule for Lamb {
     type Consts<T: Real> = LambConsts<T>;
 
+    const PAPER: &'static str = "You et al. 2020";
+    const REFERENCE: &'static str = "optax.lamb";
     const USE_WHEN: &'static str =
         "very large batches: per-layer trust ratios keep Adam's steps in proportion to each layer's weights";
     const EXAMPLES: &'static [&'static str] = &[

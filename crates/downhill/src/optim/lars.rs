@@ -59,6 +59,8 @@ impl<T: Real> LarsConsts<T> {
 impl Rule for Lars {
     type Consts<T: Real> = LarsConsts<T>;
 
+    const PAPER: &'static str = "You et al. 2017";
+    const REFERENCE: &'static str = "optax.lars";
     const USE_WHEN: &'static str =
         "very large batches with SGD (e.g. ResNets at batch 8k+): per-layer trust ratios";
     const EXAMPLES: &'static [&'static str] = &[

@@ -45,6 +45,8 @@ pub struct LionConsts<T> {
 impl Rule for Lion {
     type Consts<T: Real> = LionConsts<T>;
 
+    const PAPER: &'static str = "Chen et al. 2023";
+    const REFERENCE: &'static str = "optax.lion";
     const USE_WHEN: &'static str =
         "memory matters (one buffer, not Adam's two) and you can afford a rate search: often matches AdamW with a 3-10x smaller rate";
     const EXAMPLES: &'static [&'static str] = &[

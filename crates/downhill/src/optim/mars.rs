@@ -138,6 +138,8 @@ impl Mars {
 impl Rule for Mars {
     type Consts<T: Real> = MarsConsts<T>;
 
+    const PAPER: &'static str = "Yuan et al. 2024";
+    const REFERENCE: &'static str = "pytorch-optimizer MARS";
     const USE_WHEN: &'static str =
         "large models with noisy gradients: a variance-reduced AdamW (or Lion) step for the matrices";
     const EXAMPLES: &'static [&'static str] = &[

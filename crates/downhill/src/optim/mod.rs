@@ -323,6 +323,12 @@ pub trait Rule: Hyper {
     /// Updates one tensor in place.
     fn step_tensor<T: Real>(c: &Self::Consts<T>, t: TensorStep<'_, T>);
 
+    /// The paper, as "Authors year" (several joined by `;`).
+    const PAPER: &'static str;
+
+    /// The implementation downhill is verified against (its fixtures').
+    const REFERENCE: &'static str;
+
     /// One line for `downhill optimizers`: when to reach for this rule.
     const USE_WHEN: &'static str;
 

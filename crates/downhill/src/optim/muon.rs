@@ -101,6 +101,8 @@ pub struct MuonConsts<T> {
 impl Rule for Muon {
     type Consts<T: Real> = MuonConsts<T>;
 
+    const PAPER: &'static str = "Jordan et al. 2024";
+    const REFERENCE: &'static str = "torch.optim.Muon";
     const USE_WHEN: &'static str =
         "hidden weight matrices of MLPs, CNNs and transformers: orthogonalised momentum, often fewer steps than AdamW";
     const EXAMPLES: &'static [&'static str] = &[

@@ -58,6 +58,8 @@ impl NAdam {
 impl Rule for NAdam {
     type Consts<T: Real> = NadamConsts<T>;
 
+    const PAPER: &'static str = "Dozat 2016";
+    const REFERENCE: &'static str = "torch.optim.NAdam";
     const USE_WHEN: &'static str =
         "Adam with Nesterov momentum: often a little faster early in training";
     const EXAMPLES: &'static [&'static str] = &["nadam(lr=0.05)"];

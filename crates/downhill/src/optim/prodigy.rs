@@ -133,6 +133,8 @@ pub struct ProdigyConsts<T> {
 impl Rule for Prodigy {
     type Consts<T: Real> = ProdigyConsts<T>;
 
+    const PAPER: &'static str = "Mishchenko & Defazio 2024";
+    const REFERENCE: &'static str = "prodigyopt";
     const USE_WHEN: &'static str =
         "you would rather not tune the rate: Adam with a step size estimated on the fly, often near a tuned Adam";
     const EXAMPLES: &'static [&'static str] = &[

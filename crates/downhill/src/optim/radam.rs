@@ -54,6 +54,8 @@ pub struct RadamConsts<T> {
 impl Rule for RAdam {
     type Consts<T: Real> = RadamConsts<T>;
 
+    const PAPER: &'static str = "Liu et al. 2020";
+    const REFERENCE: &'static str = "torch.optim.RAdam";
     const USE_WHEN: &'static str =
         "Adam without a warm-up schedule: the variance rectification damps early steps";
     const EXAMPLES: &'static [&'static str] = &["radam(lr=0.05)"];

@@ -19,6 +19,10 @@ use crate::Real;
 pub struct Entry {
     /// The name in specs.
     pub name: &'static str,
+    /// Its paper ("Authors year").
+    pub paper: &'static str,
+    /// The implementation it is verified against.
+    pub reference: &'static str,
     /// One line: when to reach for it.
     pub use_when: &'static str,
     /// Specs that exercise its state (the property battery and the step
@@ -46,6 +50,8 @@ macro_rules! registry {
         /// Every optimiser's [`Entry`].
         pub static REGISTRY: &[Entry] = &[$(Entry {
             name: $name,
+            paper: <$rule as Rule>::PAPER,
+            reference: <$rule as Rule>::REFERENCE,
             use_when: <$rule as Rule>::USE_WHEN,
             examples: <$rule as Rule>::EXAMPLES,
             elementwise: <$rule as Rule>::ELEMENTWISE,

@@ -62,6 +62,8 @@ fn denominator<T: Real>(c: &RmspropConsts<T>, v: T, avg: Option<T>) -> T {
 impl Rule for RMSprop {
     type Consts<T: Real> = RmspropConsts<T>;
 
+    const PAPER: &'static str = "Tieleman & Hinton 2012";
+    const REFERENCE: &'static str = "torch.optim.RMSprop";
     const USE_WHEN: &'static str =
         "recurrent nets and non-stationary objectives; Adam without the first moment";
     const EXAMPLES: &'static [&'static str] = &[

@@ -60,6 +60,8 @@ pub struct RpropConsts<T> {
 impl Rule for Rprop {
     type Consts<T: Real> = RpropConsts<T>;
 
+    const PAPER: &'static str = "Riedmiller & Braun 1993";
+    const REFERENCE: &'static str = "torch.optim.Rprop";
     const USE_WHEN: &'static str =
         "full-batch training of small models: robust to badly scaled gradients, needs no rate tuning";
     const EXAMPLES: &'static [&'static str] = &[

@@ -65,6 +65,8 @@ pub struct ScheduleFreeAdamWConsts<T> {
 impl Rule for ScheduleFreeAdamW {
     type Consts<T: Real> = ScheduleFreeAdamWConsts<T>;
 
+    const PAPER: &'static str = "Defazio et al. 2024";
+    const REFERENCE: &'static str = "schedulefree";
     const USE_WHEN: &'static str =
         "you do not know how long you will train: no schedule to set, and the averaged x is ready to use at any step";
     const EXAMPLES: &'static [&'static str] = &[

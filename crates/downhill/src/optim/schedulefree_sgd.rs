@@ -52,6 +52,8 @@ pub struct ScheduleFreeSgdConsts<T> {
 impl Rule for ScheduleFreeSgd {
     type Consts<T: Real> = ScheduleFreeSgdConsts<T>;
 
+    const PAPER: &'static str = "Defazio et al. 2024";
+    const REFERENCE: &'static str = "schedulefree";
     const USE_WHEN: &'static str =
         "SGD with momentum without choosing a schedule or a stopping time; evaluate at the averaged x";
     const EXAMPLES: &'static [&'static str] = &[

@@ -60,6 +60,8 @@ pub struct SgdConsts<T> {
 impl Rule for Sgd {
     type Consts<T: Real> = SgdConsts<T>;
 
+    const PAPER: &'static str = "Robbins & Monro 1951; Sutskever et al. 2013";
+    const REFERENCE: &'static str = "torch.optim.SGD";
     const USE_WHEN: &'static str = "plain or momentum SGD: the baseline, and with Nesterov momentum and a tuned schedule often the best generaliser";
     const EXAMPLES: &'static [&'static str] = &[
         "sgd(lr=0.1)",

@@ -3,6 +3,7 @@
 
 use super::kronecker::{self, mode_gram, project, to_torch, zip_torch, Dims, FAILURES, MAX_DIMS};
 use super::mechanics::{ema, Lerp};
+use super::passes::{norm_squared, par_chunks, par_zip, PARALLEL_LEAF};
 use super::{Param, Rule, TensorStep};
 use crate::hyper::check;
 use crate::linalg::{eigh, eigh_work, gemm, Mat, Op, Par, SHAPES_CHECKED};
@@ -100,6 +101,10 @@ crate::hyper_struct! {
         grafting_beta2: Option<f64> = None; check grafting_beta2_check,
         /// ε of the grafted method.
         grafting_epsilon: f64 = 1e-10; check check::positive,
+        /// Spread a tensor's root refreshes over the period: factor k of K
+        /// refreshes k·F/K steps early, so no step runs every decomposition
+        /// (not in the reference: off by default).
+        stagger: bool = false,
     }
 }
 
@@ -273,8 +278,11 @@ pub struct ShampooConsts<T> {
     /// The step count t, from 1.
     step: u64,
     max_dim: u64,
-    /// Recompute the roots this step.
-    root: bool,
+    /// The first step with roots, the refresh period, and whether the
+    /// factors refresh staggered.
+    start: u64,
+    freq: u64,
+    stagger: bool,
     /// The roots are still the identity (before the first refresh).
     identity: bool,
     /// Take the grafted method's direction alone.
@@ -298,6 +306,8 @@ pub struct ShampooConsts<T> {
 impl Rule for Shampoo {
     type Consts<T: Real> = ShampooConsts<T>;
 
+    const PAPER: &'static str = "Gupta et al. 2018; Shi et al. 2023";
+    const REFERENCE: &'static str = "Distributed Shampoo";
     const USE_WHEN: &'static str =
         "hidden matrices when fewer steps matter more than step time: Kronecker-factored preconditioning, AlgoPerf's winner";
     const EXAMPLES: &'static [&'static str] = &[
@@ -376,7 +386,9 @@ impl Rule for Shampoo {
         ShampooConsts {
             step,
             max_dim: self.max_preconditioner_dim,
-            root: (step.is_multiple_of(freq) && step > start) || step == start,
+            start,
+            freq,
+            stagger: self.stagger,
             identity: step < start,
             graft_only: step < start && graft.is_some(),
             l2: (wd != 0.0 && self.weight_decay_type == WeightDecayType::L2)
@@ -417,7 +429,7 @@ impl Rule for Shampoo {
             return;
         }
         let fmax = blocks.largest_factor();
-        let need = 7 * n + 3 * fmax * fmax + fmax + eigh_work::<T>(fmax);
+        let need = 10 * n + 3 * fmax * fmax + fmax + eigh_work::<T>(fmax);
         if t.scratch.len() < need {
             t.scratch.resize(need, T::zero());
         }
@@ -431,10 +443,8 @@ impl Rule for Shampoo {
         let (g, s) = t.scratch.split_at_mut(n);
         let (w, s) = s.split_at_mut(n);
         let (gh, s) = s.split_at_mut(n);
-        let (bg, s) = s.split_at_mut(n);
-        let (bp, s) = s.split_at_mut(n);
-        let (bq, s) = s.split_at_mut(n);
-        let (bd, s) = s.split_at_mut(n);
+        let (blk, s) = s.split_at_mut(4 * n);
+        let (tmp, s) = s.split_at_mut(3 * n);
         let (mats, s) = s.split_at_mut(3 * fmax * fmax);
         let (vals, work) = s.split_at_mut(fmax);
         to_torch(t.info, t.grad, g, |x| x);
@@ -444,119 +454,218 @@ impl Rule for Shampoo {
         }
         // Element-wise: L2 decay, the grafting accumulator, the filtered
         // gradient Ĝ (into `gh`).
-        if let Some(l2) = c.l2 {
-            for (g, &w) in g.iter_mut().zip(w.iter()) {
-                *g = *g + l2 * w;
-            }
-        }
-        if let (Some(v), Some((bg_, wg, _, _))) = (graft_state.as_deref_mut(), c.graft) {
-            let sum = bg_ == T::one();
-            for (v, &g) in v.iter_mut().zip(g.iter()) {
-                *v = if sum {
-                    *v + wg * (g * g)
-                } else {
-                    *v * bg_ + wg * (g * g)
-                };
-            }
-        }
-        match (filtered, c.filter) {
-            (Some(m), Some((w1, w3))) => {
-                for ((m, &g), gh) in m.iter_mut().zip(g.iter()).zip(gh.iter_mut()) {
-                    let old = *m;
-                    *m = ema(old, g, &w1);
-                    *gh = match &w3 {
-                        Some(w3) => ema(old, g, w3),
-                        None => *m,
-                    } / c.bc1;
-                }
-            }
-            _ => gh.copy_from_slice(g),
-        }
-        // Block by block: the factors, their roots, the direction.
+        elementwise(c, g, w, gh, filtered, graft_state.as_deref_mut());
+        // Block by block: the factors, their roots, the direction. A tensor
+        // that is one block is worked on in place; blocks are gathered.
         let mut at = 0;
         let mut failed = 0usize;
+        let count: usize = (0..blocks.count)
+            .map(|i| blocks.block(i).1.as_slice().len())
+            .sum();
+        let mut first = 0;
+        let work = Work {
+            tmp,
+            mats,
+            vals,
+            work,
+        };
+        let mut work = work;
         for i in 0..blocks.count {
             let (origin, dims) = blocks.block(i);
-            let k = dims.as_slice().len();
             let bn: usize = dims.as_slice().iter().product();
-            blocks.for_each(&origin, &dims, |j, o| bg[j] = g[o]);
-            let mut starts = [0usize; MAX_DIMS + 1];
-            for a in 0..k {
-                let d = dims.as_slice()[a];
-                starts[a] = at;
-                at += d * d;
-                update_factor(c, &dims, a, &bg[..bn], &mut factors[starts[a]..at], mats);
-                if c.root
-                    && !inverse_root(
-                        c,
-                        d,
-                        k,
-                        &factors[starts[a]..at],
-                        &mut roots[starts[a]..at],
-                        mats,
-                        vals,
-                        work,
-                    )
-                {
-                    failed += 1;
-                }
+            let len = dims.as_slice().iter().map(|d| d * d).sum::<usize>();
+            let (f, r) = (&mut factors[at..at + len], &mut roots[at..at + len]);
+            at += len;
+            let base = first;
+            let due = move |j: usize| c.root_due(base + j, count);
+            first += dims.as_slice().len();
+            if blocks.count == 1 {
+                failed += block_step(
+                    c,
+                    &dims,
+                    &due,
+                    g,
+                    gh,
+                    graft_state.as_deref(),
+                    w,
+                    f,
+                    r,
+                    &mut work,
+                );
+                continue;
             }
-            starts[k] = at;
-            blocks.for_each(&origin, &dims, |j, o| bp[j] = gh[o]);
-            let graft_dir = |bd: &mut [T]| {
-                if let (Some(v), Some((_, _, cg, eg))) = (graft_state.as_deref(), c.graft) {
-                    blocks.for_each(&origin, &dims, |j, o| {
-                        bd[j] = gh[o] / ((v[o] / cg).sqrt() + eg);
-                    });
-                }
-            };
-            let p: &mut [T] = if c.graft_only {
-                graft_dir(&mut bd[..bn]);
-                &mut bd[..bn]
-            } else {
-                let p: &mut [T] = if c.identity {
-                    &mut bp[..bn]
-                } else {
-                    let mut xs: [Option<&[T]>; MAX_DIMS] = [None; MAX_DIMS];
-                    for a in 0..k {
-                        xs[a] = Some(&roots[starts[a]..starts[a + 1]]);
-                    }
-                    if project(&dims, &xs[..k], Op::T, &mut bp[..bn], &mut bq[..bn]) {
-                        &mut bq[..bn]
-                    } else {
-                        &mut bp[..bn]
-                    }
-                };
-                if c.graft.is_some() {
-                    graft_dir(&mut bd[..bn]);
-                    let dn = norm(&bd[..bn]);
-                    let pn = norm(p);
-                    let ratio = T::from_f64(dn / (pn + 1e-16));
-                    for x in p.iter_mut() {
-                        *x = *x * ratio;
-                    }
-                }
-                p
-            };
+            let (bg, rest) = blk.split_at_mut(n);
+            let (bh, rest) = rest.split_at_mut(n);
+            let (bv, bw) = rest.split_at_mut(n);
+            let (bg, bh, bv, bw) = (&mut bg[..bn], &mut bh[..bn], &mut bv[..bn], &mut bw[..bn]);
             blocks.for_each(&origin, &dims, |j, o| {
-                let mut d = p[j];
-                if let Some(wd) = c.decoupled {
-                    d = d + wd * w[o];
-                }
-                w[o] = w[o] + c.neg_lr * d;
+                bg[j] = g[o];
+                bh[j] = gh[o];
+                bw[j] = w[o];
             });
+            let v = graft_state.as_deref().map(|v| {
+                blocks.for_each(&origin, &dims, |j, o| bv[j] = v[o]);
+                &*bv
+            });
+            failed += block_step(c, &dims, &due, bg, bh, v, bw, f, r, &mut work);
+            blocks.for_each(&origin, &dims, |j, o| w[o] = bw[j]);
         }
         zip_torch(t.info, t.param, w, |p, w| *p = w);
         failures[0] = failures[0] + T::from_f64(failed as f64);
     }
 }
 
-/// The Frobenius norm, in f64.
-fn norm<T: Real>(x: &[T]) -> f64 {
-    x.iter()
-        .map(|&v| Real::to_f64(v) * Real::to_f64(v))
-        .sum::<f64>()
-        .sqrt()
+impl<T> ShampooConsts<T> {
+    /// Whether factor `k` of the tensor's `count` recomputes its root this
+    /// step: at `start_preconditioning_step`, and then every
+    /// `precondition_frequency` steps (`k·F/count` early when staggered).
+    fn root_due(&self, k: usize, count: usize) -> bool {
+        let off = kronecker::stagger_offset(self.stagger, k, count, self.freq);
+        self.step == self.start
+            || (self.step > self.start && (self.step + off).is_multiple_of(self.freq))
+    }
+}
+
+/// Temporary memory of a block's step.
+struct Work<'a, T> {
+    /// Three tensors of the block's size: the direction, its spare, the
+    /// grafted method's direction.
+    tmp: &'a mut [T],
+    /// Three matrices of the largest factor's size.
+    mats: &'a mut [T],
+    vals: &'a mut [T],
+    work: &'a mut [T],
+}
+
+/// The element-wise part of a step, over the whole tensor in parallel: L2
+/// decay into the gradient, the grafting accumulator, and Ĝ into `gh`.
+fn elementwise<T: Real>(
+    c: &ShampooConsts<T>,
+    g: &mut [T],
+    w: &[T],
+    gh: &mut [T],
+    filtered: Option<&mut [T]>,
+    graft: Option<&mut [T]>,
+) {
+    if let Some(l2) = c.l2 {
+        par_zip(g, w, |g, &w| *g = *g + l2 * w);
+    }
+    let g: &[T] = g;
+    if let (Some(v), Some((bg, wg, _, _))) = (graft, c.graft) {
+        let sum = bg == T::one();
+        par_zip(v, g, |v, &g| {
+            *v = if sum {
+                *v + wg * (g * g)
+            } else {
+                *v * bg + wg * (g * g)
+            };
+        });
+    }
+    match (filtered, c.filter) {
+        (Some(m), Some((w1, w3))) => {
+            use rayon::prelude::*;
+            m.par_chunks_mut(PARALLEL_LEAF)
+                .zip(gh.par_chunks_mut(PARALLEL_LEAF))
+                .zip(g.par_chunks(PARALLEL_LEAF))
+                .for_each(|((m, gh), g)| {
+                    for ((m, gh), &g) in m.iter_mut().zip(gh.iter_mut()).zip(g) {
+                        let old = *m;
+                        *m = ema(old, g, &w1);
+                        *gh = match &w3 {
+                            Some(w3) => ema(old, g, w3),
+                            None => *m,
+                        } / c.bc1;
+                    }
+                });
+        }
+        _ => gh.copy_from_slice(g),
+    }
+}
+
+/// One block's step: its factors (and roots, on a refresh), its direction
+/// from Ĝ (`gh`), grafting, decay, and the update of its parameters `w`.
+/// Returns how many of its decompositions failed.
+#[allow(clippy::too_many_arguments)]
+fn block_step<T: Real>(
+    c: &ShampooConsts<T>,
+    dims: &Dims,
+    due: &dyn Fn(usize) -> bool,
+    g: &[T],
+    gh: &[T],
+    v: Option<&[T]>,
+    w: &mut [T],
+    factors: &mut [T],
+    roots: &mut [T],
+    work: &mut Work<'_, T>,
+) -> usize {
+    let k = dims.as_slice().len();
+    let bn = w.len();
+    let mut failed = 0;
+    let mut starts = [0usize; MAX_DIMS + 1];
+    for a in 0..k {
+        let d = dims.as_slice()[a];
+        starts[a + 1] = starts[a] + d * d;
+        let (s, e) = (starts[a], starts[a + 1]);
+        update_factor(c, dims, a, g, &mut factors[s..e], work.mats);
+        if due(a)
+            && !inverse_root(
+                c,
+                d,
+                k,
+                &factors[s..e],
+                &mut roots[s..e],
+                work.mats,
+                work.vals,
+                work.work,
+            )
+        {
+            failed += 1;
+        }
+    }
+    let (p, rest) = work.tmp.split_at_mut(bn);
+    let (q, rest) = rest.split_at_mut(bn);
+    let d = &mut rest[..bn];
+    // The grafted method's direction D = Ĝ/(√(V/c_g) + ε_g).
+    let graft = match (v, c.graft) {
+        (Some(v), Some((_, _, cg, eg))) => {
+            d.copy_from_slice(gh);
+            par_zip(d, v, |d, &v| *d = *d / ((v / cg).sqrt() + eg));
+            true
+        }
+        _ => false,
+    };
+    let dir: &mut [T] = if c.graft_only {
+        d
+    } else {
+        p.copy_from_slice(gh);
+        let dir: &mut [T] = if c.identity {
+            p
+        } else {
+            let mut xs: [Option<&[T]>; MAX_DIMS] = [None; MAX_DIMS];
+            for a in 0..k {
+                xs[a] = Some(&roots[starts[a]..starts[a + 1]]);
+            }
+            if project(dims, &xs[..k], Op::T, p, q) {
+                q
+            } else {
+                p
+            }
+        };
+        if graft {
+            let ratio = T::from_f64(norm_squared(d).sqrt() / (norm_squared(dir).sqrt() + 1e-16));
+            par_chunks(dir, |_, x| x.iter_mut().for_each(|x| *x = *x * ratio));
+        }
+        dir
+    };
+    let (neg_lr, decay) = (c.neg_lr, c.decoupled);
+    par_zip(w, dir, |w, &d| {
+        let d = match decay {
+            Some(wd) => d + wd * *w,
+            None => d,
+        };
+        *w = *w + neg_lr * d;
+    });
+    failed
 }
 
 /// Every block's roots start as the identity.
@@ -574,8 +683,9 @@ fn init_identity<T: Real>(blocks: &Blocks, roots: &mut [T]) {
     }
 }
 
-/// `Lₐ ← β₂·Lₐ + (1 − β₂)·G₍ₐ₎G₍ₐ₎ᵀ` (or the plain sum), from the upper
-/// triangle (the reference keeps factors as their upper triangle).
+/// `Lₐ ← β₂·Lₐ + (1 − β₂)·G₍ₐ₎G₍ₐ₎ᵀ` (or the plain sum). The reference keeps
+/// factors as their upper triangle; the product is symmetric to rounding, and
+/// the decomposition reads one triangle.
 fn update_factor<T: Real>(
     c: &ShampooConsts<T>,
     dims: &Dims,
@@ -587,16 +697,9 @@ fn update_factor<T: Real>(
     let d = dims.as_slice()[a];
     let o = &mut tmp[..d * d];
     mode_gram(dims, a, g, o);
-    for i in 0..d {
-        for j in i..d {
-            let x = o[i * d + j];
-            let v = match c.factor_beta {
-                Some((b, w)) => l[i * d + j] * b + w * x,
-                None => l[i * d + j] + x,
-            };
-            l[i * d + j] = v;
-            l[j * d + i] = v;
-        }
+    match c.factor_beta {
+        Some((b, w)) => par_zip(l, o, |l, &o| *l = *l * b + w * o),
+        None => par_zip(l, o, |l, &o| *l = *l + o),
     }
 }
 
@@ -670,13 +773,7 @@ fn inverse_root<T: Real>(
     if a.iter().any(|v| !v.is_finite()) {
         return false;
     }
-    // The upper triangle, mirrored, as the reference stores it.
-    for i in 0..d {
-        for j in i..d {
-            x[i * d + j] = a[i * d + j];
-            x[j * d + i] = a[i * d + j];
-        }
-    }
+    x.copy_from_slice(a);
     true
 }
 

@@ -67,6 +67,10 @@ crate::hyper_struct! {
         normalize_grads: bool = false,
         /// Bias-correct the moments (in the step size).
         correct_bias: bool = true,
+        /// Spread a tensor's refreshes over the period: factor k of K
+        /// refreshes k·F/K steps early, so no step runs every QR (not in
+        /// soap.py: off by default).
+        stagger: bool = false,
     }
 }
 
@@ -178,7 +182,11 @@ pub struct SoapConsts<T> {
     eps: T,
     neg_step_size: T,
     neg_lr_wd: Option<T>,
-    refresh: bool,
+    /// SOAP's own step count s = t − 1, the refresh period, and whether
+    /// factors refresh staggered.
+    s: u64,
+    freq: u64,
+    stagger: bool,
     normalize: bool,
     merge: bool,
     max_dim: u64,
@@ -188,6 +196,8 @@ pub struct SoapConsts<T> {
 impl Rule for Soap {
     type Consts<T: Real> = SoapConsts<T>;
 
+    const PAPER: &'static str = "Vyas et al. 2024";
+    const REFERENCE: &'static str = "the authors' soap.py";
     const USE_WHEN: &'static str =
         "hidden matrices when steps are expensive: Adam in a slowly refreshed Shampoo eigenbasis, fewer steps to a loss";
     const EXAMPLES: &'static [&'static str] = &[
@@ -241,7 +251,9 @@ impl Rule for Soap {
             eps: T::from_f64(self.eps),
             neg_step_size: T::from_f64(-step_size),
             neg_lr_wd: (self.weight_decay > 0.0).then(|| T::from_f64(-self.lr * self.weight_decay)),
-            refresh: s > 0 && s.is_multiple_of(self.precondition_frequency),
+            s,
+            freq: self.precondition_frequency,
+            stagger: self.stagger,
             normalize: self.normalize_grads,
             merge: self.merge_dims,
             max_dim: self.max_precond_dim,
@@ -331,14 +343,22 @@ impl Rule for Soap {
             return;
         }
         update_factors(&layout, c, g, gg, s.mats);
-        if c.refresh {
+        // Which factors refresh now: the k-th of K, `k·F/K` steps early when
+        // staggered.
+        let count = (0..k).filter(|&a| layout.factor[a]).count();
+        let mut due = [false; MAX_DIMS];
+        for (j, a) in (0..k).filter(|&a| layout.factor[a]).enumerate() {
+            let off = kronecker::stagger_offset(c.stagger, j, count, c.freq);
+            due[a] = c.s > 0 && (c.s + off).is_multiple_of(c.freq);
+        }
+        if due.iter().any(|&d| d) {
             // m goes back to the original basis, the bases change, and m
             // comes into the new ones.
             if project(&layout.dims, &mats[..k], Op::T, m, s.y) {
                 m.copy_from_slice(s.y);
             }
-            for a in 0..k {
-                if layout.factor[a] && !refresh_basis(&layout, a, gg, q, v, &mut s) {
+            for (a, _) in due.iter().enumerate().take(k).filter(|(_, &d)| d) {
+                if !refresh_basis(&layout, a, gg, q, v, &mut s) {
                     failed += 1;
                 }
             }
