@@ -219,7 +219,8 @@ fn reruns_with_the_same_ranks_are_bit_identical() {
 /// optimiser state are bit-identical, for an element-wise rule (Adam) and
 /// for tensor-level ones (Adafactor's row and column factors, LAMB's norms,
 /// and `muon` alone: Muon's Newton–Schulz on whole hidden matrices, AdamW on
-/// the rest, a partition whose parts the ranks split).
+/// the rest, a partition whose parts the ranks split), and SOAP's and
+/// Shampoo's factor matrices, eigenbases and inverse roots.
 #[test]
 fn sharded_optimizer_state_gives_the_unsharded_bits() {
     let tmp = tempfile::tempdir().unwrap();
@@ -228,6 +229,18 @@ fn sharded_optimizer_state_gives_the_unsharded_bits() {
         (2, "adafactor", Transport::Tcp),
         (2, "lamb(lr=0.01)", Transport::Shm),
         (3, "muon", Transport::Shm),
+        // Kronecker factors and eigenbases: each rank refreshes only the
+        // tensors it owns, staggered or not.
+        (
+            2,
+            "partition(hidden=soap(precondition_frequency=3,stagger=true),all=adamw)",
+            Transport::Shm,
+        ),
+        (
+            3,
+            "shampoo(lr=0.01,precondition_frequency=2,start_preconditioning_step=3,grafting=adam)",
+            Transport::Shm,
+        ),
     ] {
         let run = [
             "--model",
