@@ -1,5 +1,6 @@
 //! AdaBelief: Adam whose second moment measures the gradient's surprise.
 
+use super::lane::Lane;
 use super::mechanics::{bias_correction, moment};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -89,22 +90,20 @@ impl Rule for AdaBelief {
 
 impl Pointwise for AdaBelief {
     #[inline(always)]
-    fn update<T: Real>(c: &AdaBeliefConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdaBeliefConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, s] = b else {
             unreachable!("adabelief has two buffers")
         };
-        for (((p, &g), m), s) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(s.iter_mut()) {
-            let g = c.sign * g;
-            *m = moment(*m, g, c.beta1, c.w1);
-            let e = g - *m;
-            *s = moment(*s, e * e, c.beta2, c.w2) + c.eps_root;
-            let m_hat = if c.nesterov {
-                c.beta1 * (*m / c.bc1_next) + c.w1 * (g / c.bc1)
-            } else {
-                *m / c.bc1
-            };
-            let u = m_hat / ((*s / c.bc2).sqrt() + c.eps);
-            *p = *p + c.neg_lr * u;
-        }
+        let g = g * c.sign;
+        *m = moment(*m, g, c.beta1, c.w1);
+        let e = g - *m;
+        *s = moment(*s, e * e, c.beta2, c.w2) + c.eps_root;
+        let m_hat = if c.nesterov {
+            (*m / c.bc1_next) * c.beta1 + (g / c.bc1) * c.w1
+        } else {
+            *m / c.bc1
+        };
+        let u = m_hat / ((*s / c.bc2).sqrt() + c.eps);
+        *p = *p + u * c.neg_lr;
     }
 }

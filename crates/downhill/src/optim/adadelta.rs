@@ -1,5 +1,6 @@
 //! Adadelta: step sizes from running averages of squared gradients and updates.
 
+use super::lane::Lane;
 use super::mechanics::{ema_sq, Decay};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -69,16 +70,14 @@ impl Rule for Adadelta {
 
 impl Pointwise for Adadelta {
     #[inline(always)]
-    fn update<T: Real>(c: &AdadeltaConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdadeltaConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [v, u] = b else {
             unreachable!("adadelta has two buffers")
         };
-        for (((p, &g), v), u) in p.iter_mut().zip(g).zip(v.iter_mut()).zip(u.iter_mut()) {
-            let d = c.decay.grad(g, *p);
-            *v = ema_sq(*v, d, c.rho, c.one_minus_rho);
-            let delta = (*u + c.eps).sqrt() / (*v + c.eps).sqrt() * d;
-            *u = ema_sq(*u, delta, c.rho, c.one_minus_rho);
-            *p = *p + c.neg_lr * delta;
-        }
+        let d = c.decay.grad(g, *p);
+        *v = ema_sq(*v, d, c.rho, c.one_minus_rho);
+        let delta = (*u + c.eps).sqrt() / (*v + c.eps).sqrt() * d;
+        *u = ema_sq(*u, delta, c.rho, c.one_minus_rho);
+        *p = *p + delta * c.neg_lr;
     }
 }

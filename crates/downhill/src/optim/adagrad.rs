@@ -1,5 +1,6 @@
 //! Adagrad: per-coordinate step sizes from the sum of squared gradients.
 
+use super::lane::Lane;
 use super::mechanics::Decay;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -73,11 +74,12 @@ impl Rule for Adagrad {
 
 impl Pointwise for Adagrad {
     #[inline(always)]
-    fn update<T: Real>(c: &AdagradConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        for ((p, &g), s) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
-            let d = c.decay.grad(g, *p);
-            *s = *s + d * d;
-            *p = *p + c.neg_clr * (d / (s.sqrt() + c.eps));
-        }
+    fn update<T: Real, V: Lane<T>>(c: &AdagradConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        let [s] = b else {
+            unreachable!("adagrad has one buffer")
+        };
+        let d = c.decay.grad(g, *p);
+        *s = *s + d * d;
+        *p = *p + (d / (s.sqrt() + c.eps)) * c.neg_clr;
     }
 }

@@ -1,6 +1,7 @@
 //! Adam, with AMSGrad and optional decoupled weight decay.
 
-use super::mechanics::{bias_correction, ema, ema_sq, maximum, Decay, Lerp};
+use super::lane::Lane;
+use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
@@ -45,7 +46,6 @@ pub struct AdamConsts<T> {
     beta2: T,
     w2: T,
     decay: Decay<T>,
-    amsgrad: bool,
 }
 
 impl Rule for Adam {
@@ -80,7 +80,6 @@ impl Rule for Adam {
                 self.lr,
                 self.maximize,
             ),
-            amsgrad: self.amsgrad,
         }
     }
 
@@ -89,35 +88,24 @@ impl Rule for Adam {
 
 impl Pointwise for Adam {
     #[inline(always)]
-    fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        match b {
-            [m, v] => {
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, &c.w1);
-                    *v = ema_sq(*v, d, c.beta2, c.w2);
-                    let denom = v.sqrt() / c.bc2_sqrt + c.eps;
-                    *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
-                }
-            }
-            [m, v, vmax] => {
-                debug_assert!(c.amsgrad);
-                for ((((p, &g), m), v), vmax) in p
-                    .iter_mut()
-                    .zip(g)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                    .zip(vmax.iter_mut())
-                {
-                    let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, &c.w1);
-                    *v = ema_sq(*v, d, c.beta2, c.w2);
-                    *vmax = maximum(*vmax, *v);
-                    let denom = vmax.sqrt() / c.bc2_sqrt + c.eps;
-                    *p = c.decay.param(*p) + c.neg_step_size * (*m / denom);
-                }
-            }
+    fn update<T: Real, V: Lane<T>>(c: &AdamConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        let (m, v, vmax) = match b {
+            [m, v] => (m, v, None),
+            [m, v, vmax] => (m, v, Some(vmax)),
             _ => unreachable!("buffers() and update() agree on the buffer count"),
-        }
+        };
+        let d = c.decay.grad(g, *p);
+        *m = ema(*m, d, &c.w1);
+        *v = ema_sq(*v, d, c.beta2, c.w2);
+        // AMSGrad divides by the running maximum of v.
+        let second = match vmax {
+            Some(vmax) => {
+                *vmax = vmax.maximum(*v);
+                *vmax
+            }
+            None => *v,
+        };
+        let denom = second.sqrt() / c.bc2_sqrt + c.eps;
+        *p = c.decay.param(*p) + (*m / denom) * c.neg_step_size;
     }
 }

@@ -1,6 +1,7 @@
 //! Adamax: Adam with the infinity norm in place of the second moment.
 
-use super::mechanics::{bias_correction, ema, maximum, Decay, Lerp};
+use super::lane::Lane;
+use super::mechanics::{bias_correction, ema, Decay, Lerp};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
@@ -66,15 +67,13 @@ impl Rule for Adamax {
 
 impl Pointwise for Adamax {
     #[inline(always)]
-    fn update<T: Real>(c: &AdamaxConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdamaxConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, u] = b else {
             unreachable!("adamax has two buffers")
         };
-        for (((p, &g), m), u) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(u.iter_mut()) {
-            let d = c.decay.grad(g, *p);
-            *m = ema(*m, d, &c.w1);
-            *u = maximum(*u * c.beta2, d.abs() + c.eps);
-            *p = *p + c.neg_clr * (*m / *u);
-        }
+        let d = c.decay.grad(g, *p);
+        *m = ema(*m, d, &c.w1);
+        *u = (*u * c.beta2).maximum(d.abs() + c.eps);
+        *p = *p + (*m / *u) * c.neg_clr;
     }
 }

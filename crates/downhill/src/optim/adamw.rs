@@ -1,6 +1,7 @@
 //! AdamW: Adam with decoupled weight decay on by default.
 
 use super::adam::AdamConsts;
+use super::lane::Lane;
 use super::{Adam, Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
@@ -73,7 +74,7 @@ impl Rule for AdamW {
 
 impl Pointwise for AdamW {
     #[inline(always)]
-    fn update<T: Real>(c: &AdamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdamConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         Adam::update(c, p, g, b)
     }
 }

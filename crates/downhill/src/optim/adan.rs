@@ -1,5 +1,6 @@
 //! Adan: adaptive Nesterov momentum from gradient differences.
 
+use super::lane::Lane;
 use super::mechanics::{bias_correction, moment};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -107,32 +108,23 @@ impl Rule for Adan {
 
 impl Pointwise for Adan {
     #[inline(always)]
-    fn update<T: Real>(c: &AdanConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdanConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, v, n, prev] = b else {
             unreachable!("adan has four buffers")
         };
-        // Cut every slice to the parameter's length so the indexing below
-        // needs no bounds checks and the loop vectorises.
-        let len = p.len();
-        let (g, m, v, n, prev) = (
-            &g[..len],
-            &mut m[..len],
-            &mut v[..len],
-            &mut n[..len],
-            &mut prev[..len],
-        );
-        for i in 0..len {
-            let g = c.sign * g[i];
-            let diff = if c.first { T::zero() } else { g - prev[i] };
-            m[i] = moment(m[i], g, c.beta1, c.w1);
-            v[i] = moment(v[i], diff, c.beta2, c.w2);
-            let sq = g + c.w2 * diff;
-            n[i] = moment(n[i], sq * sq, c.beta3, c.w3);
-            let u = (m[i] / c.bc1 + c.w2 * (v[i] / c.bc2))
-                / ((n[i] / c.bc3 + c.eps_root).sqrt() + c.eps);
-            let u = u + c.wd * p[i];
-            p[i] = p[i] + c.neg_lr * u;
-            prev[i] = g;
-        }
+        let g = g * c.sign;
+        let diff = if c.first {
+            V::splat(T::zero())
+        } else {
+            g - *prev
+        };
+        *m = moment(*m, g, c.beta1, c.w1);
+        *v = moment(*v, diff, c.beta2, c.w2);
+        let sq = g + diff * c.w2;
+        *n = moment(*n, sq * sq, c.beta3, c.w3);
+        let u = (*m / c.bc1 + (*v / c.bc2) * c.w2) / ((*n / c.bc3 + c.eps_root).sqrt() + c.eps);
+        let u = u + *p * c.wd;
+        *p = *p + u * c.neg_lr;
+        *prev = g;
     }
 }

@@ -1,5 +1,6 @@
 //! AdEMAMix: Adam plus a slow moving average of the gradient.
 
+use super::lane::Lane;
 use super::mechanics::{bias_correction, moment};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -140,26 +141,18 @@ impl Rule for AdEMAMix {
 
 impl Pointwise for AdEMAMix {
     #[inline(always)]
-    fn update<T: Real>(c: &AdEMAMixConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdEMAMixConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m1, m2, nu] = b else {
             unreachable!("ademamix has three buffers")
         };
-        for ((((p, &g), m1), m2), nu) in p
-            .iter_mut()
-            .zip(g)
-            .zip(m1.iter_mut())
-            .zip(m2.iter_mut())
-            .zip(nu.iter_mut())
-        {
-            *m1 = moment(*m1, g, c.b1, c.w1);
-            *m2 = moment(*m2, g, c.b3, c.w3);
-            *nu = moment(*nu, g * g, c.b2, c.w2);
-            let mut u = (*m1 / c.bc1 + c.alpha * *m2) / ((*nu / c.bc2 + c.eps_root).sqrt() + c.eps);
-            if let Some(wd) = c.wd {
-                u = u + wd * *p;
-            }
-            *p = *p + c.neg_lr * u;
+        *m1 = moment(*m1, g, c.b1, c.w1);
+        *m2 = moment(*m2, g, c.b3, c.w3);
+        *nu = moment(*nu, g * g, c.b2, c.w2);
+        let mut u = (*m1 / c.bc1 + *m2 * c.alpha) / ((*nu / c.bc2 + c.eps_root).sqrt() + c.eps);
+        if let Some(wd) = c.wd {
+            u = u + *p * wd;
         }
+        *p = *p + u * c.neg_lr;
     }
 }
 

@@ -1,5 +1,6 @@
 //! ADOPT: Adam whose second moment never sees the gradient it normalises.
 
+use super::lane::Lane;
 use super::mechanics::moment;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -86,23 +87,21 @@ impl Rule for Adopt {
 
 impl Pointwise for Adopt {
     #[inline(always)]
-    fn update<T: Real>(c: &AdoptConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &AdoptConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, nu] = b else {
             unreachable!("adopt has two buffers")
         };
-        for (((p, &g), m), nu) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(nu.iter_mut()) {
-            let mut r = g / nu.sqrt().max(c.eps);
-            if let Some(clip) = c.clip {
-                r = r.max(-clip).min(clip);
-            }
-            *nu = moment(*nu, g * g, c.b2, c.w2);
-            *m = moment(*m, r, c.b1, c.w1);
-            let d = if c.nesterov {
-                moment(*m, r, c.b1, c.w1)
-            } else {
-                *m
-            };
-            *p = *p + c.neg_lr * d;
+        let mut r = g / nu.sqrt().max(c.eps);
+        if let Some(clip) = c.clip {
+            r = r.max(-clip).min(clip);
         }
+        *nu = moment(*nu, g * g, c.b2, c.w2);
+        *m = moment(*m, r, c.b1, c.w1);
+        let d = if c.nesterov {
+            moment(*m, r, c.b1, c.w1)
+        } else {
+            *m
+        };
+        *p = *p + d * c.neg_lr;
     }
 }

@@ -1,5 +1,6 @@
 //! ASGD: SGD whose iterates are averaged (Polyak–Ruppert).
 
+use super::lane::Lane;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
@@ -96,15 +97,13 @@ impl Rule for Asgd {
 
 impl Pointwise for Asgd {
     #[inline(always)]
-    fn update<T: Real>(c: &AsgdConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        let [ax] = b else {
+    fn update<T: Real, V: Lane<T>>(c: &AsgdConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        let [a] = b else {
             unreachable!("asgd has one buffer")
         };
-        for ((p, &g), a) in p.iter_mut().zip(g).zip(ax.iter_mut()) {
-            let g = c.sign * g + c.wd * *p;
-            *p = *p * c.shrink;
-            *p = *p + c.neg_eta * g;
-            *a = if c.copy { *p } else { *a + (*p - *a) * c.mu };
-        }
+        let g = g * c.sign + *p * c.wd;
+        *p = *p * c.shrink;
+        *p = *p + g * c.neg_eta;
+        *a = if c.copy { *p } else { *a + (*p - *a) * c.mu };
     }
 }

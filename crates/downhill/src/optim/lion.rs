@@ -1,6 +1,7 @@
 //! Lion: the sign of an interpolated momentum.
 
-use super::mechanics::{moment, sign};
+use super::lane::Lane;
+use super::mechanics::moment;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::Real;
@@ -76,15 +77,13 @@ impl Rule for Lion {
 
 impl Pointwise for Lion {
     #[inline(always)]
-    fn update<T: Real>(c: &LionConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &LionConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m] = b else {
             unreachable!("lion has one buffer")
         };
-        for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
-            let g = c.sign * g;
-            let u = sign(moment(*m, g, c.beta1, c.w1)) + c.wd * *p;
-            *p = *p + c.neg_lr * u;
-            *m = moment(*m, g, c.beta2, c.w2);
-        }
+        let g = g * c.sign;
+        let u = moment(*m, g, c.beta1, c.w1).sign() + *p * c.wd;
+        *p = *p + u * c.neg_lr;
+        *m = moment(*m, g, c.beta2, c.w2);
     }
 }

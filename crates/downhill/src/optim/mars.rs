@@ -1,6 +1,7 @@
 //! MARS: variance-reduced gradients in an AdamW or Lion step.
 
-use super::mechanics::{bias_correction, ema, ema_sq, maximum, sign, Lerp};
+use super::lane::Lane;
+use super::mechanics::{bias_correction, ema, ema_sq, Lerp};
 use super::passes::{par_reduce, Chunk};
 use super::{Rule, TensorStep};
 use crate::hyper::check;
@@ -239,7 +240,7 @@ crate::multiversion! {
                 }
                 if let Some(vmax) = vmax {
                     for (vm, &vi) in vmax.iter_mut().zip(v.iter()) {
-                        *vm = maximum(*vm, vi);
+                        *vm = vm.maximum(vi);
                     }
                 }
                 agree
@@ -259,7 +260,7 @@ crate::multiversion! {
                         u = if u * (c.sign * g) > T::zero() { u * scale } else { u * T::zero() };
                     }
                     u = if b.lion {
-                        sign(u)
+                        Lane::<T>::sign(u)
                     } else {
                         let den = ((v[i] + T::from_f64(1e-15)).sqrt() + c.eps) / b.bc2_sqrt * b.bc1;
                         u / den

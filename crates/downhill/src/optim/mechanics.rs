@@ -2,9 +2,11 @@
 //! gradient (`maximize`), weight decay (L2 or decoupled), exponential moving
 //! averages of the gradient and its square, and bias correction.
 //!
-//! Everything here is `#[inline(always)]` scalar code: the optimisers call it
-//! inside their single fused loop over memory, and the compiler vectorises it.
+//! Everything here is `#[inline(always)]` [`Lane`] code: the optimisers call
+//! it inside their single fused loop over memory, where the compiler
+//! vectorises it, or record it as whole-tensor operations for a device.
 
+use super::lane::Lane;
 use crate::Real;
 
 /// How weight decay enters a step, precomputed once per step.
@@ -43,13 +45,13 @@ impl<T: Real> Decay<T> {
 
     /// The effective gradient: `±g + λ_L2·θ`.
     #[inline(always)]
-    pub fn grad(&self, g: T, p: T) -> T {
-        self.sign * g + self.l2 * p
+    pub fn grad<V: Lane<T>>(&self, g: V, p: V) -> V {
+        g * self.sign + p * self.l2
     }
 
     /// The parameter after decoupled decay (unchanged under L2).
     #[inline(always)]
-    pub fn param(&self, p: T) -> T {
+    pub fn param<V: Lane<T>>(&self, p: V) -> V {
         p * self.shrink
     }
 }
@@ -83,9 +85,9 @@ impl<T: Real> Lerp<T> {
 /// (see [`Lerp`]). The branch is the same for every element, so the
 /// compiler takes it out of the loop.
 #[inline(always)]
-pub fn ema<T: Real>(m: T, g: T, w: &Lerp<T>) -> T {
+pub fn ema<T: Real, V: Lane<T>>(m: V, g: V, w: &Lerp<T>) -> V {
     if w.small {
-        m + w.w * (g - m)
+        m + (g - m) * w.w
     } else {
         g - (g - m) * w.one_minus_w
     }
@@ -93,41 +95,14 @@ pub fn ema<T: Real>(m: T, g: T, w: &Lerp<T>) -> T {
 
 /// Second-moment update `v ← β·v + (1 − β)·g²`, with `w = 1 − β`.
 #[inline(always)]
-pub fn ema_sq<T: Real>(v: T, g: T, beta: T, w: T) -> T {
-    v * beta + w * g * g
-}
-
-/// `torch.maximum(a, b)`: the larger, or NaN when either is NaN (Rust's
-/// `max` would drop the NaN, hiding a bad gradient in AMSGrad's and Adamax's
-/// running maxima when the non-finite check is off).
-#[inline(always)]
-pub fn maximum<T: Real>(a: T, b: T) -> T {
-    #[allow(clippy::eq_op)]
-    let a_is_nan = a != a;
-    if a > b || a_is_nan {
-        a
-    } else {
-        b
-    }
-}
-
-/// `sign(x)` as `torch.sign` and `jnp.sign` define it: −1, 0 or 1, and NaN
-/// for NaN (`Float::signum` would give 1 for 0).
-#[inline(always)]
-pub fn sign<T: Real>(x: T) -> T {
-    if x > T::zero() {
-        T::one()
-    } else if x < T::zero() {
-        -T::one()
-    } else {
-        x
-    }
+pub fn ema_sq<T: Real, V: Lane<T>>(v: V, g: V, beta: T, w: T) -> V {
+    v * beta + g * w * g
 }
 
 /// optax's moving average `(1 − β)·x + β·m`, in optax's order of operations.
 #[inline(always)]
-pub fn moment<T: Real>(m: T, x: T, beta: T, w: T) -> T {
-    w * x + beta * m
+pub fn moment<T: Real, V: Lane<T>>(m: V, x: V, beta: T, w: T) -> V {
+    x * w + m * beta
 }
 
 /// The schedule-free weight schedule (Defazio et al. 2024), shared by
@@ -187,6 +162,14 @@ pub fn bias_correction(beta: f64, step: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sign<T: Real>(x: T) -> T {
+        Lane::<T>::sign(x)
+    }
+
+    fn maximum<T: Real>(a: T, b: T) -> T {
+        Lane::<T>::maximum(a, b)
+    }
 
     /// torch's `lerp` switches formula at |w| = 0.5; the two forms round
     /// differently, and `ema` must follow the one torch takes.

@@ -86,6 +86,7 @@
 //! result (the worst seen is 2.7e-13, most values are bit-identical), f32
 //! runs within 1e-4.
 
+pub mod lane;
 pub mod mechanics;
 pub mod passes;
 pub mod registry;
@@ -370,13 +371,14 @@ pub trait Rule: Hyper {
     }
 }
 
-/// The element-wise half of an element-wise rule: the fused loop over a
-/// chunk of elements, called on disjoint chunks in parallel and on single
-/// rows for sparse steps.
+/// The element-wise half of an element-wise rule, written once over a
+/// [`lane::Lane`]: one element inside the fused CPU loop (called on disjoint
+/// chunks in parallel and on single rows for sparse steps), or whole tensors
+/// recorded as a program for a device.
 pub trait Pointwise: Rule {
-    /// Updates a chunk of the parameter in place, given the gradient and the
-    /// state buffers (as many as [`Rule::buffers`] names, same length as `p`).
-    fn update<T: Real>(c: &Self::Consts<T>, p: &mut [T], g: &[T], buffers: &mut [&mut [T]]);
+    /// Updates one lane of the parameter, given the gradient and the state
+    /// buffers (as many as [`Rule::buffers`] names).
+    fn update<T: Real, V: lane::Lane<T>>(c: &Self::Consts<T>, p: &mut V, g: V, buffers: &mut [V]);
 }
 
 /// The [`Rule`] methods of an element-wise rule, written once: `step_tensor` is

@@ -1,5 +1,6 @@
 //! NAdam: Adam with Nesterov momentum.
 
+use super::lane::Lane;
 use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -104,17 +105,15 @@ impl Rule for NAdam {
 
 impl Pointwise for NAdam {
     #[inline(always)]
-    fn update<T: Real>(c: &NadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &NadamConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, v] = b else {
             unreachable!("nadam has two buffers")
         };
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let d = c.decay.grad(g, *p);
-            *m = ema(*m, d, &c.w1);
-            *v = ema_sq(*v, d, c.beta2, c.w2);
-            let denom = (*v / c.bc2).sqrt() + c.eps;
-            let q = c.decay.param(*p) + c.coef_grad * (d / denom);
-            *p = q + c.coef_avg * (*m / denom);
-        }
+        let d = c.decay.grad(g, *p);
+        *m = ema(*m, d, &c.w1);
+        *v = ema_sq(*v, d, c.beta2, c.w2);
+        let denom = (*v / c.bc2).sqrt() + c.eps;
+        let q = c.decay.param(*p) + (d / denom) * c.coef_grad;
+        *p = q + (*m / denom) * c.coef_avg;
     }
 }

@@ -167,7 +167,7 @@ fn leaf<R: Pointwise, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], b: &mut [
             Level::Baseline => {}
         }
     }
-    R::update(c, p, g, b)
+    elements::<R, T>(c, p, g, b)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -178,7 +178,7 @@ unsafe fn leaf_avx2<R: Pointwise, T: Real>(
     g: &[T],
     b: &mut [&mut [T]],
 ) {
-    R::update(c, p, g, b)
+    elements::<R, T>(c, p, g, b)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -189,8 +189,52 @@ unsafe fn leaf_avx512<R: Pointwise, T: Real>(
     g: &[T],
     b: &mut [&mut [T]],
 ) {
-    R::update(c, p, g, b)
+    elements::<R, T>(c, p, g, b)
 }
+
+/// The fused loop: [`Pointwise::update`] on each element, with the rule's
+/// buffers loaded into lanes and stored back. One loop per buffer count,
+/// each buffer its own argument: the compiler then knows that no two slices
+/// overlap, vectorises, and drops the store of a buffer the rule left as it
+/// was.
+#[inline(always)]
+fn elements<R: Pointwise, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    match b {
+        [] => each0::<R, T>(c, p, g),
+        [b0] => each1::<R, T>(c, p, g, b0),
+        [b0, b1] => each2::<R, T>(c, p, g, b0, b1),
+        [b0, b1, b2] => each3::<R, T>(c, p, g, b0, b1, b2),
+        [b0, b1, b2, b3] => each4::<R, T>(c, p, g, b0, b1, b2, b3),
+        [b0, b1, b2, b3, b4] => each5::<R, T>(c, p, g, b0, b1, b2, b3, b4),
+        _ => unreachable!("at most MAX_BUFFERS buffers"),
+    }
+}
+
+/// Defines the fused loop for one buffer count.
+macro_rules! each {
+    ($name:ident; $($b:ident $k:literal),*) => {
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn $name<R: Pointwise, T: Real>(c: &R::Consts<T>, p: &mut [T], g: &[T], $($b: &mut [T]),*) {
+            let n = p.len();
+            let g = &g[..n];
+            $(let $b = &mut $b[..n];)*
+            for i in 0..n {
+                let mut x = p[i];
+                let mut lanes = [$($b[i]),*];
+                R::update(c, &mut x, g[i], &mut lanes);
+                p[i] = x;
+                $($b[i] = lanes[$k];)*
+            }
+        }
+    };
+}
+each!(each0;);
+each!(each1; b0 0);
+each!(each2; b0 0, b1 1);
+each!(each3; b0 0, b1 1, b2 2);
+each!(each4; b0 0, b1 1, b2 2, b3 3);
+each!(each5; b0 0, b1 1, b2 2, b3 3, b4 4);
 
 /// The first `n` of a step's buffers, each cut at `mid`.
 type SplitBuffers<'a, T> = ([&'a mut [T]; MAX_BUFFERS], [&'a mut [T]; MAX_BUFFERS]);

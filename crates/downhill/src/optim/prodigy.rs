@@ -1,5 +1,6 @@
 //! Prodigy: Adam whose step size estimates the distance to the solution.
 
+use super::lane::Lane;
 use super::passes::{par_reduce, pointwise, Chunk};
 use super::{Group, Param, Pointwise, Rule, TensorStep};
 use crate::hyper::check;
@@ -323,30 +324,35 @@ impl Rule for Prodigy {
     }
 
     fn step_tensor<T: Real>(c: &ProdigyConsts<T>, t: TensorStep<'_, T>) {
-        pointwise::<Self, T>(c, t)
+        // The update reads only the element-wise moments: `s` and `p0` may be
+        // subsampled (`slice_p`), and the gather pass has used them.
+        let [v, _s, _p0, m, _] = t.buffers;
+        pointwise::<Self, T>(
+            c,
+            TensorStep {
+                buffers: [v, m, &mut [], &mut [], &mut []],
+                n_buffers: if c.momentum { 2 } else { 1 },
+                ..t
+            },
+        )
     }
 }
 
 impl Pointwise for Prodigy {
     #[inline(always)]
-    fn update<T: Real>(c: &ProdigyConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        // Every slice cut to the parameter's length: no bounds checks in the
-        // loop, so it vectorises. Without momentum `m` is unused.
-        let len = p.len();
-        let (g, v) = (&g[..len], &b[0][..len]);
-        let m: &[T] = if c.momentum { &b[3][..len] } else { v };
-        for i in 0..len {
-            let denom = v[i].sqrt() + c.denom_eps;
-            let grad = c.sign * g[i] + c.l2 * p[i];
-            if c.decoupled {
-                p[i] = p[i] + c.shrink * p[i];
-            }
-            p[i] = if c.momentum {
-                p[i] + c.neg_dlr * (m[i] / denom)
-            } else {
-                p[i] + c.neg_dlr_d * (grad / denom)
-            };
+    fn update<T: Real, V: Lane<T>>(c: &ProdigyConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        // The moments (v, and m with momentum) were updated by the gather
+        // pass; this reads them.
+        let denom = b[0].sqrt() + c.denom_eps;
+        let grad = g * c.sign + *p * c.l2;
+        if c.decoupled {
+            *p = *p + *p * c.shrink;
         }
+        *p = if c.momentum {
+            *p + (b[1] / denom) * c.neg_dlr
+        } else {
+            *p + (grad / denom) * c.neg_dlr_d
+        };
     }
 }
 

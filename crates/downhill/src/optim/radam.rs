@@ -1,5 +1,6 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
+use super::lane::Lane;
 use super::mechanics::{bias_correction, ema, ema_sq, Decay, Lerp};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -97,29 +98,19 @@ impl Rule for RAdam {
 
 impl Pointwise for RAdam {
     #[inline(always)]
-    fn update<T: Real>(c: &RadamConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &RadamConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [m, v] = b else {
             unreachable!("radam has two buffers")
         };
-        let elements = p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
-        match c.rect {
-            Some(rect) => {
-                for (((p, &g), m), v) in elements {
-                    let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, &c.w1);
-                    *v = ema_sq(*v, d, c.beta2, c.w2);
-                    let adaptive = c.bc2_sqrt / (v.sqrt() + c.eps);
-                    *p = c.decay.param(*p) - *m / c.bc1 * c.lr * adaptive * rect;
-                }
-            }
-            None => {
-                for (((p, &g), m), v) in elements {
-                    let d = c.decay.grad(g, *p);
-                    *m = ema(*m, d, &c.w1);
-                    *v = ema_sq(*v, d, c.beta2, c.w2);
-                    *p = c.decay.param(*p) - *m / c.bc1 * c.lr;
-                }
-            }
-        }
+        let d = c.decay.grad(g, *p);
+        *m = ema(*m, d, &c.w1);
+        *v = ema_sq(*v, d, c.beta2, c.w2);
+        let step = *m / c.bc1 * c.lr;
+        // Rectified once the variance of the adaptive rate is tractable.
+        let step = match c.rect {
+            Some(rect) => step * (v.sqrt() + c.eps).divides(c.bc2_sqrt) * rect,
+            None => step,
+        };
+        *p = c.decay.param(*p) - step;
     }
 }

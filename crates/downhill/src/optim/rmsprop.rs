@@ -1,5 +1,6 @@
 //! RMSprop: steps divided by a running RMS of the gradient.
 
+use super::lane::Lane;
 use super::mechanics::{ema, ema_sq, Decay, Lerp};
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -50,15 +51,6 @@ pub struct RmspropConsts<T> {
     decay: Decay<T>,
 }
 
-/// `σ` for one element, with `avg` the centered first moment when present.
-#[inline(always)]
-fn denominator<T: Real>(c: &RmspropConsts<T>, v: T, avg: Option<T>) -> T {
-    match avg {
-        Some(a) => (v - a * a).sqrt() + c.eps,
-        None => v.sqrt() + c.eps,
-    }
-}
-
 impl Rule for RMSprop {
     type Consts<T: Real> = RmspropConsts<T>;
 
@@ -99,48 +91,30 @@ impl Rule for RMSprop {
 
 impl Pointwise for RMSprop {
     #[inline(always)]
-    fn update<T: Real>(c: &RmspropConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        // One loop per variant keeps each loop branch-free and vectorisable.
-        match (c.centered, c.with_momentum, b) {
-            (false, false, [v]) => {
-                for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *p = *p + c.neg_lr * (d / denominator(c, *v, None));
-                }
-            }
-            (false, true, [v, m]) => {
-                for (((p, &g), v), m) in p.iter_mut().zip(g).zip(v.iter_mut()).zip(m.iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *m = *m * c.momentum + d / denominator(c, *v, None);
-                    *p = *p + c.neg_lr * *m;
-                }
-            }
-            (true, false, [v, a]) => {
-                for (((p, &g), v), a) in p.iter_mut().zip(g).zip(v.iter_mut()).zip(a.iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *a = ema(*a, d, &c.grad_avg);
-                    *p = *p + c.neg_lr * (d / denominator(c, *v, Some(*a)));
-                }
-            }
-            (true, true, [v, a, m]) => {
-                for ((((p, &g), v), a), m) in p
-                    .iter_mut()
-                    .zip(g)
-                    .zip(v.iter_mut())
-                    .zip(a.iter_mut())
-                    .zip(m.iter_mut())
-                {
-                    let d = c.decay.grad(g, *p);
-                    *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
-                    *a = ema(*a, d, &c.grad_avg);
-                    *m = *m * c.momentum + d / denominator(c, *v, Some(*a));
-                    *p = *p + c.neg_lr * *m;
-                }
-            }
+    fn update<T: Real, V: Lane<T>>(c: &RmspropConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        let (v, avg, m) = match (c.centered, c.with_momentum, b) {
+            (false, false, [v]) => (v, None, None),
+            (false, true, [v, m]) => (v, None, Some(m)),
+            (true, false, [v, a]) => (v, Some(a), None),
+            (true, true, [v, a, m]) => (v, Some(a), Some(m)),
             _ => unreachable!("buffers() and update() agree on the buffer count"),
+        };
+        let d = c.decay.grad(g, *p);
+        *v = ema_sq(*v, d, c.alpha, c.one_minus_alpha);
+        // Centred: divide by the variance estimate v − E[g]², not by v.
+        let denom = match avg {
+            Some(a) => {
+                *a = ema(*a, d, &c.grad_avg);
+                (*v - *a * *a).sqrt() + c.eps
+            }
+            None => v.sqrt() + c.eps,
+        };
+        match m {
+            Some(m) => {
+                *m = *m * c.momentum + d / denom;
+                *p = *p + *m * c.neg_lr;
+            }
+            None => *p = *p + (d / denom) * c.neg_lr,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Rprop: per-coordinate step sizes driven by the sign of the gradient.
 
-use super::mechanics::sign;
+use super::lane::Lane;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
 use crate::{Real, Result};
@@ -108,41 +108,19 @@ impl Rule for Rprop {
 
 impl Pointwise for Rprop {
     #[inline(always)]
-    fn update<T: Real>(c: &RpropConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &RpropConsts<T>, p: &mut V, g: V, b: &mut [V]) {
         let [prev, step] = b else {
             unreachable!("rprop has two buffers")
         };
-        for (((p, &g), prev), step) in p
-            .iter_mut()
-            .zip(g)
-            .zip(prev.iter_mut())
-            .zip(step.iter_mut())
-        {
-            let g = c.sign * g;
-            let s = sign(g * *prev);
-            // torch assigns η₊ to positive signs, then η₋ to negative ones,
-            // then 1 to zeros, in that order.
-            let f = if s > T::zero() {
-                c.eta_plus
-            } else if s < T::zero() {
-                c.eta_minus
-            } else if s == T::zero() {
-                T::one()
-            } else {
-                s
-            };
-            // clamp_(min, max): max(min(x, max), min), NaN kept.
-            let d = *step * f;
-            *step = if d < c.min {
-                c.min
-            } else if d > c.max {
-                c.max
-            } else {
-                d
-            };
-            let g = if f == c.eta_minus { T::zero() } else { g };
-            *p = *p + (-sign(g)) * *step;
-            *prev = g;
-        }
+        let g = g * c.sign;
+        let s = (g * *prev).sign();
+        let one = V::splat(T::one());
+        let f = s.by_sign(V::splat(c.eta_plus), one, V::splat(c.eta_minus), s);
+        *step = (*step * f).clamp(c.min, c.max);
+        // After a sign change the gradient is forgotten: no step, and no
+        // comparison at the next one.
+        let g = s.by_sign(g, g, V::splat(T::zero()), g);
+        *p = *p + (-g.sign()) * *step;
+        *prev = g;
     }
 }

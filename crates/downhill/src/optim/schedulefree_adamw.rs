@@ -1,5 +1,6 @@
 //! Schedule-free AdamW: no learning-rate schedule, an averaged iterate instead.
 
+use super::lane::Lane;
 use super::mechanics::{
     bias_correction, ema, schedule_free_begin, schedule_free_end, schedule_free_init, Lerp,
     SCHEDULE_FREE_SCALARS,
@@ -136,21 +137,19 @@ impl Rule for ScheduleFreeAdamW {
 
 impl Pointwise for ScheduleFreeAdamW {
     #[inline(always)]
-    fn update<T: Real>(c: &ScheduleFreeAdamWConsts<T>, y: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &ScheduleFreeAdamWConsts<T>, y: &mut V, g: V, b: &mut [V]) {
         let [z, v] = b else {
             unreachable!("schedulefree_adamw has two buffers")
         };
-        for (((y, &g), z), v) in y.iter_mut().zip(g).zip(z.iter_mut()).zip(v.iter_mut()) {
-            let g = c.sign * g;
-            *v = *v * c.beta2 + c.w2 * g * g;
-            let denom = (*v / c.bc2).sqrt() + c.eps;
-            let mut gn = g / denom;
-            if c.decay {
-                gn = gn + c.wd * *y;
-            }
-            *y = ema(*y, *z, &c.to_z);
-            *y = *y + c.y_step * gn;
-            *z = *z + c.neg_lr * gn;
+        let g = g * c.sign;
+        *v = *v * c.beta2 + g * c.w2 * g;
+        let denom = (*v / c.bc2).sqrt() + c.eps;
+        let mut gn = g / denom;
+        if c.decay {
+            gn = gn + *y * c.wd;
         }
+        *y = ema(*y, *z, &c.to_z);
+        *y = *y + gn * c.y_step;
+        *z = *z + gn * c.neg_lr;
     }
 }

@@ -1,5 +1,6 @@
 //! Schedule-free SGD: momentum by averaging, no learning-rate schedule.
 
+use super::lane::Lane;
 use super::mechanics::{
     ema, schedule_free_begin, schedule_free_end, schedule_free_init, Lerp, SCHEDULE_FREE_SCALARS,
 };
@@ -116,18 +117,16 @@ impl Rule for ScheduleFreeSgd {
 
 impl Pointwise for ScheduleFreeSgd {
     #[inline(always)]
-    fn update<T: Real>(c: &ScheduleFreeSgdConsts<T>, y: &mut [T], g: &[T], b: &mut [&mut [T]]) {
+    fn update<T: Real, V: Lane<T>>(c: &ScheduleFreeSgdConsts<T>, y: &mut V, g: V, b: &mut [V]) {
         let [z] = b else {
             unreachable!("schedulefree_sgd has one buffer")
         };
-        for ((y, &g), z) in y.iter_mut().zip(g).zip(z.iter_mut()) {
-            let mut g = c.sign * g;
-            if c.decay {
-                g = g + c.wd * *y;
-            }
-            *y = ema(*y, *z, &c.to_z);
-            *y = *y + c.y_step * g;
-            *z = *z + c.neg_lr * g;
+        let mut g = g * c.sign;
+        if c.decay {
+            g = g + *y * c.wd;
         }
+        *y = ema(*y, *z, &c.to_z);
+        *y = *y + g * c.y_step;
+        *z = *z + g * c.neg_lr;
     }
 }

@@ -1,5 +1,6 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov momentum.
 
+use super::lane::Lane;
 use super::mechanics::Decay;
 use super::{Pointwise, Rule};
 use crate::hyper::check;
@@ -120,27 +121,20 @@ impl Rule for Sgd {
 
 impl Pointwise for Sgd {
     #[inline(always)]
-    fn update<T: Real>(c: &SgdConsts<T>, p: &mut [T], g: &[T], b: &mut [&mut [T]]) {
-        match c.mode {
-            Mode::Plain => {
-                for (p, &g) in p.iter_mut().zip(g) {
-                    *p = *p + c.neg_lr * c.decay.grad(g, *p);
-                }
+    fn update<T: Real, V: Lane<T>>(c: &SgdConsts<T>, p: &mut V, g: V, b: &mut [V]) {
+        let d = c.decay.grad(g, *p);
+        let step = match (c.mode, b) {
+            (Mode::Plain, []) => d,
+            (Mode::Momentum, [m]) => {
+                *m = *m * c.keep + d * c.take;
+                *m
             }
-            Mode::Momentum => {
-                for ((p, &g), m) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *m = *m * c.keep + c.take * d;
-                    *p = *p + c.neg_lr * *m;
-                }
+            (Mode::Nesterov, [m]) => {
+                *m = *m * c.keep + d * c.take;
+                d + *m * c.momentum
             }
-            Mode::Nesterov => {
-                for ((p, &g), m) in p.iter_mut().zip(g).zip(b[0].iter_mut()) {
-                    let d = c.decay.grad(g, *p);
-                    *m = *m * c.keep + c.take * d;
-                    *p = *p + c.neg_lr * (d + c.momentum * *m);
-                }
-            }
-        }
+            _ => unreachable!("buffers() and update() agree on the buffer count"),
+        };
+        *p = *p + step * c.neg_lr;
     }
 }
