@@ -3,6 +3,7 @@
 //! checks (through the [`Optimizer`] trait), lazy row-sparse steps and
 //! save/restore. A [`Rule`] supplies only its arithmetic.
 
+use super::device::{BufferInit, DeviceTensor, HostBuffer};
 use super::passes::first_non_finite;
 use super::{
     non_finite_outcome, Flat, NonFinite, Optimizer, Param, Rule, StepOutcome, TensorStep, Tensors,
@@ -615,6 +616,103 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
             }
         }
         Ok(differs)
+    }
+
+    fn device_form(&self) -> bool {
+        R::ELEMENTWISE && !R::GATHERS
+    }
+
+    fn device_step(&mut self) -> Option<Vec<DeviceTensor>> {
+        if !self.device_form() {
+            return None;
+        }
+        let Driver {
+            params,
+            groups,
+            group_of,
+            states,
+            group_states,
+            ..
+        } = self;
+        for (g, gs) in groups.iter().zip(group_states.iter_mut()) {
+            g.rule.begin_group(gs);
+        }
+        let mut out = Vec::new();
+        for (i, st) in states.iter_mut().enumerate() {
+            let Some(gi) = group_of[i] else { continue };
+            let rule = &groups[gi].rule;
+            let names = rule.buffers(&params[i].shape);
+            // The buffers live on the device: here, only their names and
+            // shapes, to know when one is new.
+            let mut fresh = false;
+            for name in names {
+                if !st.buffers.iter().any(|b| b.name == *name) {
+                    st.buffers.push(Buffer {
+                        name: name.to_string(),
+                        shape: rule.buffer_shape(name, &params[i]),
+                        data: Vec::new(),
+                    });
+                    fresh = true;
+                }
+            }
+            let scalars = rule.scalars();
+            if st.scalars.len() != scalars.len() {
+                st.scalars = scalars.iter().map(|(_, v)| *v).collect();
+            }
+            st.step += 1;
+            let consts = rule.prepare::<T>(
+                st.step,
+                fresh || st.step == 1,
+                &mut st.scalars,
+                &group_states[gi],
+            );
+            let program = R::program::<T>(&consts, names.len())
+                .expect("element-wise rules record their programs");
+            let buffers = names
+                .iter()
+                .map(|&name| {
+                    let init = if rule.buffer_copies_param(name) {
+                        BufferInit::Param
+                    } else {
+                        BufferInit::Fill(rule.buffer_init(name))
+                    };
+                    (name, init)
+                })
+                .collect();
+            out.push(DeviceTensor {
+                param: i,
+                program,
+                buffers,
+            });
+        }
+        for (g, gs) in groups.iter().zip(group_states.iter_mut()) {
+            g.rule.end_group(gs);
+        }
+        Some(out)
+    }
+
+    fn take_buffers(&mut self, param: usize) -> Vec<HostBuffer<T>> {
+        self.states[param]
+            .buffers
+            .iter_mut()
+            .map(|b| HostBuffer {
+                name: b.name.clone(),
+                shape: b.shape.clone(),
+                data: std::mem::take(&mut b.data),
+            })
+            .collect()
+    }
+
+    fn put_buffers(&mut self, param: usize, buffers: Vec<HostBuffer<T>>) {
+        let st = &mut self.states[param];
+        st.buffers = buffers
+            .into_iter()
+            .map(|b| Buffer {
+                name: b.name,
+                shape: b.shape,
+                data: b.data,
+            })
+            .collect();
     }
 
     fn save_state(&self) -> Result<SavedState> {

@@ -86,9 +86,11 @@
 //! result (the worst seen is 2.7e-13, most values are bit-identical), f32
 //! runs within 1e-4.
 
+pub mod device;
 pub mod lane;
 pub mod mechanics;
 pub mod passes;
+pub mod program;
 pub mod registry;
 
 mod adabelief;
@@ -246,7 +248,23 @@ pub trait Rule: Hyper {
     /// Fills a state buffer the first time it is created, when its start
     /// depends on the parameter (schedule-free's `z` starts as a copy of θ,
     /// Prodigy's `p0` is θ's first value); after [`Rule::buffer_init`].
-    fn init_buffer<T: Real>(&self, _buffer: &str, _param: &[T], _buf: &mut [T]) {}
+    fn init_buffer<T: Real>(&self, buffer: &str, param: &[T], buf: &mut [T]) {
+        if self.buffer_copies_param(buffer) {
+            buf.copy_from_slice(param);
+        }
+    }
+
+    /// Whether `buffer` starts as a copy of the parameter (schedule-free's
+    /// `z`) rather than filled with [`Rule::buffer_init`].
+    fn buffer_copies_param(&self, _buffer: &str) -> bool {
+        false
+    }
+
+    /// The device form of one step ([`program`]), for rules that have one:
+    /// element-wise rules, through `pointwise_rule!`.
+    fn program<T: Real>(_c: &Self::Consts<T>, _n_buffers: usize) -> Option<program::Program> {
+        None
+    }
 
     /// Scalar state a parameter group keeps across steps (schedule-free's
     /// step and weight sum, Prodigy's distance estimate `d`), by name.
@@ -392,6 +410,13 @@ macro_rules! pointwise_rule {
         }
 
         const ELEMENTWISE: bool = true;
+
+        fn program<T: $crate::Real>(
+            c: &Self::Consts<T>,
+            n_buffers: usize,
+        ) -> Option<$crate::optim::program::Program> {
+            Some($crate::optim::program::record::<Self, T>(c, n_buffers))
+        }
 
         fn apply_rows<T: $crate::Real>(
             c: &Self::Consts<T>,
@@ -663,6 +688,31 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     /// Restores a state saved by the same kind of optimiser over the same shapes.
     /// After a load the next steps are bit-identical to never having saved.
     fn load_state(&mut self, saved: &SavedState) -> Result<()>;
+    /// Whether every step has a device form ([`Optimizer::device_step`]):
+    /// element-wise rules, alone or in a partition.
+    fn device_form(&self) -> bool {
+        false
+    }
+    /// The device form of the next step ([`device`]): advances the counters
+    /// and scalars of every tensor the step trains, as a step does, and
+    /// returns each one's [`program::Program`]; the caller runs them on its
+    /// tensors and keeps their buffers. `None` (and nothing changed) where
+    /// [`Optimizer::device_form`] is false. Call [`Optimizer::ready`] first.
+    fn device_step(&mut self) -> Option<Vec<device::DeviceTensor>> {
+        None
+    }
+    /// Moves tensor `param`'s state buffers out (after a
+    /// [`Optimizer::load_state`], to put them on a device); the optimiser
+    /// then keeps only their names and shapes.
+    fn take_buffers(&mut self, param: usize) -> Vec<device::HostBuffer<T>> {
+        let _ = param;
+        Vec::new()
+    }
+    /// Puts tensor `param`'s buffers back from a device (before a
+    /// [`Optimizer::save_state`]).
+    fn put_buffers(&mut self, param: usize, buffers: Vec<device::HostBuffer<T>>) {
+        let _ = (param, buffers);
+    }
 }
 
 /// The non-finite check of a step, per the optimiser's policy, over the

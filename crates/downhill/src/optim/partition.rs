@@ -1,6 +1,7 @@
 //! Different rules for different parameters, chosen by role, as one
 //! optimiser with one state (optax's `partition`, Keras' Muon routing).
 
+use super::device::{DeviceTensor, HostBuffer};
 use super::{Flat, NonFinite, Optimizer, OptimizerSpec, Param, Role, StepOutcome, Tensors};
 use crate::error::{Error, Result};
 use crate::hyper::{HyperMap, HyperValue};
@@ -325,6 +326,35 @@ impl<T: Real> Optimizer<T> for Partition<T> {
             }
         }
         Ok(any)
+    }
+
+    fn device_form(&self) -> bool {
+        self.parts.iter().all(|p| p.opt.device_form())
+    }
+
+    fn device_step(&mut self) -> Option<Vec<DeviceTensor>> {
+        if !self.device_form() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for part in &mut self.parts {
+            let steps = part.opt.device_step()?;
+            out.extend(steps.into_iter().map(|mut t| {
+                t.param = part.members[t.param];
+                t
+            }));
+        }
+        Some(out)
+    }
+
+    fn take_buffers(&mut self, param: usize) -> Vec<HostBuffer<T>> {
+        let (k, l) = self.owner[param];
+        self.parts[k].opt.take_buffers(l)
+    }
+
+    fn put_buffers(&mut self, param: usize, buffers: Vec<HostBuffer<T>>) {
+        let (k, l) = self.owner[param];
+        self.parts[k].opt.put_buffers(l, buffers)
     }
 
     fn save_state(&self) -> Result<SavedState> {

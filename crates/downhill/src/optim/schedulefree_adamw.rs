@@ -79,10 +79,8 @@ impl Rule for ScheduleFreeAdamW {
         &["z", "exp_avg_sq"]
     }
 
-    fn init_buffer<T: Real>(&self, buffer: &str, param: &[T], buf: &mut [T]) {
-        if buffer == "z" {
-            buf.copy_from_slice(param);
-        }
+    fn buffer_copies_param(&self, buffer: &str) -> bool {
+        buffer == "z"
     }
 
     fn group_scalars(&self) -> &'static [&'static str] {

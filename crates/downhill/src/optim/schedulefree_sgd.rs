@@ -66,8 +66,8 @@ impl Rule for ScheduleFreeSgd {
         &["z"]
     }
 
-    fn init_buffer<T: Real>(&self, _buffer: &str, param: &[T], buf: &mut [T]) {
-        buf.copy_from_slice(param);
+    fn buffer_copies_param(&self, _buffer: &str) -> bool {
+        true
     }
 
     fn group_scalars(&self) -> &'static [&'static str] {

@@ -12,6 +12,7 @@
 //! Folder: `$DOWNHILL_FIXTURES`, default the repository's own copy in
 //! `crates/downhill/tests/fixtures`.
 
+mod device;
 mod fixture;
 mod runner_tests;
 
