@@ -1,6 +1,8 @@
-//! AdamW steps through `downhill-candle` next to `candle_nn::AdamW` and next
-//! to downhill's own step on plain slices of the same sizes, in one process,
-//! interleaved so that all three see the same load on a shared machine; and
+//! AdamW steps through `downhill-candle` (in place, and on the device path
+//! forced on the CPU: candle tensor ops, as on a GPU) next to
+//! `candle_nn::AdamW` and next to downhill's own step on plain slices of the
+//! same sizes, in one process, interleaved so that all four see the same
+//! load on a shared machine; and
 //! a whole training step (forward, backward, optimiser) of the example's MLP
 //! with each optimiser.
 //!
@@ -12,7 +14,7 @@
 //! The optimiser step: `--params` f32 parameters split evenly over `--vars`
 //! vars (matrices of 1000 columns), fixed gradients, AdamW with candle's
 //! defaults (`ParamsAdamW::default()`: lr 1e-3, betas 0.9/0.999, eps 1e-8,
-//! weight decay 0.01) for all three. downhill's two runs keep the default
+//! weight decay 0.01) for all four. downhill's runs keep the default
 //! non-finite check (one more read of the gradients per step), so they
 //! compare like with like. Each round times one candle step and the median
 //! of five steps of each downhill run; the report gives the median over
@@ -113,6 +115,15 @@ fn optimiser_steps(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut theirs = AdamW::new(cv, ParamsAdamW::default())?;
     let (dv, dg) = vars_and_grads(a.vars, rows)?;
     let mut ours = CandleOptimizer::new(dv, spec.parse::<Config>()?)?;
+    let (ev, eg) = vars_and_grads(a.vars, rows)?;
+    let mut device = CandleOptimizer::new(ev, spec.parse::<Config>()?)?.force_device_path()?;
+    // candle_nn::AdamW does not look for NaN: the device path without the
+    // check (one pass over the gradients) is the like-for-like comparison.
+    let (uv, ug) = vars_and_grads(a.vars, rows)?;
+    let unchecked = spec
+        .parse::<Config>()?
+        .non_finite(downhill::optim::NonFinite::Unchecked);
+    let mut device_unchecked = CandleOptimizer::new(uv, unchecked)?.force_device_path()?;
     let mut plain_p: Vec<Vec<f32>> = (0..a.vars).map(|_| vec![0.01f32; rows * 1000]).collect();
     let plain_g: Vec<Vec<f32>> = (0..a.vars)
         .map(|_| {
@@ -131,14 +142,27 @@ fn optimiser_steps(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // First steps create the state.
     theirs.step(&cg)?;
     ours.step(&dg)?;
+    device.step(&eg)?;
+    device_unchecked.step(&ug)?;
     plain_step();
-    let (mut t_candle, mut t_ours, mut t_plain) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut t_candle, mut t_ours, mut t_device, mut t_unchecked, mut t_plain) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.rounds {
         t_candle.push(time(1, || theirs.step(&cg).expect("candle step")));
         t_ours.push(time(5, || ours.step(&dg).expect("adapter step")));
+        t_device.push(time(1, || device.step(&eg).expect("device path step")));
+        t_unchecked.push(time(1, || {
+            device_unchecked.step(&ug).expect("device path step")
+        }));
         t_plain.push(time(5, &mut plain_step));
     }
-    let (c, o, p) = (median(t_candle), median(t_ours), median(t_plain));
+    let (c, o, d, u, p) = (
+        median(t_candle),
+        median(t_ours),
+        median(t_device),
+        median(t_unchecked),
+        median(t_plain),
+    );
     let rate = |s: f64| n as f64 / s / 1e6;
     println!(
         "AdamW step, {n} f32 parameters in {} vars of [{rows}, 1000], {} threads, median of {} rounds:",
@@ -153,6 +177,18 @@ fn optimiser_steps(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "  downhill-candle adamw            {:>9.2} ms  {:>7.0} Mparam/s",
         o * 1e3,
         rate(o)
+    );
+    println!(
+        "  downhill-candle, device path     {:>9.2} ms  {:>7.0} Mparam/s  ({:.2}x candle_nn::AdamW)",
+        d * 1e3,
+        rate(d),
+        c / d
+    );
+    println!(
+        "    without the NaN check          {:>9.2} ms  {:>7.0} Mparam/s  ({:.2}x candle_nn::AdamW)",
+        u * 1e3,
+        rate(u),
+        c / u
     );
     println!(
         "  downhill adamw on plain slices   {:>9.2} ms  {:>7.0} Mparam/s",

@@ -58,9 +58,8 @@ impl CandleOptimizer {
         let dir = dir.as_ref();
         let io = |e: std::io::Error| msg(format!("downhill: saving to {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let (state, schedule) =
-            with_engine!(&self.kind, e => (e.opt.save_state(), e.sched.clone()));
-        let state = state.map_err(|e| msg(format!("downhill: {e}")))?;
+        let (state, schedule) = with_engine!(&self.kind, e => (e.host_state(), e.sched.clone()));
+        let state = state?;
         let record = CandleRecord {
             format: CANDLE_FORMAT.into(),
             named: self.named,
@@ -132,8 +131,16 @@ impl CandleOptimizer {
         let state =
             SavedState::read(dir, "optimizer").map_err(|e| msg(format!("downhill: {e}")))?;
         let names = &self.names;
+        let vars = crate::engine::Vars {
+            vars: &self.vars,
+            names,
+        };
+        let on_device = self.path == crate::engine::Path::Device;
         with_engine!(&mut self.kind, e => {
             e.opt.load_state(&state).map_err(|err| crate::engine::named(err, names))?;
+            if on_device {
+                e.buffers_to_device(&vars)?;
+            }
             e.sched = record.schedule;
         });
         Ok(())

@@ -6,6 +6,7 @@ use crate::cpu::{self, Direct, Half};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use downhill::clip::{clip_coefficient, norm_of_parts, norm_part, scale_grad, Norm};
+use downhill::optim::device::DeviceState;
 use downhill::optim::{first_non_finite_value, screen_gradients, Optimizer, StepOutcome, Tensors};
 use downhill::schedule::{Schedule, Scheduler};
 use downhill::Real;
@@ -19,8 +20,14 @@ pub enum Path {
     /// written back in place, rounded to nearest.
     Half(DType),
     /// Any other device (or forced): values move through candle tensor ops
-    /// (`to_dtype`, `to_device`, `to_vec1`, `Var::set`).
+    /// (`to_dtype`, `to_device`, `to_vec1`, `Var::set`) to the host and
+    /// back. What an optimiser without a device form (tensor-level rules,
+    /// Prodigy, lookahead) takes off the CPU.
     Tensor,
+    /// f32 or f64 vars on any other device (or forced), with an optimiser
+    /// that has a device form: the step runs as candle tensor ops where the
+    /// vars are, and the state stays there ([`crate::device`]).
+    Device,
 }
 
 /// The optimiser, its schedule and its buffers, in element type `T`.
@@ -35,6 +42,8 @@ pub struct Engine<T: Real> {
     seen: Vec<usize>,
     /// Where the vars and gradients lie during an in-place step.
     slots: Vec<cpu::Slot>,
+    /// The state buffers on the device path.
+    pub(crate) device: DeviceState<Tensor>,
 }
 
 impl<T: Real> std::fmt::Debug for Engine<T> {
@@ -89,6 +98,7 @@ impl<T> Tensors<T> for Buffers<'_, T> {
 impl<T: Direct> Engine<T> {
     /// An engine around `opt`, with `cfg`'s schedule started on it.
     pub fn new(mut opt: Box<dyn Optimizer<T>>, cfg: &Config) -> downhill::Result<Self> {
+        let opt_len = opt.params().len();
         opt.set_non_finite(cfg.non_finite);
         let sched = match &cfg.schedule {
             Some(s) => Some(Scheduler::new(s.clone(), &mut *opt)?),
@@ -101,11 +111,16 @@ impl<T: Direct> Engine<T> {
             grads: Vec::new(),
             seen: Vec::new(),
             slots: Vec::new(),
+            device: DeviceState::new(opt_len),
         })
     }
 
     /// The gradient of var `i`, checked against the var.
-    fn grad<'g>(v: &Vars<'_>, grads: &'g GradStore, i: usize) -> candle_core::Result<&'g Tensor> {
+    pub(crate) fn grad<'g>(
+        v: &Vars<'_>,
+        grads: &'g GradStore,
+        i: usize,
+    ) -> candle_core::Result<&'g Tensor> {
         let (var, name) = (&v.vars[i], &v.names[i]);
         let g = grads.get(var).ok_or_else(|| {
             msg(format!(
@@ -144,6 +159,7 @@ impl<T: Direct> Engine<T> {
             Path::InPlace => self.step_in_place(v, grads, cfg)?,
             Path::Half(dtype) => self.step_staged(v, grads, cfg, Some(dtype))?,
             Path::Tensor => self.step_staged(v, grads, cfg, None)?,
+            Path::Device => self.step_device(v, grads, cfg)?,
         };
         if outcome == StepOutcome::Stepped && cfg.schedule_unit == ScheduleUnit::Step {
             self.advance(None, v.names)?;

@@ -59,6 +59,7 @@
 mod checkpoint;
 mod config;
 mod cpu;
+pub mod device;
 mod engine;
 mod import;
 mod optimizer;

@@ -165,17 +165,19 @@ impl CandleOptimizer {
             }
         }
         let on_cpu = device.as_ref().is_none_or(|d| d.is_cpu());
-        let path = match dtype {
-            _ if !on_cpu => Path::Tensor,
-            DType::BF16 | DType::F16 => Path::Half(dtype),
-            _ => Path::InPlace,
-        };
         let kind = if dtype == DType::F64 {
             let opt = build::<f64>(&cfg.optimizer, &params).map_err(|e| named(e, &names))?;
             Kind::F64(Engine::new(opt, &cfg).map_err(|e| named(e, &names))?)
         } else {
             let opt = build::<f32>(&cfg.optimizer, &params).map_err(|e| named(e, &names))?;
             Kind::F32(Engine::new(opt, &cfg).map_err(|e| named(e, &names))?)
+        };
+        let device_form = with_engine!(&kind, e => e.opt.device_form());
+        let path = match dtype {
+            DType::F32 | DType::F64 if !on_cpu && device_form => Path::Device,
+            _ if !on_cpu => Path::Tensor,
+            DType::BF16 | DType::F16 => Path::Half(dtype),
+            _ => Path::InPlace,
         };
         Ok(CandleOptimizer {
             vars,
@@ -205,11 +207,41 @@ impl CandleOptimizer {
         Ok(self)
     }
 
-    /// Sends every var through candle tensor ops (the path vars on CUDA or
-    /// Metal take) even on the CPU, to test that path where no GPU is.
+    /// Sends every var to the host and back through candle tensor ops (the
+    /// path an optimiser without a device form takes on CUDA or Metal) even
+    /// on the CPU, to test that path where no GPU is. Call it before the
+    /// first step.
     pub fn force_tensor_path(mut self) -> Self {
         self.path = Path::Tensor;
         self
+    }
+
+    /// Runs every step as candle tensor ops on the vars' device, with the
+    /// state there ([`Path::Device`], the path f32 and f64 vars on CUDA or
+    /// Metal take), even on the CPU, to test that path where no GPU is. An
+    /// error for an optimiser without a device form (tensor-level rules,
+    /// Prodigy, lookahead) and for bf16 or f16 vars. Call it before the
+    /// first step.
+    pub fn force_device_path(mut self) -> candle_core::Result<Self> {
+        let form = with_engine!(&self.kind, e => e.opt.device_form());
+        if !form {
+            return Err(msg(format!(
+                "downhill: `{}` has no device form: only element-wise rules (alone or in a partition) run as tensor ops on the device",
+                self.cfg.optimizer
+            )));
+        }
+        if let Some(v) = self
+            .vars
+            .iter()
+            .find(|v| !matches!(v.dtype(), DType::F32 | DType::F64))
+        {
+            return Err(msg(format!(
+                "downhill: the device path runs f32 and f64 vars, not {:?}",
+                v.dtype()
+            )));
+        }
+        self.path = Path::Device;
+        Ok(self)
     }
 
     /// How the vars reach downhill's kernels: in place, through f32
@@ -356,6 +388,9 @@ impl CandleOptimizer {
     /// device; `None` for the others (evaluate at the vars themselves).
     /// Copies every var once; meant for evaluation, not for every step.
     pub fn eval_params(&self) -> candle_core::Result<Option<Vec<Tensor>>> {
+        if self.path == Path::Device {
+            return with_engine!(&self.kind, e => e.eval_params_device(&self.cfg, &self.params, &self.vars, &self.names));
+        }
         with_engine!(&self.kind, e => crate::engine::eval_params(&*e.opt, &self.vars, &self.names))
     }
 }

@@ -3,15 +3,17 @@
 //! through the adapter: candle f64 vars built from `params0`, each step's
 //! gradients injected through a `GradStore`, the vars compared after every
 //! step with the core runner's tolerance (1e-9 relative, 1e-12 absolute).
-//! The same fixtures run once more on the tensor-op path that CUDA and
-//! Metal vars take, forced on the CPU.
+//! The same fixtures run once more on each path that CUDA and Metal vars
+//! take, forced on the CPU: through the host (every fixture), and on the
+//! device path (every fixture of a rule with a device form, in f64 within
+//! that tolerance and in f32 within the fixtures README's 1e-4 and 1e-6).
 
 // The fixture formats, read as strictly as the core runner reads them.
 #[path = "../../downhill/tests/conformance/fixture.rs"]
 mod fixture;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
 use downhill_candle::{CandleOptimizer, Config};
 use fixture::OptimFixture;
@@ -60,26 +62,58 @@ fn rule(f: &OptimFixture) -> OptimizerSpec {
     spec
 }
 
+/// How a fixture's steps reach the vars.
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    /// The fused kernels, in place (f64 vars on the CPU).
+    InPlace,
+    /// To the host and back through tensor ops (forced).
+    Tensor,
+    /// Tensor ops on the vars' device, state there (forced), in this dtype.
+    Device(DType),
+}
+
 /// Runs one fixture; the worst relative error, or the first failure.
-fn run(f: &OptimFixture, shapes: &[Vec<usize>], tensor_path: bool) -> Result<f64, String> {
+/// `None` when the route does not apply (no device form).
+fn run(f: &OptimFixture, shapes: &[Vec<usize>], route: Route) -> Result<Option<f64>, String> {
     let dev = Device::Cpu;
+    let dtype = match route {
+        Route::Device(d) => d,
+        _ => DType::F64,
+    };
+    // f64 within the core runner's tolerance, f32 within the fixtures
+    // README's (which the core runner also holds the fused path to).
+    let (rel, abs) = if dtype == DType::F64 {
+        (1e-9, 1e-12)
+    } else {
+        (1e-4, 1e-6)
+    };
     let vars: Vec<Var> = f
         .params0
         .iter()
         .zip(shapes)
-        .map(|(p, s)| Var::from_slice(p, s.as_slice(), &dev))
+        .map(|(p, s)| {
+            Var::from_tensor(&Tensor::from_slice(p, s.as_slice(), &dev)?.to_dtype(dtype)?)
+        })
         .collect::<candle_core::Result<_>>()
         .map_err(|e| e.to_string())?;
     let mut opt =
         CandleOptimizer::new(vars.clone(), Config::new(spec(f))).map_err(|e| e.to_string())?;
-    if tensor_path {
-        opt = opt.force_tensor_path();
+    match route {
+        Route::InPlace => {}
+        Route::Tensor => opt = opt.force_tensor_path(),
+        Route::Device(_) => match opt.force_device_path() {
+            Ok(o) => opt = o,
+            Err(_) => return Ok(None),
+        },
     }
     let mut worst = 0f64;
     for (t, grads) in f.grads.iter().enumerate() {
         let mut store = GradStore::default();
         for ((v, g), s) in vars.iter().zip(grads).zip(shapes) {
-            let g = Tensor::from_slice(g, s.as_slice(), &dev).map_err(|e| e.to_string())?;
+            let g = Tensor::from_slice(g, s.as_slice(), &dev)
+                .and_then(|g| g.to_dtype(dtype))
+                .map_err(|e| e.to_string())?;
             store.insert(v, g);
         }
         opt.step_outcome(&store)
@@ -97,7 +131,7 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], tensor_path: bool) -> Result<f64
                     } else {
                         worst.max(err)
                     };
-                    let close = (g - w).abs() <= 1e-12 + 1e-9 * w.abs();
+                    let close = (g - w).abs() <= abs + rel * w.abs();
                     if !close {
                         return Err(format!(
                             "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
@@ -109,7 +143,7 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], tensor_path: bool) -> Result<f64
         };
         let got: Vec<Vec<f64>> = vars
             .iter()
-            .map(|v| v.flatten_all().and_then(|x| x.to_vec1::<f64>()))
+            .map(|v| v.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>())
             .collect::<candle_core::Result<_>>()
             .map_err(|e| e.to_string())?;
         compare("param", &got, &f.params[t])?;
@@ -125,16 +159,16 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], tensor_path: bool) -> Result<f64
                 })?;
             let got: Vec<Vec<f64>> = eval
                 .iter()
-                .map(|v| v.flatten_all().and_then(|x| x.to_vec1::<f64>()))
+                .map(|v| v.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>())
                 .collect::<candle_core::Result<_>>()
                 .map_err(|e| e.to_string())?;
             compare("eval_param", &got, &want[t])?;
         }
     }
-    Ok(worst)
+    Ok(Some(worst))
 }
 
-fn check_all(tensor_path: bool) {
+fn check_all(route: Route) {
     let dir = fixtures_dir().join("optim");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
@@ -143,13 +177,24 @@ fn check_all(tensor_path: bool) {
         .collect();
     files.sort();
     let mut failures = Vec::new();
+    let (mut ran, mut expected) = (0, 0);
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let outcome = fixture::read::<OptimFixture>(path)
             .and_then(|f| f.validate().map(|shapes| (f, shapes)))
-            .and_then(|(f, shapes)| run(&f, &shapes, tensor_path));
+            .and_then(|(f, shapes)| {
+                // Every element-wise rule that does not sum over tensors has
+                // a device form.
+                let entry = downhill::optim::registry::entry(&f.optimizer);
+                expected += usize::from(entry.is_ok_and(|e| e.elementwise && !e.shares_groups));
+                run(&f, &shapes, route)
+            });
         match outcome {
-            Ok(worst) => println!("ok      {name}: worst relative error {worst:.1e}"),
+            Ok(None) => {}
+            Ok(Some(worst)) => {
+                ran += 1;
+                println!("ok      {name}: worst relative error {worst:.1e}")
+            }
             Err(e) => {
                 println!("FAIL    {name}: {e}");
                 failures.push(format!("{name}: {e}"));
@@ -162,6 +207,15 @@ fn check_all(tensor_path: bool) {
         dir.display()
     );
     assert!(!files.is_empty(), "no optim fixtures in {}", dir.display());
+    if matches!(route, Route::Device(_)) {
+        assert_eq!(
+            ran + failures.len(),
+            expected,
+            "fixtures of rules with a device form"
+        );
+    } else {
+        assert_eq!(ran + failures.len(), files.len());
+    }
     assert!(
         failures.is_empty(),
         "{} of {} failed:\n{}",
@@ -173,10 +227,18 @@ fn check_all(tensor_path: bool) {
 
 #[test]
 fn every_fixture_passes_through_the_adapter_in_place() {
-    check_all(false);
+    check_all(Route::InPlace);
 }
 
 #[test]
 fn every_fixture_passes_through_the_tensor_op_path() {
-    check_all(true);
+    check_all(Route::Tensor);
+}
+
+/// The device path (what f32 and f64 vars on CUDA or Metal take), forced on
+/// the CPU: every fixture of a rule with a device form, in f64 and in f32.
+#[test]
+fn every_fixture_passes_through_the_device_path() {
+    check_all(Route::Device(DType::F64));
+    check_all(Route::Device(DType::F32));
 }

@@ -276,6 +276,24 @@ impl StateManifest {
         out
     }
 
+    /// The key of tensor `param`'s buffer `name` in the safetensors file,
+    /// through the parts of a partition; `None` if the manifest has none.
+    pub fn buffer_key(&self, param: usize, name: &str) -> Option<String> {
+        if self.parts.is_empty() {
+            let t = self.tensors.get(param)?;
+            return t
+                .buffers
+                .iter()
+                .any(|b| b.name == name)
+                .then(|| format!("{param}.{name}"));
+        }
+        self.parts.iter().enumerate().find_map(|(k, part)| {
+            let l = part.params.iter().position(|&p| p == param)?;
+            let key = part.state.buffer_key(l, name)?;
+            Some(format!("parts.{k}.{key}"))
+        })
+    }
+
     fn collect_keys(&self, prefix: &str, out: &mut Vec<(String, Vec<usize>)>) {
         for (i, t) in self.tensors.iter().enumerate() {
             for b in &t.buffers {
@@ -299,6 +317,20 @@ pub struct SavedState {
 }
 
 impl SavedState {
+    /// Sets the bytes of tensor `param`'s buffer `name` (a buffer that lived
+    /// on a device; see [`crate::optim::device`]).
+    pub fn set_buffer(&mut self, param: usize, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self
+            .manifest
+            .buffer_key(param, name)
+            .ok_or_else(|| Error::State(format!("tensor {param} has no buffer `{name}`")))?;
+        match self.buffers.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, b)) => *b = bytes,
+            None => self.buffers.push((key, bytes)),
+        }
+        Ok(())
+    }
+
     /// The bytes of buffer `name`.
     pub fn buffer(&self, name: &str) -> Result<&[u8]> {
         self.buffers

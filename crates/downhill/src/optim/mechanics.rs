@@ -43,10 +43,16 @@ impl<T: Real> Decay<T> {
         }
     }
 
-    /// The effective gradient: `±g + λ_L2·θ`.
+    /// The effective gradient: `±g + λ_L2·θ`; `±g` without an L2 term, as
+    /// torch skips it (no `+ θ·0`: a step's device form is shorter, and an
+    /// infinite θ does not make a NaN).
     #[inline(always)]
     pub fn grad<V: Lane<T>>(&self, g: V, p: V) -> V {
-        g * self.sign + p * self.l2
+        if self.l2 == T::zero() {
+            g * self.sign
+        } else {
+            g * self.sign + p * self.l2
+        }
     }
 
     /// The parameter after decoupled decay (unchanged under L2).

@@ -108,6 +108,21 @@ fn push(op: Op) -> Expr {
             Op::Div(a, b) => fold(|x, y| x / y, a, b),
             _ => None,
         };
+        // x·1, 1·x, x/1 and x − 0 are x, bit for bit: no operation.
+        let is = |e: Expr, c: f64| matches!(tape.ops[e.0 as usize], Op::Const(x) if x.to_bits() == c.to_bits());
+        let same = match op {
+            Op::Mul(a, b) if is(b, 1.0) => Some(a),
+            Op::Mul(a, b) if is(a, 1.0) => Some(b),
+            Op::Div(a, b) | Op::Sub(a, b) if is(b, if matches!(op, Op::Div(..)) { 1.0 } else { 0.0 }) => {
+                Some(a)
+            }
+            _ => None,
+        };
+        if folded.is_none() {
+            if let Some(e) = same {
+                return e;
+            }
+        }
         tape.ops.push(folded.map_or(op, Op::Const));
         Expr(tape.ops.len() as u32 - 1)
     })
@@ -254,6 +269,21 @@ pub trait TensorOps {
             self.binary(op, a, &c)
         }
     }
+    /// `(a op c) shift d` for constants `c` and `d`: [`Op::Mul`] or
+    /// [`Op::Div`], then [`Op::Add`] or [`Op::Sub`]; two operations a
+    /// backend may fuse into one pass (candle's `affine`). The default runs
+    /// them one after the other, as written.
+    fn scale_shift(
+        &self,
+        a: &Self::Tensor,
+        op: Op,
+        c: f64,
+        shift: Op,
+        d: f64,
+    ) -> Result<Self::Tensor, Self::Error> {
+        let scaled = self.binary_const(op, a, c, false)?;
+        self.binary_const(shift, &scaled, d, false)
+    }
     /// A one-operand operation: [`Op::Neg`], [`Op::Sqrt`], [`Op::Abs`],
     /// [`Op::Sign`], [`Op::MaxConst`], [`Op::MinConst`] or [`Op::Clamp`]
     /// (with their constants; the operand is `a`).
@@ -309,9 +339,24 @@ impl Program {
     ) -> Result<Outcome<B::Tensor>, B::Error> {
         assert_eq!(buffers.len(), self.buffers.len(), "one tensor per buffer");
         let needed = self.needed();
+        let fused = self.scale_shifts(&needed);
         let mut values: Vec<Option<Value<B::Tensor>>> = vec![None; self.ops.len()];
         for (i, op) in self.ops.iter().enumerate() {
-            if !needed[i] {
+            if !needed[i] || fused[i] == Fused::Into {
+                continue;
+            }
+            if let Fused::Of {
+                x,
+                op: scale,
+                c,
+                shift,
+                d,
+            } = fused[i]
+            {
+                let Some(Value::Tensor(x)) = values[x.0 as usize].clone() else {
+                    unreachable!("scale_shifts fuses tensors only")
+                };
+                values[i] = Some(Value::Tensor(backend.scale_shift(&x, scale, c, shift, d)?));
                 continue;
             }
             let v = |e: &Expr| values[e.0 as usize].clone().expect("operands run first");
@@ -385,6 +430,53 @@ impl Program {
         })
     }
 
+    /// Which operations fuse: `(x·c or x/c) ± d` where the product is used
+    /// only there and `x` is a tensor.
+    fn scale_shifts(&self, needed: &[bool]) -> Vec<Fused> {
+        let mut uses = vec![0usize; self.ops.len()];
+        for (i, op) in self.ops.iter().enumerate() {
+            if needed[i] {
+                for e in operands(op) {
+                    uses[e.0 as usize] += 1;
+                }
+            }
+        }
+        for e in std::iter::once(&self.param).chain(&self.buffers) {
+            uses[e.0 as usize] += 1;
+        }
+        let constant = |e: Expr| match self.ops[e.0 as usize] {
+            Op::Const(c) => Some(c),
+            _ => None,
+        };
+        let mut fused = vec![Fused::No; self.ops.len()];
+        for (i, op) in self.ops.iter().enumerate() {
+            let (Op::Add(a, b) | Op::Sub(a, b)) = *op else {
+                continue;
+            };
+            let Some(d) = constant(b) else { continue };
+            let (Op::Mul(x, k) | Op::Div(x, k)) = self.ops[a.0 as usize] else {
+                continue;
+            };
+            let Some(c) = constant(k) else { continue };
+            if !needed[i]
+                || uses[a.0 as usize] != 1
+                || constant(x).is_some()
+                || fused[x.0 as usize] == Fused::Into
+            {
+                continue;
+            }
+            fused[a.0 as usize] = Fused::Into;
+            fused[i] = Fused::Of {
+                x,
+                op: self.ops[a.0 as usize],
+                c,
+                shift: *op,
+                d,
+            };
+        }
+        fused
+    }
+
     /// Which operations the outputs depend on.
     fn needed(&self) -> Vec<bool> {
         let mut needed = vec![false; self.ops.len()];
@@ -396,37 +488,53 @@ impl Program {
             if !needed[i] {
                 continue;
             }
-            let mut mark = |e: Expr| needed[e.0 as usize] = true;
-            match self.ops[i] {
-                Op::Input(_) | Op::Const(_) => {}
-                Op::Add(a, b)
-                | Op::Sub(a, b)
-                | Op::Mul(a, b)
-                | Op::Div(a, b)
-                | Op::Maximum(a, b) => {
-                    mark(a);
-                    mark(b);
-                }
-                Op::Neg(a)
-                | Op::Sqrt(a)
-                | Op::Abs(a)
-                | Op::Sign(a)
-                | Op::MaxConst(a, _)
-                | Op::MinConst(a, _)
-                | Op::Clamp(a, ..) => mark(a),
-                Op::BySign {
-                    x,
-                    pos,
-                    zero,
-                    neg,
-                    nan,
-                } => {
-                    for e in [x, pos, zero, neg, nan] {
-                        mark(e);
-                    }
-                }
+            for e in operands(&self.ops[i]) {
+                needed[e.0 as usize] = true;
             }
         }
         needed
     }
+}
+
+/// An operation's operands.
+fn operands(op: &Op) -> Vec<Expr> {
+    match *op {
+        Op::Input(_) | Op::Const(_) => Vec::new(),
+        Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) | Op::Maximum(a, b) => {
+            vec![a, b]
+        }
+        Op::Neg(a)
+        | Op::Sqrt(a)
+        | Op::Abs(a)
+        | Op::Sign(a)
+        | Op::MaxConst(a, _)
+        | Op::MinConst(a, _)
+        | Op::Clamp(a, ..) => {
+            vec![a]
+        }
+        Op::BySign {
+            x,
+            pos,
+            zero,
+            neg,
+            nan,
+        } => vec![x, pos, zero, neg, nan],
+    }
+}
+
+/// How an operation runs when a program runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fused {
+    /// On its own.
+    No,
+    /// Inside the operation that uses it.
+    Into,
+    /// As `(x op c) shift d`, with the product it uses.
+    Of {
+        x: Expr,
+        op: Op,
+        c: f64,
+        shift: Op,
+        d: f64,
+    },
 }
