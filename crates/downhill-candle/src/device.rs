@@ -75,14 +75,7 @@ impl TensorOps for CandleOps {
             (Op::Mul(..), _) => a.affine(c, 0.0),
             (Op::Div(..), false) => a.affine(1.0 / c, 0.0),
             (Op::Div(..), true) => a.recip()?.affine(c, 0.0),
-            _ => {
-                let c = self.full_like(a, c)?;
-                if const_first {
-                    self.binary(op, &c, a)
-                } else {
-                    self.binary(op, a, &c)
-                }
-            }
+            _ => self.binary_full(op, a, c, const_first),
         }
     }
 
@@ -111,12 +104,14 @@ impl TensorOps for CandleOps {
             Op::Abs(_) => a.abs(),
             Op::Sign(_) => nan(a)?.where_cond(a, &a.sign()?),
             // Float::max / min: the constant where `a` is NaN.
-            Op::MaxConst(_, c) => a
-                .ge(&self.full_like(a, c)?)?
-                .where_cond(a, &self.full_like(a, c)?),
-            Op::MinConst(_, c) => a
-                .le(&self.full_like(a, c)?)?
-                .where_cond(a, &self.full_like(a, c)?),
+            Op::MaxConst(_, c) => {
+                let c = self.full_like(a, c)?;
+                a.ge(&c)?.where_cond(a, &c)
+            }
+            Op::MinConst(_, c) => {
+                let c = self.full_like(a, c)?;
+                a.le(&c)?.where_cond(a, &c)
+            }
             Op::Clamp(_, lo, hi) => {
                 let (lo, hi) = (self.full_like(a, lo)?, self.full_like(a, hi)?);
                 let upper = a.gt(&hi)?.where_cond(&hi, a)?;

@@ -93,41 +93,40 @@ impl<X: Clone> DeviceState<X> {
         let mut updates = Vec::with_capacity(steps.len());
         for t in &steps {
             let (p, g) = (params[t.param], grads[t.param]);
+            // A buffer the tensor lacks starts here; it is kept with the
+            // others once every program has run.
             let mut inputs = Vec::with_capacity(t.buffers.len());
-            let mut created = Vec::new();
             for &(name, init) in &t.buffers {
-                match self.buffers[t.param].iter().find(|(n, _)| n == name) {
-                    Some((_, x)) => inputs.push(x.clone()),
-                    None => {
-                        let x = match init {
+                inputs.push(
+                    match self.buffers[t.param].iter().find(|(n, _)| n == name) {
+                        Some((_, x)) => x.clone(),
+                        None => match init {
                             BufferInit::Fill(v) => backend.full_like(p, v)?,
                             BufferInit::Param => p.clone(),
-                        };
-                        created.push((name.to_string(), x.clone()));
-                        inputs.push(x);
-                    }
-                }
+                        },
+                    },
+                );
             }
             let refs: Vec<&X> = inputs.iter().collect();
             let out = t.program.run(backend, p, g, &refs)?;
             if let Some(x) = out.param {
                 news.push((t.param, x));
             }
-            let changed: Vec<(String, X)> = t
+            let after: Vec<(&'static str, X)> = t
                 .buffers
                 .iter()
                 .zip(out.buffers)
                 .zip(inputs)
-                .map(|((&(name, _), new), old)| (name.to_string(), new.unwrap_or(old)))
+                .map(|((&(name, _), new), old)| (name, new.unwrap_or(old)))
                 .collect();
-            updates.push((t.param, created, changed));
+            updates.push((t.param, after));
         }
-        for (param, created, changed) in updates {
+        for (param, after) in updates {
             let bufs = &mut self.buffers[param];
-            bufs.extend(created);
-            for (name, x) in changed {
-                if let Some(slot) = bufs.iter_mut().find(|(n, _)| *n == name) {
-                    slot.1 = x;
+            for (name, x) in after {
+                match bufs.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = x,
+                    None => bufs.push((name.to_string(), x)),
                 }
             }
         }

@@ -228,7 +228,7 @@ fn run_tensor<R: Rule, T: Real>(
     p: &mut [T],
     g: &[T],
 ) {
-    let fresh = ensure_state(rule, param, st, p);
+    let fresh = ensure_state(rule, param, st, Some(p));
     st.step += 1;
     let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars, group);
     let (bufs, n) = ordered_buffers(rule, &param.shape, st);
@@ -246,20 +246,28 @@ fn run_tensor<R: Rule, T: Real>(
 }
 
 /// Creates the buffers and scalars the rule needs that the state lacks;
-/// returns whether a buffer was created.
+/// returns whether a buffer was created. With `values` `None` the buffers
+/// live on a device ([`Optimizer::device_step`]): only their names and
+/// shapes are kept here.
 fn ensure_state<R: Rule, T: Real>(
     rule: &R,
     param: &Param,
     st: &mut TensorState<T>,
-    values: &[T],
+    values: Option<&[T]>,
 ) -> bool {
     let mut fresh = false;
     for name in rule.buffers(&param.shape) {
         if !st.buffers.iter().any(|b| b.name == *name) {
             let shape = rule.buffer_shape(name, param);
-            let len = shape.iter().product();
-            let mut data = vec![T::from_f64(rule.buffer_init(name)); len];
-            rule.init_buffer(name, values, &mut data);
+            let data = match values {
+                Some(values) => {
+                    let len = shape.iter().product();
+                    let mut data = vec![T::from_f64(rule.buffer_init(name)); len];
+                    rule.init_buffer(name, values, &mut data);
+                    data
+                }
+                None => Vec::new(),
+            };
             st.buffers.push(Buffer {
                 name: name.to_string(),
                 shape,
@@ -312,7 +320,7 @@ impl<R: Rule, T: Real> Driver<R, T> {
                 if let Some(gi) = group_of[i] {
                     let (p, g) = tensors.get(i);
                     let rule = &groups[gi].rule;
-                    ensure_state(rule, &params[i], st, p);
+                    ensure_state(rule, &params[i], st, Some(p));
                     let (bufs, n) = ordered_buffers(rule, &params[i].shape, st);
                     let part = rule.gather(
                         &group_states[gi],
@@ -483,7 +491,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         }
         let rule = &self.groups[gi].rule;
         let st = &mut self.states[param];
-        let fresh = ensure_state(rule, &self.params[param], st, p);
+        let fresh = ensure_state(rule, &self.params[param], st, Some(p));
         st.step += 1;
         let consts = rule.prepare::<T>(st.step, fresh || st.step == 1, &mut st.scalars, &[]);
         let (bufs, n) = ordered_buffers(rule, &self.params[param].shape, st);
@@ -642,23 +650,7 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
             let Some(gi) = group_of[i] else { continue };
             let rule = &groups[gi].rule;
             let names = rule.buffers(&params[i].shape);
-            // The buffers live on the device: here, only their names and
-            // shapes, to know when one is new.
-            let mut fresh = false;
-            for name in names {
-                if !st.buffers.iter().any(|b| b.name == *name) {
-                    st.buffers.push(Buffer {
-                        name: name.to_string(),
-                        shape: rule.buffer_shape(name, &params[i]),
-                        data: Vec::new(),
-                    });
-                    fresh = true;
-                }
-            }
-            let scalars = rule.scalars();
-            if st.scalars.len() != scalars.len() {
-                st.scalars = scalars.iter().map(|(_, v)| *v).collect();
-            }
+            let fresh = ensure_state::<R, T>(rule, &params[i], st, None);
             st.step += 1;
             let consts = rule.prepare::<T>(
                 st.step,

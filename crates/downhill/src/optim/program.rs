@@ -262,6 +262,17 @@ pub trait TensorOps {
         c: f64,
         const_first: bool,
     ) -> Result<Self::Tensor, Self::Error> {
+        self.binary_full(op, a, c, const_first)
+    }
+    /// `a op c` (`c op a` when `const_first`) through a full tensor of `c`:
+    /// [`TensorOps::binary_const`]'s default, and a backend's fallback.
+    fn binary_full(
+        &self,
+        op: Op,
+        a: &Self::Tensor,
+        c: f64,
+        const_first: bool,
+    ) -> Result<Self::Tensor, Self::Error> {
         let c = self.full_like(a, c)?;
         if const_first {
             self.binary(op, &c, a)
