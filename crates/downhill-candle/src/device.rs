@@ -8,7 +8,7 @@
 //! and, when clipping by norm, its sum of squares), never a tensor. Saving
 //! and evaluation points copy the state to the host, once per call.
 
-use crate::config::Config;
+use downhill::adapter::Config;
 use crate::cpu::Direct;
 use crate::engine::{named, Engine, Vars};
 use candle_core::backprop::GradStore;

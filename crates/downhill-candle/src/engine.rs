@@ -1,11 +1,10 @@
 //! One step, generic over downhill's element type: check the gradients,
 //! screen them for NaN and infinity, clip, update, advance the schedule.
 
-use crate::config::{Config, ScheduleUnit};
+use downhill::adapter::{clip_host as clip, Config, ScheduleUnit};
 use crate::cpu::{self, Direct, Half};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
-use downhill::clip::{clip_coefficient, norm_of_parts, norm_part, scale_grad, Norm};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{first_non_finite_value, screen_gradients, Optimizer, StepOutcome, Tensors};
 use downhill::schedule::{Schedule, Scheduler};
@@ -276,7 +275,7 @@ impl<T: Direct> Engine<T> {
         self.opt.ready().map_err(|e| named(e, v.names))?;
         {
             let grads_buf = std::cell::RefCell::new(&mut self.grads);
-            clip(
+            clip::<T, candle_core::Error>(
                 cfg,
                 n,
                 |i, f| {
@@ -324,40 +323,6 @@ fn shared_storages<'a, T: Direct>(
     }
     let seen: &'a [usize] = seen;
     Ok(move |i: usize| seen[..i].contains(&seen[i]))
-}
-
-/// Clips by norm, then by value, as `downhill train` does, reaching each
-/// gradient through `read` and `write`.
-fn clip<T: Real>(
-    cfg: &Config,
-    n: usize,
-    mut read: impl FnMut(usize, &mut dyn FnMut(&[T])) -> candle_core::Result<()>,
-    mut write: impl FnMut(usize, &mut dyn FnMut(&mut [T])) -> candle_core::Result<()>,
-) -> candle_core::Result<()> {
-    if let Some(max) = cfg.clip_norm {
-        let norm = Norm::P(2.0);
-        let mut parts = 0.0;
-        let mut part = |g: &[T]| parts += norm_part(g, norm);
-        // One tensor's part at a time, summed in order, as grad_norm sums them.
-        for i in 0..n {
-            read(i, &mut part)?;
-        }
-        let total = norm_of_parts(std::iter::once(parts), norm);
-        if let Some(coef) = clip_coefficient(total, max) {
-            for i in 0..n {
-                write(i, &mut |g| scale_grad(g, coef))?;
-            }
-        }
-    }
-    if let Some(value) = cfg.clip_value {
-        for i in 0..n {
-            write(i, &mut |g| {
-                downhill::clip::clip_grad_value(&mut [g], value)
-                    .expect("clip_value was checked when the optimiser was built")
-            })?;
-        }
-    }
-    Ok(())
 }
 
 fn read_half<T: Real, H: Half>(t: &Tensor, name: &str, out: &mut [T]) -> candle_core::Result<()> {

@@ -57,20 +57,18 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
-mod config;
 mod cpu;
 pub mod device;
 mod engine;
 mod import;
 mod optimizer;
-mod roles;
 
-pub use config::{Config, ScheduleUnit};
+pub use downhill::adapter::{Config, ScheduleUnit};
 pub use cpu::candle_inplace_calls;
 pub use engine::Path;
 pub use import::{load_downhill_model, DOWNHILL_LAYOUT};
 pub use optimizer::CandleOptimizer;
-pub use roles::{natural_cmp, params_from_names};
+pub use downhill::adapter::{natural_cmp, params_from_names};
 
 /// Re-exported: what a step did, and the non-finite policies.
 pub use downhill::optim::{NonFinite, StepOutcome};

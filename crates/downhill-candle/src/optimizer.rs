@@ -1,8 +1,8 @@
 //! [`CandleOptimizer`]: a downhill optimiser over candle vars.
 
-use crate::config::{Config, ScheduleUnit};
+use downhill::adapter::{Config, ScheduleUnit};
 use crate::engine::{named, Engine, Path, Vars};
-use crate::roles::{natural_cmp, params_from_names};
+use downhill::adapter::{natural_cmp, params_from_names};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;

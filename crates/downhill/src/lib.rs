@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod average;
 pub mod clip;
 pub mod error;

@@ -303,18 +303,6 @@ fn pending(list: &[(&str, &str)], name: &str) -> Option<String> {
         .map(|(n, issue)| format!("`{n}` is not in downhill yet ({issue})"))
 }
 
-/// The f32 tolerance (relative, absolute) for an optimiser's fixtures: the
-/// fixtures README's 1e-4 and 1e-6, except for SOAP and Shampoo, whose
-/// eigenbases are ill-conditioned in float32 (the references themselves,
-/// run in float32, move up to 4.4e-3 from their float64 fixtures): 5e-2 and
-/// 1e-4, as the README gives for them.
-fn f32_tolerance(optimizer: &str) -> (f64, f64) {
-    match optimizer {
-        "soap" | "shampoo" => (5e-2, 1e-4),
-        _ => (1e-4, 1e-6),
-    }
-}
-
 fn check_optim_file(path: &Path) -> Outcome {
     let f: OptimFixture = match fixture::read(path) {
         Ok(f) => f,
@@ -329,7 +317,7 @@ fn check_optim_file(path: &Path) -> Outcome {
             return Outcome::Pending(why);
         }
     }
-    let (rel32, abs32) = f32_tolerance(&f.optimizer);
+    let (rel32, abs32) = fixture::f32_tolerance(&f.optimizer);
     let decomposes = downhill::optim::registry::entry(&f.optimizer).is_ok_and(|e| e.decomposes);
     match (
         run_optim::<f64>(&f, &shapes, 1e-9, 1e-12),

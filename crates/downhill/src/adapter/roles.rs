@@ -1,10 +1,11 @@
-//! Parameter roles from a `VarMap`'s names and shapes, the way downhill's
+//! Parameter roles from a model's parameter names and shapes (a candle
+//! `VarMap`'s names, a burn module's paths), the way downhill's
 //! own engine assigns them (`downhill_nn::Network::optimizer_params`):
 //! biases and vectors are `bias`, 4-D kernels `conv`, the last dense weight
 //! `output`, the first dense weight `input` (when no convolution reads the
 //! input first), and every other matrix `hidden`.
 
-use downhill::optim::{Param, Role};
+use crate::optim::{Param, Role};
 use std::cmp::Ordering;
 
 /// Compares names as a person orders layers: runs of digits as numbers, so

@@ -1,8 +1,8 @@
-//! What a [`crate::CandleOptimizer`] runs: the optimiser spec, and around it
-//! the schedule, the clipping and the non-finite policy.
+//! What a framework adapter runs: the optimiser spec, and around it the
+//! schedule, the clipping and the non-finite policy.
 
-use downhill::optim::{NonFinite, OptimizerSpec};
-use downhill::schedule::Schedule;
+use crate::optim::{NonFinite, OptimizerSpec};
+use crate::schedule::Schedule;
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,13 +12,14 @@ pub enum ScheduleUnit {
     /// After every optimiser step that changed the parameters (the default).
     #[default]
     Step,
-    /// When the training loop calls [`crate::CandleOptimizer::epoch_end`].
+    /// When the training loop calls the adapter's `epoch_end`.
     /// `reducelronplateau` always advances per epoch: it needs the metric
     /// `epoch_end` is given.
     Epoch,
 }
 
-/// Everything a [`crate::CandleOptimizer`] is built from.
+/// Everything an adapter's optimiser (`downhill_candle::CandleOptimizer`,
+/// `downhill_burn::BurnOptimizer`) is built from.
 ///
 /// Parsed from any spec `downhill optimizers` lists, exactly as
 /// `downhill train --optimizer` takes it: one optimiser with torch's
@@ -28,7 +29,7 @@ pub enum ScheduleUnit {
 /// (`"lookahead(adam,k=5,alpha=0.5)"`). The rest is set in code:
 ///
 /// ```
-/// use downhill_candle::{Config, ScheduleUnit};
+/// use downhill::adapter::{Config, ScheduleUnit};
 /// use downhill::optim::NonFinite;
 ///
 /// let cfg: Config = "sgd(lr=0.1,momentum=0.9,nesterov=true)".parse()?;
@@ -76,7 +77,7 @@ impl Config {
 
     /// Drives the learning rate by a schedule spec, as `downhill train
     /// --schedule` takes it (`"cosineannealinglr(T_max=100)"`).
-    pub fn with_schedule(mut self, spec: &str) -> downhill::Result<Self> {
+    pub fn with_schedule(mut self, spec: &str) -> crate::Result<Self> {
         self.schedule = Some(spec.parse()?);
         Ok(self)
     }
@@ -109,10 +110,10 @@ impl Config {
 
     /// Checks the settings that can be checked without any vars: the spec's
     /// names and hyper-parameters, the schedule, the clipping bounds.
-    pub fn validate(&self) -> downhill::Result<()> {
+    pub fn validate(&self) -> crate::Result<()> {
         if self.optimizer.name == "lbfgs" || self.optimizer.name == "newton" {
-            return Err(downhill::Error::Unsupported(format!(
-                "{} evaluates the objective several times per step, which a candle_nn::Optimizer cannot; use downhill::lbfgs with a closure",
+            return Err(crate::Error::Unsupported(format!(
+                "{} evaluates the objective several times per step, which a framework's optimiser step cannot; use downhill::lbfgs with a closure",
                 self.optimizer.name
             )));
         }
@@ -122,11 +123,11 @@ impl Config {
             self.optimizer.validate()?;
         }
         if let Some(max) = self.clip_norm {
-            downhill::clip::check_clip_norm(max, downhill::clip::Norm::P(2.0))?;
+            crate::clip::check_clip_norm(max, crate::clip::Norm::P(2.0))?;
         }
         if let Some(v) = self.clip_value {
             if !(v >= 0.0 && v.is_finite()) {
-                return Err(downhill::Error::InvalidHyper {
+                return Err(crate::Error::InvalidHyper {
                     owner: "clip_grad_value".into(),
                     name: "clip_value".into(),
                     value: v.to_string(),
@@ -139,10 +140,10 @@ impl Config {
 }
 
 impl FromStr for Config {
-    type Err = downhill::Error;
+    type Err = crate::Error;
 
     /// Parses an optimiser spec and checks it.
-    fn from_str(s: &str) -> downhill::Result<Self> {
+    fn from_str(s: &str) -> crate::Result<Self> {
         let cfg = Config::new(s.parse()?);
         cfg.validate()?;
         Ok(cfg)
