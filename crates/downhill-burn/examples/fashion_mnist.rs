@@ -108,7 +108,10 @@ impl Mlp {
     /// The weights `downhill train --model mlp:512,256 --seed SEED` starts
     /// from (its seeded He/Glorot initialisation, biases zero). downhill's
     /// engine and burn's `Linear` both store a dense weight as (in, out).
-    fn same_init_as_downhill_train(device: &Device, seed: u64) -> Result<Self, Box<dyn std::error::Error>> {
+    fn same_init_as_downhill_train(
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let spec: downhill_nn::ModelSpec = "mlp:512,256".parse()?;
         let net =
             downhill_nn::Network::<f32>::new(&spec, downhill_nn::InputShape::Flat(784), 10, seed)?;
@@ -126,7 +129,10 @@ impl Mlp {
                 .remove(&format!("{name}.bias"))
                 .ok_or_else(|| format!("downhill's network has no {name}.bias"))?;
             l.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, ws), device));
-            l.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, bs), device)));
+            l.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, bs),
+                device,
+            )));
             Ok(l)
         };
         Ok(Mlp {
@@ -192,7 +198,9 @@ fn evaluate(
     for chunk in rows.chunks(1000) {
         let (xs, ys) = batch(d, chunk, device)?;
         let logits = model.forward(xs);
-        let l: f32 = loss_fn.forward(logits.clone(), ys.clone()).into_scalar::<f32>();
+        let l: f32 = loss_fn
+            .forward(logits.clone(), ys.clone())
+            .into_scalar::<f32>();
         loss += f64::from(l) * chunk.len() as f64;
         let pred = logits.argmax(1).reshape([chunk.len()]);
         let hits: i64 = pred.equal(ys).int().sum().into_scalar::<i64>();

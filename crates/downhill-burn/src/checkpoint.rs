@@ -146,8 +146,16 @@ impl BurnOptimizer {
                 path,
                 message: format!(
                     "saved {} a schedule, this optimiser runs {}",
-                    if record.schedule.is_some() { "with" } else { "without" },
-                    if self.cfg.schedule.is_some() { "one" } else { "none" }
+                    if record.schedule.is_some() {
+                        "with"
+                    } else {
+                        "without"
+                    },
+                    if self.cfg.schedule.is_some() {
+                        "one"
+                    } else {
+                        "none"
+                    }
                 ),
             });
         }

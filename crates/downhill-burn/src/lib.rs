@@ -37,6 +37,8 @@
 //! * [`BurnOptimizer::save`] and [`BurnOptimizer::load`] use downhill's
 //!   optimiser-state format; a resumed run is bit-identical on the CPU
 //!   backends (`tests/adapter.rs`).
+//! * [`Rule`] offers each element-wise rule as a [`burn::optim::Optimizer`],
+//!   for a `ModuleOptimizer` group.
 //!
 //! ## Where the update runs
 //!
@@ -72,11 +74,13 @@ mod host;
 mod module;
 mod ops;
 mod optimizer;
+mod rule;
 
 pub use downhill::adapter::{Config, ScheduleUnit};
 pub use error::Error;
 pub use ops::BurnOps;
-pub use optimizer::{BurnOptimizer, Path};
+pub use optimizer::{host_reads, BurnOptimizer, Path};
+pub use rule::{Rule, RuleState};
 
 /// Re-exported: what a step did, and the non-finite policies.
 pub use downhill::optim::{NonFinite, StepOutcome};

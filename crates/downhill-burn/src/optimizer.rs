@@ -138,6 +138,15 @@ impl BurnOptimizer {
         self.built.as_ref().map_or(&[], |b| &b.names)
     }
 
+    /// Which rule and group update each parameter, one line each, once
+    /// built: `fc2.weight [512, 256] hidden: muon (lr 0.02)`.
+    pub fn assignment(&self) -> Vec<String> {
+        let Some(b) = &self.built else {
+            return Vec::new();
+        };
+        with_engine!(&b.kind, e => downhill::optim::assignment_report(&*e.opt, &b.params, &b.names))
+    }
+
     /// What the last step did (`None` before the first).
     pub fn last_outcome(&self) -> Option<StepOutcome> {
         self.last
@@ -153,8 +162,7 @@ impl BurnOptimizer {
     pub fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
         let Some(b) = self.built.as_mut() else {
             return Err(Error::Module(
-                "set_learning_rate before the first step: give the rate in the spec instead"
-                    .into(),
+                "set_learning_rate before the first step: give the rate in the spec instead".into(),
             ));
         };
         with_engine!(&mut b.kind, e => {
@@ -343,7 +351,11 @@ impl<T> Tensors<T> for Reached<'_, T> {
 }
 
 impl<T: Direct> Engine<T> {
-    fn new(cfg: &Config, params: &[downhill::optim::Param], names: &[String]) -> Result<Self, Error> {
+    fn new(
+        cfg: &Config,
+        params: &[downhill::optim::Param],
+        names: &[String],
+    ) -> Result<Self, Error> {
         let mut opt = build::<T>(&cfg.optimizer, params).map_err(|e| named(e, names))?;
         opt.set_non_finite(cfg.non_finite);
         let sched = match &cfg.schedule {
@@ -428,7 +440,7 @@ impl<T: Direct> Engine<T> {
         let sums: Vec<f64> = if sums.is_empty() {
             Vec::new()
         } else {
-            let data = Tensor::cat(sums, 0).into_data().convert::<f64>();
+            let data = read_back(Tensor::cat(sums, 0)).convert::<f64>();
             data.try_to_vec::<f64>()
                 .map_err(|e| Error::Module(format!("reading the gradients' sums: {e:?}")))?
         };
@@ -437,7 +449,10 @@ impl<T: Direct> Engine<T> {
                 return None;
             }
             // The error names the first bad element: find it on the host.
-            let host = gs[i].clone().into_data().convert::<f64>().try_to_vec::<f64>().ok()?;
+            let host = read_back(gs[i].clone())
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .ok()?;
             first_non_finite_value(&host)
         });
         if let Some(outcome) = screened.map_err(|e| named(e, names))? {
@@ -548,9 +563,8 @@ impl<T: Direct> Engine<T> {
     ) -> Result<Option<Vec<Option<Tensor<1>>>>, Error> {
         let mut host = Vec::with_capacity(ps.len());
         for (i, p) in ps.into_iter().enumerate() {
-            let p = p.ok_or_else(|| {
-                Error::Module(format!("{} is not in this module", b.names[i]))
-            })?;
+            let p =
+                p.ok_or_else(|| Error::Module(format!("{} is not in this module", b.names[i])))?;
             host.push(to_host::<T>(p)?);
         }
         let mut out: Vec<Vec<T>> = host.iter().map(|p| vec![T::zero(); p.len()]).collect();
@@ -577,9 +591,28 @@ impl<T: Direct> Engine<T> {
     }
 }
 
+thread_local! {
+    static HOST_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times this thread's adapter steps, saves and evaluations have
+/// read a tensor back from its device to the host. Every read the adapter
+/// makes goes through one function that counts it: on the device path a
+/// step reads one small vector when it checks for non-finite gradients or
+/// clips by norm, and nothing otherwise (`tests/wgpu.rs`).
+pub fn host_reads() -> usize {
+    HOST_READS.with(std::cell::Cell::get)
+}
+
+/// Reads `t` back to the host: the adapter's only way to.
+pub(crate) fn read_back(t: Tensor<1>) -> TensorData {
+    HOST_READS.with(|c| c.set(c.get() + 1));
+    t.into_data()
+}
+
 /// A flat tensor's values on the host, as `T`.
 pub(crate) fn to_host<T: Direct>(t: Tensor<1>) -> Result<Vec<T>, Error> {
-    t.into_data()
+    read_back(t)
         .convert_dtype(T::DTYPE)
         .try_to_vec::<T>()
         .map_err(|e| Error::Module(format!("reading a tensor back: {e:?}")))

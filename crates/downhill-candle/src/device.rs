@@ -8,11 +8,11 @@
 //! and, when clipping by norm, its sum of squares), never a tensor. Saving
 //! and evaluation points copy the state to the host, once per call.
 
-use downhill::adapter::Config;
 use crate::cpu::Direct;
 use crate::engine::{named, Engine, Vars};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
+use downhill::adapter::Config;
 use downhill::clip::clip_coefficient;
 use downhill::optim::program::{Op, TensorOps};
 use downhill::optim::{build, Param};

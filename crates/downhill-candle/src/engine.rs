@@ -1,10 +1,10 @@
 //! One step, generic over downhill's element type: check the gradients,
 //! screen them for NaN and infinity, clip, update, advance the schedule.
 
-use downhill::adapter::{clip_host as clip, Config, ScheduleUnit};
 use crate::cpu::{self, Direct, Half};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
+use downhill::adapter::{clip_host as clip, Config, ScheduleUnit};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{first_non_finite_value, screen_gradients, Optimizer, StepOutcome, Tensors};
 use downhill::schedule::{Schedule, Scheduler};

@@ -63,12 +63,12 @@ mod engine;
 mod import;
 mod optimizer;
 
-pub use downhill::adapter::{Config, ScheduleUnit};
 pub use cpu::candle_inplace_calls;
+pub use downhill::adapter::{natural_cmp, params_from_names};
+pub use downhill::adapter::{Config, ScheduleUnit};
 pub use engine::Path;
 pub use import::{load_downhill_model, DOWNHILL_LAYOUT};
 pub use optimizer::CandleOptimizer;
-pub use downhill::adapter::{natural_cmp, params_from_names};
 
 /// Re-exported: what a step did, and the non-finite policies.
 pub use downhill::optim::{NonFinite, StepOutcome};

@@ -1,11 +1,11 @@
 //! [`CandleOptimizer`]: a downhill optimiser over candle vars.
 
-use downhill::adapter::{Config, ScheduleUnit};
 use crate::engine::{named, Engine, Path, Vars};
-use downhill::adapter::{natural_cmp, params_from_names};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;
+use downhill::adapter::{natural_cmp, params_from_names};
+use downhill::adapter::{Config, ScheduleUnit};
 use downhill::optim::{build, Param, StepOutcome};
 use downhill::schedule::{Schedule, Scheduler};
 

@@ -11,7 +11,7 @@
 //! path forced on flex, and on wgpu (`tests/wgpu.rs`).
 
 #[path = "../../../downhill/tests/conformance/fixture.rs"]
-mod fixture;
+pub mod fixture;
 
 use burn::tensor::{DType, Device};
 use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
@@ -19,7 +19,7 @@ use downhill_burn::{BurnOptimizer, Config, Path};
 use fixture::OptimFixture;
 use std::path::PathBuf;
 
-fn fixtures_dir() -> PathBuf {
+pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("DOWNHILL_FIXTURES") {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../downhill/tests/fixtures"),
@@ -116,7 +116,12 @@ fn run(
             let eval = opt
                 .eval_module(&module)
                 .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{} has no evaluation point, the fixture has one", f.optimizer))?;
+                .ok_or_else(|| {
+                    format!(
+                        "{} has no evaluation point, the fixture has one",
+                        f.optimizer
+                    )
+                })?;
             compare("eval_param", &eval.values(), &want[t])?;
         }
     }
@@ -164,7 +169,11 @@ pub fn check_all(device: &Device, dtype: DType, forced: bool) {
     println!(
         "checked {} optim fixtures on {device:?} in {dtype:?} ({}) from {}",
         files.len(),
-        if forced { "device path, forced" } else { "as the adapter routes them" },
+        if forced {
+            "device path, forced"
+        } else {
+            "as the adapter routes them"
+        },
         dir.display()
     );
     assert!(!files.is_empty(), "no optim fixtures in {}", dir.display());
@@ -177,4 +186,3 @@ pub fn check_all(device: &Device, dtype: DType, forced: bool) {
     );
     assert_eq!(ran, expected, "fixtures run");
 }
-

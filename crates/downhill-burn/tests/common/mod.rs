@@ -24,7 +24,12 @@ pub struct Params {
     pub params: Vec<AnyRank>,
 }
 
-fn tensor<const D: usize>(values: &[f64], shape: &[usize], dtype: DType, device: &Device) -> Tensor<D> {
+fn tensor<const D: usize>(
+    values: &[f64],
+    shape: &[usize],
+    dtype: DType,
+    device: &Device,
+) -> Tensor<D> {
     Tensor::from_data(
         TensorData::new(values.to_vec(), shape.to_vec()),
         (device, dtype),

@@ -683,6 +683,44 @@ impl<R: Rule, T: Real> Optimizer<T> for Driver<R, T> {
         Some(out)
     }
 
+    fn tensor_counters(&self, param: usize) -> Option<(u64, Vec<f64>)> {
+        let st = self.states.get(param)?;
+        let group = self.group_of[param].map_or(&[][..], |g| &self.group_states[g][..]);
+        self.device_form()
+            .then(|| (st.step, st.scalars.iter().chain(group).copied().collect()))
+    }
+
+    fn set_tensor_counters(&mut self, param: usize, step: u64, scalars: &[f64]) -> Result<()> {
+        let Some(gi) = self.group_of.get(param).copied().flatten() else {
+            return Err(Error::State(format!("tensor {param} is not trained")));
+        };
+        if !self.device_form() || step > MAX_STEP {
+            return Err(Error::State(format!(
+                "tensor {param}: cannot restore {step} steps on {}",
+                R::OWNER
+            )));
+        }
+        let rule = &self.groups[gi].rule;
+        let st = &mut self.states[param];
+        // The buffers' records (their data stays on the device), so that
+        // the next step does not take them for new.
+        ensure_state::<R, T>(rule, &self.params[param], st, None);
+        let group = &mut self.group_states[gi];
+        let (own, shared) = (st.scalars.len(), group.len());
+        if scalars.len() != own + shared {
+            return Err(Error::State(format!(
+                "tensor {param}: {} scalars, {} expects {}",
+                scalars.len(),
+                R::OWNER,
+                own + shared
+            )));
+        }
+        st.step = step;
+        st.scalars.copy_from_slice(&scalars[..own]);
+        group.copy_from_slice(&scalars[own..]);
+        Ok(())
+    }
+
     fn take_buffers(&mut self, param: usize) -> Vec<HostBuffer<T>> {
         self.states[param]
             .buffers

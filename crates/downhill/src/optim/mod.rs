@@ -713,6 +713,26 @@ pub trait Optimizer<T: Real>: Send + std::fmt::Debug {
     fn put_buffers(&mut self, param: usize, buffers: Vec<device::HostBuffer<T>>) {
         let _ = (param, buffers);
     }
+    /// Tensor `param`'s counters on the device form: its step count, its
+    /// per-tensor scalars and then its group's scalars (schedule-free's
+    /// weight sum), for an adapter that keeps a lone tensor's state beside
+    /// its device buffers (burn's per-tensor optimiser trait, where each
+    /// tensor is its own group). `None` where [`Optimizer::device_form`] is
+    /// false.
+    fn tensor_counters(&self, param: usize) -> Option<(u64, Vec<f64>)> {
+        let _ = param;
+        None
+    }
+    /// Restores what [`Optimizer::tensor_counters`] gave, on a freshly built
+    /// optimiser whose buffers for `param` live on a device: the next
+    /// [`Optimizer::device_step`] continues from them.
+    fn set_tensor_counters(&mut self, param: usize, step: u64, scalars: &[f64]) -> Result<()> {
+        let _ = (param, step, scalars);
+        Err(crate::Error::Unsupported(format!(
+            "{} has no device form",
+            self.name()
+        )))
+    }
 }
 
 /// The non-finite check of a step, per the optimiser's policy, over the
