@@ -84,7 +84,7 @@ fn grads(m: &Weights, g: &[Tensor<2>]) -> GradientsParams {
 
 enum Opt {
     Burn(ModuleOptimizer),
-    Downhill(BurnOptimizer),
+    Downhill(Box<BurnOptimizer>),
 }
 
 fn step(opt: &mut Opt, m: Weights, g: &[Tensor<2>]) -> Weights {
@@ -113,7 +113,11 @@ fn bench(name: &str, device: Device, a: &Args, forced: bool) {
         .init();
     let mut runs = [
         ("burn AdamWConfig", Opt::Burn(burn), setup(a, &device)),
-        ("downhill-burn", Opt::Downhill(ours), setup(a, &device)),
+        (
+            "downhill-burn",
+            Opt::Downhill(Box::new(ours)),
+            setup(a, &device),
+        ),
     ];
     let mut times = [Vec::new(), Vec::new()];
     for round in 0..=a.rounds {
@@ -165,6 +169,7 @@ fn main() {
     );
     bench("flex", Device::flex(), &a, false);
     bench("flex", Device::flex(), &a, true);
+    #[allow(deprecated)] // burn 0.22 deprecates ndarray; it is still used
     bench("ndarray", Device::ndarray(), &a, false);
     #[cfg(feature = "wgpu")]
     bench(

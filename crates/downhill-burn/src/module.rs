@@ -137,7 +137,7 @@ impl Context {
             t = t.require_grad();
         }
         if self.distributed {
-            t = t.set_distributed(id.into());
+            t = t.set_distributed(id);
         }
         t
     }

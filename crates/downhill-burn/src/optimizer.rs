@@ -390,17 +390,17 @@ impl<T: Direct> Engine<T> {
         self.opt.ready().map_err(|e| named(e, names))?;
         if cfg.clip_norm.is_some() || cfg.clip_value.is_some() {
             // Clipping rewrites the gradients: each made unique first.
-            let mut gs: Vec<&mut [T]> = prims.iter_mut().map(T::slice_mut).collect();
-            let cell = RefCell::new(&mut gs);
+            let gs: Vec<&mut [T]> = prims.iter_mut().map(T::slice_mut).collect();
+            let cell = RefCell::new(gs);
             clip_host::<T, Error>(
                 cfg,
                 names.len(),
                 |i, f| {
-                    f(&cell.borrow()[i]);
+                    f(cell.borrow()[i]);
                     Ok(())
                 },
                 |i, f| {
-                    f(&mut cell.borrow_mut()[i]);
+                    f(cell.borrow_mut()[i]);
                     Ok(())
                 },
             )?;
