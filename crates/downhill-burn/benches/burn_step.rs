@@ -1,8 +1,10 @@
 //! AdamW steps through `downhill-burn` next to burn's own
 //! `burn::optim::AdamWConfig`, on each backend built in (flex and ndarray,
-//! and wgpu with the `wgpu` feature), in one process, interleaved so that
-//! both see the same load on a shared machine. On the CPU backends the
-//! adapter also runs its device path forced (burn tensor ops, as on a GPU).
+//! and wgpu with the `wgpu` feature), and next to downhill's own step on
+//! plain slices of the same sizes (the memory-bound reference), in one
+//! process, interleaved so that all see the same load on a shared machine.
+//! On the CPU backends the adapter also runs its device path forced (burn
+//! tensor ops, as on a GPU).
 //!
 //! ```text
 //! cargo bench --manifest-path crates/downhill-burn/Cargo.toml --bench burn_step [--features wgpu] -- \
@@ -13,10 +15,11 @@
 //! columns, fixed gradients, AdamW with torch's defaults (lr 1e-3, betas
 //! 0.9/0.999, ε 1e-8, weight decay 0.01) for both. downhill's runs keep the
 //! default non-finite check (one more read of the gradients per step, or on
-//! the device path one small read-back), so they compare like with like.
+//! the device path one more pass and one small read-back), as downhill's own
+//! step does; burn's makes none, so a fourth run steps without it.
 //! Each round times three steps of each, the device synchronised after
 //! each; the report gives the median over rounds, in ms per step and the
-//! ratio burn / downhill-burn.
+//! ratios: burn / downhill-burn, and downhill-burn against downhill's own step.
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
@@ -85,14 +88,53 @@ fn grads(m: &Weights, g: &[Tensor<2>]) -> GradientsParams {
 enum Opt {
     Burn(ModuleOptimizer),
     Downhill(Box<BurnOptimizer>),
+    /// downhill's own optimiser on host slices of the same sizes.
+    Slices(
+        Box<dyn downhill::optim::Optimizer<f32>>,
+        Vec<Vec<f32>>,
+        Vec<Vec<f32>>,
+    ),
 }
 
 fn step(opt: &mut Opt, m: Weights, g: &[Tensor<2>]) -> Weights {
-    let gp = grads(&m, g);
     match opt {
-        Opt::Burn(o) => o.step(1e-3, m, gp),
-        Opt::Downhill(o) => o.step(m, gp).expect("downhill-burn step"),
+        Opt::Burn(o) => {
+            let gp = grads(&m, g);
+            o.step(1e-3, m, gp)
+        }
+        Opt::Downhill(o) => {
+            let gp = grads(&m, g);
+            o.step(m, gp).expect("downhill-burn step")
+        }
+        Opt::Slices(o, p, g) => {
+            let mut ps: Vec<&mut [f32]> = p.iter_mut().map(Vec::as_mut_slice).collect();
+            let gs: Vec<&[f32]> = g.iter().map(Vec::as_slice).collect();
+            o.step(&mut ps, &gs).expect("downhill step");
+            m
+        }
     }
+}
+
+/// downhill's AdamW over host copies of `m`'s weights and `g`.
+fn slices(m: &Weights, g: &[Tensor<2>]) -> Opt {
+    let host = |t: Tensor<2>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32")
+    };
+    let p: Vec<Vec<f32>> = m.w.iter().map(|w| host(w.val())).collect();
+    let gs: Vec<Vec<f32>> = g.iter().map(|t| host(t.clone())).collect();
+    let params: Vec<downhill::optim::Param> =
+        m.w.iter()
+            .map(|w| {
+                downhill::optim::Param::new(w.val().dims().to_vec(), downhill::optim::Role::Hidden)
+            })
+            .collect();
+    let spec: downhill::optim::OptimizerSpec =
+        "adamw(lr=1e-3,weight_decay=0.01)".parse().expect("spec");
+    let opt = downhill::optim::build::<f32>(&spec, &params).expect("build");
+    Opt::Slices(opt, p, gs)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -103,14 +145,22 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn bench(name: &str, device: Device, a: &Args, forced: bool) {
     let device = device.autodiff();
     let cfg: Config = "adamw(lr=1e-3,weight_decay=0.01)".parse().expect("spec");
-    let mut ours = BurnOptimizer::new(cfg).expect("optimiser");
-    if forced {
-        ours = ours.force_device_path();
-    }
+    let make = |cfg: Config| {
+        let o = BurnOptimizer::new(cfg).expect("optimiser");
+        if forced {
+            o.force_device_path()
+        } else {
+            o
+        }
+    };
+    let ours = make(cfg.clone());
+    let unchecked = make(cfg.non_finite(downhill_burn::NonFinite::Unchecked));
     let burn = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(0.01)
         .init();
+    let reference = setup(a, &device);
+    let own = slices(&reference.0, &reference.1);
     let mut runs = [
         ("burn AdamWConfig", Opt::Burn(burn), setup(a, &device)),
         (
@@ -118,8 +168,14 @@ fn bench(name: &str, device: Device, a: &Args, forced: bool) {
             Opt::Downhill(Box::new(ours)),
             setup(a, &device),
         ),
+        ("downhill, slices", own, reference),
+        (
+            "  ... unchecked",
+            Opt::Downhill(Box::new(unchecked)),
+            setup(a, &device),
+        ),
     ];
-    let mut times = [Vec::new(), Vec::new()];
+    let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for round in 0..=a.rounds {
         for (k, (_, opt, (m, g))) in runs.iter_mut().enumerate() {
             let mut w = std::mem::replace(m, Weights { w: Vec::new() });
@@ -139,7 +195,7 @@ fn bench(name: &str, device: Device, a: &Args, forced: bool) {
     }
     let path = match &runs[1].1 {
         Opt::Downhill(o) => format!("{:?}", o.path().expect("stepped")),
-        Opt::Burn(_) => unreachable!(),
+        _ => unreachable!(),
     };
     let t: Vec<f64> = times.into_iter().map(median).collect();
     for ((label, _, _), s) in runs.iter().zip(&t) {
@@ -150,8 +206,10 @@ fn bench(name: &str, device: Device, a: &Args, forced: bool) {
         );
     }
     println!(
-        "{name:<8} downhill-burn ({path}) / burn: {:.2}x\n",
-        t[0] / t[1]
+        "{name:<8} downhill-burn ({path}): {:.2}x burn's step ({:.2}x without the NaN check, which burn does not make), {:.0}% of downhill's own speed\n",
+        t[0] / t[1],
+        t[0] / t[3],
+        t[2] / t[1] * 100.0
     );
 }
 
