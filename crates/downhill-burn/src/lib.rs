@@ -63,8 +63,10 @@
 //!   downloads an LLVM bundle, which cannot build where this crate is built
 //!   and tested.
 //! * **No GPU was available where this crate was written**: the wgpu path
-//!   has run on Mesa's software Vulkan driver (lavapipe), the CUDA and ROCm
-//!   features have not been compiled.
+//!   has run on Mesa's software Vulkan driver (lavapipe). The `cuda` and
+//!   `rocm` features have not been compiled: burn 0.22's CUDA and ROCm
+//!   backends, like `cpu`, build `tracel-llvm-bundler`, which downloads an
+//!   LLVM bundle at build time.
 
 #![warn(missing_docs)]
 

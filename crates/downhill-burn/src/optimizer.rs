@@ -7,13 +7,12 @@ use crate::ops::BurnOps;
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use downhill::adapter::{clip_host, params_from_names, Config, ScheduleUnit};
+use downhill::adapter::{clip_all, params_from_names, Config, ScheduleUnit};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{
     build, first_non_finite_value, screen_gradients, NonFinite, Optimizer, StepOutcome, Tensors,
 };
 use downhill::schedule::{Schedule, Scheduler};
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How a module's parameters reach downhill's arithmetic.
@@ -390,20 +389,8 @@ impl<T: Direct> Engine<T> {
         self.opt.ready().map_err(|e| named(e, names))?;
         if cfg.clip_norm.is_some() || cfg.clip_value.is_some() {
             // Clipping rewrites the gradients: each made unique first.
-            let gs: Vec<&mut [T]> = prims.iter_mut().map(T::slice_mut).collect();
-            let cell = RefCell::new(gs);
-            clip_host::<T, Error>(
-                cfg,
-                names.len(),
-                |i, f| {
-                    f(cell.borrow()[i]);
-                    Ok(())
-                },
-                |i, f| {
-                    f(cell.borrow_mut()[i]);
-                    Ok(())
-                },
-            )?;
+            let mut gs: Vec<&mut [T]> = prims.iter_mut().map(T::slice_mut).collect();
+            clip_all::<T, _>(cfg, &mut gs);
         }
         let gs: Vec<&[T]> = prims.iter_mut().map(T::slice).collect();
         let module = module::reach::<M, T>(module, index, &mut self.slots);
@@ -516,21 +503,7 @@ impl<T: Direct> Engine<T> {
             return Ok((module, outcome));
         }
         self.opt.ready().map_err(|e| named(e, names))?;
-        {
-            let cell = RefCell::new(&mut gs);
-            clip_host::<T, Error>(
-                cfg,
-                names.len(),
-                |i, f| {
-                    f(&cell.borrow()[i]);
-                    Ok(())
-                },
-                |i, f| {
-                    f(&mut cell.borrow_mut()[i]);
-                    Ok(())
-                },
-            )?;
-        }
+        clip_all::<T, _>(cfg, &mut gs);
         let mut ps = Vec::with_capacity(params.len());
         let mut devices = Vec::with_capacity(params.len());
         for p in params {

@@ -4,7 +4,7 @@
 use crate::cpu::{self, Direct, Half};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
-use downhill::adapter::{clip_host as clip, Config, ScheduleUnit};
+use downhill::adapter::{clip_all, clip_host as clip, Config, ScheduleUnit};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{first_non_finite_value, screen_gradients, Optimizer, StepOutcome, Tensors};
 use downhill::schedule::{Schedule, Scheduler};
@@ -273,21 +273,7 @@ impl<T: Direct> Engine<T> {
             return Ok(outcome);
         }
         self.opt.ready().map_err(|e| named(e, v.names))?;
-        {
-            let grads_buf = std::cell::RefCell::new(&mut self.grads);
-            clip::<T, candle_core::Error>(
-                cfg,
-                n,
-                |i, f| {
-                    f(&grads_buf.borrow()[i]);
-                    Ok(())
-                },
-                |i, f| {
-                    f(&mut grads_buf.borrow_mut()[i]);
-                    Ok(())
-                },
-            )?;
-        }
+        clip_all::<T, _>(cfg, &mut self.grads);
         self.opt.apply_step(&mut Buffers {
             params: &mut self.params,
             grads: &self.grads,

@@ -45,3 +45,26 @@ pub fn clip_host<T: Real, E>(
     }
     Ok(())
 }
+
+/// [`clip_host`] over gradients the caller holds all at once, as slices or
+/// vectors.
+pub fn clip_all<T: Real, G: AsRef<[T]> + AsMut<[T]>>(cfg: &Config, grads: &mut [G]) {
+    let n = grads.len();
+    let cell = std::cell::RefCell::new(grads);
+    let done = clip_host::<T, std::convert::Infallible>(
+        cfg,
+        n,
+        |i, f| {
+            f(cell.borrow()[i].as_ref());
+            Ok(())
+        },
+        |i, f| {
+            f(cell.borrow_mut()[i].as_mut());
+            Ok(())
+        },
+    );
+    match done {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
