@@ -7,12 +7,12 @@ use crate::ops::BurnOps;
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use downhill::adapter::{clip_all, params_from_names, Config, ScheduleUnit};
+use downhill::adapter::{advance_schedule, clip_all, params_from_names, Config, ScheduleUnit};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{
     build, first_non_finite_value, screen_gradients, NonFinite, Optimizer, StepOutcome, Tensors,
 };
-use downhill::schedule::{Schedule, Scheduler};
+use downhill::schedule::Scheduler;
 use std::collections::HashMap;
 
 /// How a module's parameters reach downhill's arithmetic.
@@ -175,24 +175,15 @@ impl BurnOptimizer {
     /// Call at the end of each epoch: advances a per-epoch schedule, and
     /// `reducelronplateau` with the epoch's `metric` (a validation loss).
     pub fn epoch_end(&mut self, metric: Option<f64>) -> Result<(), Error> {
-        let unit = self.cfg.schedule_unit;
+        if !self.cfg.advances_at_epoch_end(metric)? {
+            return Ok(());
+        }
         let Some(b) = self.built.as_mut() else {
             return Ok(());
         };
         let names = &b.names;
-        with_engine!(&mut b.kind, e => {
-            let Some(s) = &mut e.sched else { return Ok(()) };
-            let plateau = matches!(s.schedule(), Schedule::ReduceLROnPlateau(_));
-            if plateau && metric.is_none() {
-                return Err(Error::Module(
-                    "reducelronplateau advances on a metric: pass the epoch's validation loss to epoch_end".into(),
-                ));
-            }
-            if plateau || unit == ScheduleUnit::Epoch {
-                s.step(&mut *e.opt, metric).map_err(|err| named(err, names))?;
-            }
-        });
-        Ok(())
+        with_engine!(&mut b.kind, e => advance_schedule(&mut e.sched, &mut *e.opt, metric))
+            .map_err(|err| named(err, names))
     }
 
     /// One step over `module`'s trainable parameters with `grads` (burn's
@@ -239,13 +230,8 @@ impl BurnOptimizer {
             Path::Host => e.step_host(module, ps, checked, &b.index, &b.names, cfg)?,
         });
         if outcome == StepOutcome::Stepped && cfg.schedule_unit == ScheduleUnit::Step {
-            with_engine!(&mut b.kind, e => {
-                if let Some(s) = &mut e.sched {
-                    if !matches!(s.schedule(), Schedule::ReduceLROnPlateau(_)) {
-                        s.step(&mut *e.opt, None).map_err(|err| named(err, &b.names))?;
-                    }
-                }
-            });
+            with_engine!(&mut b.kind, e => advance_schedule(&mut e.sched, &mut *e.opt, None))
+                .map_err(|err| named(err, &b.names))?;
         }
         self.last = Some(outcome);
         Ok(module)

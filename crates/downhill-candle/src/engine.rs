@@ -4,10 +4,10 @@
 use crate::cpu::{self, Direct, Half};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
-use downhill::adapter::{clip_all, clip_host as clip, Config, ScheduleUnit};
+use downhill::adapter::{advance_schedule, clip_all, clip_host as clip, Config, ScheduleUnit};
 use downhill::optim::device::DeviceState;
 use downhill::optim::{first_non_finite_value, screen_gradients, Optimizer, StepOutcome, Tensors};
-use downhill::schedule::{Schedule, Scheduler};
+use downhill::schedule::Scheduler;
 use downhill::Real;
 
 /// How the vars' values reach downhill's kernels.
@@ -168,14 +168,7 @@ impl<T: Direct> Engine<T> {
 
     /// Advances the schedule (per step, or at an epoch's end with its metric).
     pub fn advance(&mut self, metric: Option<f64>, names: &[String]) -> candle_core::Result<()> {
-        if let Some(s) = &mut self.sched {
-            if matches!(s.schedule(), Schedule::ReduceLROnPlateau(_)) && metric.is_none() {
-                return Ok(());
-            }
-            s.step(&mut *self.opt, metric)
-                .map_err(|e| named(e, names))?;
-        }
-        Ok(())
+        advance_schedule(&mut self.sched, &mut *self.opt, metric).map_err(|e| named(e, names))
     }
 
     fn step_in_place(

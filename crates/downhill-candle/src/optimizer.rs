@@ -4,8 +4,8 @@ use crate::engine::{named, Engine, Path, Vars};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;
+use downhill::adapter::Config;
 use downhill::adapter::{natural_cmp, params_from_names};
-use downhill::adapter::{Config, ScheduleUnit};
 use downhill::optim::{build, Param, StepOutcome};
 use downhill::schedule::{Schedule, Scheduler};
 
@@ -279,15 +279,12 @@ impl CandleOptimizer {
     /// epoch's metric (the validation loss, say) that `reducelronplateau`
     /// needs and the others ignore.
     pub fn epoch_end(&mut self, metric: Option<f64>) -> candle_core::Result<()> {
-        let plateau = matches!(self.cfg.schedule, Some(Schedule::ReduceLROnPlateau(_)));
-        if plateau && metric.is_none() {
-            return Err(msg(
-                "downhill: reducelronplateau needs the epoch's metric: epoch_end(Some(loss))"
-                    .into(),
-            ));
-        }
-        if plateau || self.cfg.schedule_unit == ScheduleUnit::Epoch {
-            let names = &self.names;
+        let names = &self.names;
+        if self
+            .cfg
+            .advances_at_epoch_end(metric)
+            .map_err(|e| named(e, names))?
+        {
             with_engine!(&mut self.kind, e => e.advance(metric, names))?;
         }
         Ok(())

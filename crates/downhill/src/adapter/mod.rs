@@ -9,7 +9,39 @@ pub use config::{Config, ScheduleUnit};
 pub use roles::{natural_cmp, params_from_names};
 
 use crate::clip::{clip_coefficient, clip_grad_value, norm_of_parts, norm_part, scale_grad, Norm};
+use crate::optim::Optimizer;
+use crate::schedule::{Schedule, Scheduler};
 use crate::Real;
+
+impl Config {
+    /// Whether the schedule advances at an epoch's end: a per-epoch one
+    /// does, and `reducelronplateau` always, on the epoch's `metric`, which
+    /// it cannot do without (an error says so).
+    pub fn advances_at_epoch_end(&self, metric: Option<f64>) -> crate::Result<bool> {
+        let plateau = matches!(self.schedule, Some(Schedule::ReduceLROnPlateau(_)));
+        if plateau && metric.is_none() {
+            return Err(crate::Error::Unsupported(
+                "reducelronplateau needs the epoch's metric: epoch_end(Some(loss))".into(),
+            ));
+        }
+        Ok(self.schedule.is_some() && (plateau || self.schedule_unit == ScheduleUnit::Epoch))
+    }
+}
+
+/// Advances `sched` (if any) over `opt`, with `metric` at an epoch's end or
+/// `None` after a step; `reducelronplateau` waits for a metric.
+pub fn advance_schedule<T: Real>(
+    sched: &mut Option<Scheduler>,
+    opt: &mut dyn Optimizer<T>,
+    metric: Option<f64>,
+) -> crate::Result<()> {
+    match sched {
+        Some(s) if metric.is_some() || !matches!(s.schedule(), Schedule::ReduceLROnPlateau(_)) => {
+            s.step(opt, metric)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Clips `n` gradients on the host as `downhill train` does: by total L2
 /// norm (`cfg.clip_norm`, first), then by value (`cfg.clip_value`). `read`
