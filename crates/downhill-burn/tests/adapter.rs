@@ -2,6 +2,8 @@
 //! save and resume bit-identical, clipping, schedules, the non-finite
 //! policies, and the errors that name what is wrong.
 
+mod common;
+
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
@@ -190,22 +192,21 @@ fn the_device_path_matches_the_in_place_path() {
         (a.path(), b.path()),
         (Some(Path::InPlace), Some(Path::Device))
     );
-    for (x, y) in bits(&ma).iter().zip(bits(&mb)) {
-        let x: &[f32] = bytemuck_f32(x);
-        let y: &[f32] = bytemuck_f32(&y);
+    for (x, y) in values(&ma).iter().zip(values(&mb)) {
         for (p, q) in x.iter().zip(y) {
             assert!((p - q).abs() <= 1e-5 + 1e-4 * p.abs(), "{p} vs {q}");
         }
     }
 }
 
-fn bytemuck_f32(b: &[u8]) -> &[f32] {
-    assert_eq!(b.len() % 4, 0);
-    // SAFETY: the bytes are a Vec<u8> from TensorData of f32 values; they
-    // are read through `align_to`, which only takes the aligned middle.
-    let (head, mid, tail) = unsafe { b.align_to::<f32>() };
-    assert!(head.is_empty() && tail.is_empty(), "unaligned f32 bytes");
-    mid
+/// Every parameter's values, in order, as f64.
+fn values(model: &Mlp) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    for l in [&model.fc1, &model.fc2, &model.fc3] {
+        out.push(common::flat(l.weight.val()));
+        out.push(common::flat(l.bias.as_ref().unwrap().val()));
+    }
+    out
 }
 
 fn nan_grads(model: &Mlp) -> GradientsParams {

@@ -8,30 +8,30 @@
 mod common;
 
 use burn::tensor::{DType, Device};
-use common::fixtures::check_all;
+use common::fixtures::{check_all, Route};
 
 #[test]
 fn every_fixture_passes_in_place_on_flex_f64() {
-    check_all(&Device::flex(), DType::F64, false);
+    check_all(&Device::flex(), DType::F64, Route::InPlace);
 }
 
 #[test]
 fn every_fixture_passes_in_place_on_flex_f32() {
-    check_all(&Device::flex(), DType::F32, false);
+    check_all(&Device::flex(), DType::F32, Route::InPlace);
 }
 
 #[test]
 fn every_fixture_passes_in_place_on_ndarray_f64() {
-    check_all(&Device::ndarray(), DType::F64, false);
+    check_all(&Device::ndarray(), DType::F64, Route::InPlace);
 }
 
 #[test]
 fn every_fixture_passes_on_the_device_path_on_flex() {
-    check_all(&Device::flex(), DType::F64, true);
-    check_all(&Device::flex(), DType::F32, true);
+    check_all(&Device::flex(), DType::F64, Route::Forced);
+    check_all(&Device::flex(), DType::F32, Route::Forced);
 }
 
 #[test]
 fn every_fixture_passes_on_the_device_path_on_ndarray() {
-    check_all(&Device::ndarray(), DType::F64, true);
+    check_all(&Device::ndarray(), DType::F64, Route::Forced);
 }

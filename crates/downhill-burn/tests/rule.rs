@@ -8,15 +8,13 @@ mod common;
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{DType, Device};
-use common::fixtures::fixture::{self, OptimFixture};
-use downhill::optim::{build, OptimizerSpec, Param, Role};
+use common::fixtures::fixture::{self, OptimFixture, Tally};
+use downhill::optim::{build, Param, Role};
 use downhill_burn::Rule;
-use std::path::PathBuf;
 
 /// The fixture's spec and its learning rate (given, or the rule's default).
 fn spec_and_lr(f: &OptimFixture) -> (String, f64) {
-    let mut spec = OptimizerSpec::new(&f.optimizer);
-    spec.hyper = f.hyper.clone();
+    let spec = f.spec();
     let lr = build::<f64>(&spec, &[Param::new(vec![1], Role::Bias)])
         .expect("a fixture's spec builds")
         .lr(0);
@@ -29,34 +27,18 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>]) -> Result<f64, String> {
     let rule = Rule::new(&spec).map_err(|e| e.to_string())?;
     let mut optim: ModuleOptimizer = rule.into();
     let mut module = common::Params::new(&f.params0, shapes, DType::F64, &device);
-    let mut worst = 0f64;
+    let mut tally = Tally::default();
     for (t, grads) in f.grads.iter().enumerate() {
         let g = module.grads(grads, DType::F64);
         module = optim.step(lr, module, g);
-        for (i, (got, want)) in module.values().iter().zip(&f.params[t]).enumerate() {
-            for (j, (&g, &w)) in got.iter().zip(want).enumerate() {
-                let err = (g - w).abs() / w.abs().max(1e-300);
-                worst = worst.max(if w == 0.0 { (g - w).abs() } else { err });
-                if (g - w).abs() > 1e-12 + 1e-9 * w.abs() || g.is_nan() != w.is_nan() {
-                    return Err(format!(
-                        "step {t}, param {i}[{j}]: got {g:e}, reference {w:e}"
-                    ));
-                }
-            }
-        }
+        tally.compare("param", t, &module.values(), &f.params[t], 1e-9, 1e-12);
     }
-    Ok(worst)
+    tally.finish().map(|(worst, ..)| worst)
 }
 
 #[test]
 fn every_single_group_element_wise_fixture_passes_as_a_burn_optimizer() {
-    let dir = common::fixtures::fixtures_dir().join("optim");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = common::fixtures::optim_files();
     let (mut ran, mut failures) = (0, Vec::new());
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();

@@ -18,7 +18,7 @@ fn wgpu() -> Device {
 #[test]
 fn every_fixture_passes_on_wgpu_f32() {
     // Element-wise rules on the device path, the others through the host.
-    common::fixtures::check_all(&wgpu(), DType::F32, false);
+    common::fixtures::check_all(&wgpu(), DType::F32, common::fixtures::Route::Chosen);
 }
 
 mod readback {

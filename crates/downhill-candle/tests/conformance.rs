@@ -14,9 +14,8 @@ mod fixture;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
-use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
 use downhill_candle::{CandleOptimizer, Config};
-use fixture::OptimFixture;
+use fixture::{OptimFixture, Tally};
 use std::path::PathBuf;
 
 fn fixtures_dir() -> PathBuf {
@@ -24,42 +23,6 @@ fn fixtures_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../downhill/tests/fixtures"),
     }
-}
-
-/// The fixture's optimiser over every tensor, as the reference ran it. A
-/// fixture's `muon` is torch's `Muon(params)`, which updates every tensor
-/// it is given (convolution kernels too); `muon` alone in a spec routes by
-/// role (Muon on hidden matrices, AdamW on the rest), so the adapter is
-/// given what a user writes for "Muon on everything": `partition(all=muon)`.
-fn spec(f: &OptimFixture) -> OptimizerSpec {
-    let spec = rule(f);
-    if f.optimizer != "muon" {
-        return spec;
-    }
-    OptimizerSpec {
-        name: "partition".into(),
-        parts: vec![PartSpec {
-            roles: Vec::new(),
-            rest: true,
-            spec,
-        }],
-        ..OptimizerSpec::default()
-    }
-}
-
-fn rule(f: &OptimFixture) -> OptimizerSpec {
-    let mut spec = OptimizerSpec::new(&f.optimizer);
-    spec.hyper = f.hyper.clone();
-    if let Some(groups) = &f.groups {
-        spec.groups = groups
-            .iter()
-            .map(|g| GroupSpec {
-                params: g.params.clone(),
-                hyper: g.hyper.clone(),
-            })
-            .collect();
-    }
-    spec
 }
 
 /// How a fixture's steps reach the vars.
@@ -97,8 +60,8 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], route: Route) -> Result<Option<f
         })
         .collect::<candle_core::Result<_>>()
         .map_err(|e| e.to_string())?;
-    let mut opt =
-        CandleOptimizer::new(vars.clone(), Config::new(spec(f))).map_err(|e| e.to_string())?;
+    let mut opt = CandleOptimizer::new(vars.clone(), Config::new(f.spec_for_every_tensor()))
+        .map_err(|e| e.to_string())?;
     match route {
         Route::InPlace => {}
         Route::Tensor => opt = opt.force_tensor_path(),
@@ -107,7 +70,7 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], route: Route) -> Result<Option<f
             Err(_) => return Ok(None),
         },
     }
-    let mut worst = 0f64;
+    let mut tally = Tally::default();
     for (t, grads) in f.grads.iter().enumerate() {
         let mut store = GradStore::default();
         for ((v, g), s) in vars.iter().zip(grads).zip(shapes) {
@@ -118,35 +81,12 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], route: Route) -> Result<Option<f
         }
         opt.step_outcome(&store)
             .map_err(|e| format!("step {t}: {e}"))?;
-        let mut compare = |what: &str, got: &[Vec<f64>], want: &[Vec<f64>]| {
-            for (i, (g, w)) in got.iter().zip(want).enumerate() {
-                for (j, (&g, &w)) in g.iter().zip(w).enumerate() {
-                    let err = if w != 0.0 {
-                        (g - w).abs() / w.abs()
-                    } else {
-                        (g - w).abs()
-                    };
-                    worst = if err.is_nan() {
-                        f64::INFINITY
-                    } else {
-                        worst.max(err)
-                    };
-                    let close = (g - w).abs() <= abs + rel * w.abs();
-                    if !close {
-                        return Err(format!(
-                            "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
-                        ));
-                    }
-                }
-            }
-            Ok(())
-        };
         let got: Vec<Vec<f64>> = vars
             .iter()
             .map(|v| v.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>())
             .collect::<candle_core::Result<_>>()
             .map_err(|e| e.to_string())?;
-        compare("param", &got, &f.params[t])?;
+        tally.compare("param", t, &got, &f.params[t], rel, abs);
         if let Some(want) = &f.eval_params {
             let eval = opt
                 .eval_params()
@@ -162,10 +102,10 @@ fn run(f: &OptimFixture, shapes: &[Vec<usize>], route: Route) -> Result<Option<f
                 .map(|v| v.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>())
                 .collect::<candle_core::Result<_>>()
                 .map_err(|e| e.to_string())?;
-            compare("eval_param", &got, &want[t])?;
+            tally.compare("eval_param", t, &got, &want[t], rel, abs);
         }
     }
-    Ok(Some(worst))
+    tally.finish().map(|(worst, ..)| Some(worst))
 }
 
 fn check_all(route: Route) {

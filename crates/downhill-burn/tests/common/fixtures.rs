@@ -14,45 +14,27 @@
 pub mod fixture;
 
 use burn::tensor::{DType, Device};
-use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
 use downhill_burn::{BurnOptimizer, Config, Path};
-use fixture::OptimFixture;
+use fixture::{OptimFixture, Tally};
 use std::path::PathBuf;
 
-pub fn fixtures_dir() -> PathBuf {
+fn fixtures_dir() -> PathBuf {
     match std::env::var_os("DOWNHILL_FIXTURES") {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../downhill/tests/fixtures"),
     }
 }
 
-/// The fixture's optimiser over every tensor, as the reference ran it
-/// (a fixture's `muon` updates every tensor it is given:
-/// `partition(all=muon)`).
-fn spec(f: &OptimFixture) -> OptimizerSpec {
-    let mut rule = OptimizerSpec::new(&f.optimizer);
-    rule.hyper = f.hyper.clone();
-    if let Some(groups) = &f.groups {
-        rule.groups = groups
-            .iter()
-            .map(|g| GroupSpec {
-                params: g.params.clone(),
-                hyper: g.hyper.clone(),
-            })
-            .collect();
-    }
-    if f.optimizer != "muon" {
-        return rule;
-    }
-    OptimizerSpec {
-        name: "partition".into(),
-        parts: vec![PartSpec {
-            roles: Vec::new(),
-            rest: true,
-            spec: rule,
-        }],
-        ..OptimizerSpec::default()
-    }
+/// How the adapter should route a fixture's steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Route {
+    /// In place (flex, ndarray): checked.
+    InPlace,
+    /// The device path, forced: checked; a rule without a device form is
+    /// left out.
+    Forced,
+    /// As the adapter chooses (wgpu: the device path, or the host).
+    Chosen,
 }
 
 /// Runs one fixture on `device` in `dtype`; the worst relative error, or
@@ -62,7 +44,7 @@ fn run(
     shapes: &[Vec<usize>],
     device: &Device,
     dtype: DType,
-    forced: bool,
+    route: Route,
 ) -> Result<Option<f64>, String> {
     let (rel, abs) = if dtype == DType::F64 {
         (1e-9, 1e-12)
@@ -71,47 +53,32 @@ fn run(
     };
     // On the autodiff device, as a training loop holds its module.
     let mut module = super::Params::new(&f.params0, shapes, dtype, &device.clone().autodiff());
-    let mut opt = BurnOptimizer::new(Config::new(spec(f))).map_err(|e| e.to_string())?;
-    if forced {
+    let mut opt =
+        BurnOptimizer::new(Config::new(f.spec_for_every_tensor())).map_err(|e| e.to_string())?;
+    if route == Route::Forced {
         opt = opt.force_device_path();
     }
-    let mut worst = 0f64;
+    let mut tally = Tally::default();
     for (t, grads) in f.grads.iter().enumerate() {
         let g = module.grads(grads, dtype);
         module = match opt.step(module, g) {
             Ok(m) => m,
-            Err(e) if forced && t == 0 && e.to_string().contains("no device form") => {
+            Err(e)
+                if route == Route::Forced && t == 0 && e.to_string().contains("no device form") =>
+            {
                 return Ok(None)
             }
             Err(e) => return Err(format!("step {t}: {e}")),
         };
-        let want_path = if forced { Path::Device } else { Path::InPlace };
-        if device_is_cpu(device) && opt.path() != Some(want_path) {
-            return Err(format!("took {:?}, expected {want_path:?}", opt.path()));
-        }
-        let mut compare = |what: &str, got: &[Vec<f64>], want: &[Vec<f64>]| {
-            for (i, (g, w)) in got.iter().zip(want).enumerate() {
-                for (j, (&g, &w)) in g.iter().zip(w).enumerate() {
-                    let err = if w != 0.0 {
-                        (g - w).abs() / w.abs()
-                    } else {
-                        (g - w).abs()
-                    };
-                    worst = if err.is_nan() {
-                        f64::INFINITY
-                    } else {
-                        worst.max(err)
-                    };
-                    if (g - w).abs() > abs + rel * w.abs() || g.is_nan() != w.is_nan() {
-                        return Err(format!(
-                            "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
-                        ));
-                    }
-                }
-            }
-            Ok(())
+        let want = match route {
+            Route::InPlace => Some(Path::InPlace),
+            Route::Forced => Some(Path::Device),
+            Route::Chosen => None,
         };
-        compare("param", &module.values(), &f.params[t])?;
+        if want.is_some() && opt.path() != want {
+            return Err(format!("took {:?}, expected {want:?}", opt.path()));
+        }
+        tally.compare("param", t, &module.values(), &f.params[t], rel, abs);
         if let Some(want) = &f.eval_params {
             let eval = opt
                 .eval_module(&module)
@@ -122,19 +89,14 @@ fn run(
                         f.optimizer
                     )
                 })?;
-            compare("eval_param", &eval.values(), &want[t])?;
+            tally.compare("eval_param", t, &eval.values(), &want[t], rel, abs);
         }
     }
-    Ok(Some(worst))
+    tally.finish().map(|(worst, ..)| Some(worst))
 }
 
-fn device_is_cpu(device: &Device) -> bool {
-    let s = format!("{device:?}");
-    s.contains("Flex") || s.contains("NdArray")
-}
-
-/// Runs every fixture; panics with every failure.
-pub fn check_all(device: &Device, dtype: DType, forced: bool) {
+/// The optimiser fixtures, sorted.
+pub fn optim_files() -> Vec<PathBuf> {
     let dir = fixtures_dir().join("optim");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
@@ -142,6 +104,13 @@ pub fn check_all(device: &Device, dtype: DType, forced: bool) {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
+    files
+}
+
+/// Runs every fixture; panics with every failure.
+pub fn check_all(device: &Device, dtype: DType, route: Route) {
+    let dir = fixtures_dir().join("optim");
+    let files = optim_files();
     let mut failures = Vec::new();
     let (mut ran, mut expected) = (0, 0);
     for path in &files {
@@ -151,8 +120,8 @@ pub fn check_all(device: &Device, dtype: DType, forced: bool) {
             .and_then(|(f, shapes)| {
                 let entry = downhill::optim::registry::entry(&f.optimizer);
                 let has_form = entry.is_ok_and(|e| e.elementwise && !e.shares_groups);
-                expected += usize::from(!forced || has_form);
-                run(&f, &shapes, device, dtype, forced)
+                expected += usize::from(route != Route::Forced || has_form);
+                run(&f, &shapes, device, dtype, route)
             });
         match outcome {
             Ok(None) => {}
@@ -167,13 +136,9 @@ pub fn check_all(device: &Device, dtype: DType, forced: bool) {
         }
     }
     println!(
-        "checked {} optim fixtures on {device:?} in {dtype:?} ({}) from {}",
+        "checked {} optim fixtures on {device:?} in {dtype:?} ({:?}) from {}",
         files.len(),
-        if forced {
-            "device path, forced"
-        } else {
-            "as the adapter routes them"
-        },
+        route,
         dir.display()
     );
     assert!(!files.is_empty(), "no optim fixtures in {}", dir.display());

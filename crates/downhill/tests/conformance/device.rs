@@ -7,7 +7,7 @@
 //! fixtures' tolerance.
 
 use crate::fixture::{self, OptimFixture};
-use crate::{files, optimizer_spec, to_t};
+use crate::{files, to_t};
 use downhill::optim::device::DeviceState;
 use downhill::optim::lane::Lane;
 use downhill::optim::program::{Op, TensorOps};
@@ -87,7 +87,7 @@ fn run<T: Real>(
     shapes: &[Vec<usize>],
     device: bool,
 ) -> Result<Trajectory<T>, String> {
-    let mut opt = build_rule::<T>(&optimizer_spec(f), shapes).map_err(|e| e.to_string())?;
+    let mut opt = build_rule::<T>(&f.spec(), shapes).map_err(|e| e.to_string())?;
     let mut params: Vec<V<T>> = to_t::<T>(&f.params0).into_iter().map(Rc::new).collect();
     let mut state = DeviceState::new(params.len());
     let backend = VecOps::<T>(PhantomData);
@@ -183,8 +183,7 @@ fn the_device_form_gives_the_fused_loops_bits() {
             downhill::optim::registry::entry(&f.optimizer)
                 .is_ok_and(|e| e.elementwise && !e.shares_groups),
         );
-        let has_form =
-            build_rule::<f64>(&optimizer_spec(&f), &shapes).is_ok_and(|o| o.device_form());
+        let has_form = build_rule::<f64>(&f.spec(), &shapes).is_ok_and(|o| o.device_form());
         if !has_form {
             continue;
         }

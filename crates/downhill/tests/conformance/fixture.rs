@@ -10,6 +10,8 @@
 #![allow(dead_code)]
 
 use downhill::hyper::HyperMap;
+use downhill::optim::{GroupSpec, OptimizerSpec, PartSpec};
+use downhill::Real;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -165,6 +167,44 @@ fn check_series(
 }
 
 impl OptimFixture {
+    /// The optimiser as the reference ran it: name, hyper-parameters and
+    /// groups.
+    pub fn spec(&self) -> OptimizerSpec {
+        let mut spec = OptimizerSpec::new(&self.optimizer);
+        spec.hyper = self.hyper.clone();
+        if let Some(groups) = &self.groups {
+            spec.groups = groups
+                .iter()
+                .map(|g| GroupSpec {
+                    params: g.params.clone(),
+                    hyper: g.hyper.clone(),
+                })
+                .collect();
+        }
+        spec
+    }
+
+    /// [`OptimFixture::spec`] over every tensor, for an adapter that routes
+    /// by role: a fixture's `muon` is torch's `Muon(params)`, which updates
+    /// every tensor it is given, while `muon` alone in a spec puts Muon on
+    /// the hidden matrices only, so the adapter gets what a user writes for
+    /// "Muon on everything": `partition(all=muon)`.
+    pub fn spec_for_every_tensor(&self) -> OptimizerSpec {
+        let spec = self.spec();
+        if self.optimizer != "muon" {
+            return spec;
+        }
+        OptimizerSpec {
+            name: "partition".into(),
+            parts: vec![PartSpec {
+                roles: Vec::new(),
+                rest: true,
+                spec,
+            }],
+            ..OptimizerSpec::default()
+        }
+    }
+
     /// The format's rules and every tensor's length; returns the shapes
     /// (format /1: each tensor flat).
     pub fn validate(&self) -> Result<Vec<Vec<usize>>, String> {
@@ -298,5 +338,62 @@ pub fn f32_tolerance(optimizer: &str) -> (f64, f64) {
     match optimizer {
         "soap" | "shampoo" => (5e-2, 1e-4),
         _ => (1e-4, 1e-6),
+    }
+}
+
+pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
+    (got - want).abs() <= abs + rel * want.abs()
+}
+
+/// The worst relative error seen, and the first place the tolerance failed.
+#[derive(Default)]
+pub struct Tally {
+    pub worst: f64,
+    pub first_failure: Option<String>,
+    /// Values equal to the reference bit for bit, and values compared.
+    pub identical: usize,
+    pub compared: usize,
+}
+
+impl Tally {
+    pub fn compare<T: Real>(
+        &mut self,
+        what: &str,
+        t: usize,
+        got: &[Vec<T>],
+        want: &[Vec<f64>],
+        rel: f64,
+        abs: f64,
+    ) {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            for (j, (&g, &w)) in g.iter().zip(w).enumerate() {
+                let g = g.to_f64();
+                self.compared += 1;
+                self.identical += usize::from(g.to_bits() == w.to_bits());
+                let err = if w != 0.0 {
+                    (g - w).abs() / w.abs()
+                } else {
+                    (g - w).abs()
+                };
+                // NaN compares false: count it as the worst possible error.
+                self.worst = if err.is_nan() {
+                    f64::INFINITY
+                } else {
+                    self.worst.max(err)
+                };
+                if self.first_failure.is_none() && !close(g, w, rel, abs) {
+                    self.first_failure = Some(format!(
+                        "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(f64, usize, usize), String> {
+        match self.first_failure {
+            None => Ok((self.worst, self.identical, self.compared)),
+            Some(f) => Err(format!("{f} (worst relative error {:.1e})", self.worst)),
+        }
     }
 }

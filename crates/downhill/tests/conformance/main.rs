@@ -17,10 +17,10 @@ mod fixture;
 mod runner_tests;
 
 use downhill::hyper::HyperValue;
-use downhill::optim::{build, build_rule, GroupSpec, Optimizer, OptimizerSpec, OPTIMIZERS};
+use downhill::optim::{build, build_rule, Optimizer, OptimizerSpec, OPTIMIZERS};
 use downhill::schedule::{Schedule, Scheduler, SCHEDULES};
 use downhill::Real;
-use fixture::{LbfgsFixture, OptimFixture, ScheduleFixture};
+use fixture::{LbfgsFixture, OptimFixture, ScheduleFixture, Tally};
 use std::path::{Path, PathBuf};
 
 /// Optimisers that have shipped fixtures but are not in downhill yet, with
@@ -169,78 +169,6 @@ fn check_all(kind: &str, run: impl Fn(&Path) -> Outcome) -> Figures {
     all
 }
 
-fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
-    (got - want).abs() <= abs + rel * want.abs()
-}
-
-/// The worst relative error seen, and the first place the tolerance failed.
-#[derive(Default)]
-struct Tally {
-    worst: f64,
-    first_failure: Option<String>,
-    /// Values equal to the reference bit for bit, and values compared.
-    identical: usize,
-    compared: usize,
-}
-
-impl Tally {
-    fn compare<T: Real>(
-        &mut self,
-        what: &str,
-        t: usize,
-        got: &[Vec<T>],
-        want: &[Vec<f64>],
-        rel: f64,
-        abs: f64,
-    ) {
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            for (j, (&g, &w)) in g.iter().zip(w).enumerate() {
-                let g = g.to_f64();
-                self.compared += 1;
-                self.identical += usize::from(g.to_bits() == w.to_bits());
-                let err = if w != 0.0 {
-                    (g - w).abs() / w.abs()
-                } else {
-                    (g - w).abs()
-                };
-                // NaN compares false: count it as the worst possible error.
-                self.worst = if err.is_nan() {
-                    f64::INFINITY
-                } else {
-                    self.worst.max(err)
-                };
-                if self.first_failure.is_none() && !close(g, w, rel, abs) {
-                    self.first_failure = Some(format!(
-                        "step {t}, {what} {i}[{j}]: got {g:e}, reference {w:e}"
-                    ));
-                }
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(f64, usize, usize), String> {
-        match self.first_failure {
-            None => Ok((self.worst, self.identical, self.compared)),
-            Some(f) => Err(format!("{f} (worst relative error {:.1e})", self.worst)),
-        }
-    }
-}
-
-fn optimizer_spec(f: &OptimFixture) -> OptimizerSpec {
-    let mut spec = OptimizerSpec::new(&f.optimizer);
-    spec.hyper = f.hyper.clone();
-    if let Some(groups) = &f.groups {
-        spec.groups = groups
-            .iter()
-            .map(|g| GroupSpec {
-                params: g.params.clone(),
-                hyper: g.hyper.clone(),
-            })
-            .collect();
-    }
-    spec
-}
-
 fn to_t<T: Real>(tensors: &[Vec<f64>]) -> Vec<Vec<T>> {
     tensors
         .iter()
@@ -259,7 +187,7 @@ fn run_optim<T: Real>(
     abs: f64,
 ) -> Result<(f64, usize, usize), String> {
     // The fixture's optimiser over every tensor, as the reference ran it.
-    let mut opt = build_rule::<T>(&optimizer_spec(f), shapes).map_err(|e| e.to_string())?;
+    let mut opt = build_rule::<T>(&f.spec(), shapes).map_err(|e| e.to_string())?;
     let mut params = to_t::<T>(&f.params0);
     let mut eval: Vec<Vec<T>> = params.iter().map(|p| vec![T::zero(); p.len()]).collect();
     let mut tally = Tally::default();
