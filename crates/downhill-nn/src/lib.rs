@@ -92,6 +92,7 @@ mod layers;
 mod network;
 mod simd;
 pub mod spec;
+mod transformer;
 
 pub use error::NnError;
 pub use network::{

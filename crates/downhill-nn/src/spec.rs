@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! spec    = kind { ":" section }
-//! kind    = "logreg" | "mlp" | "cnn"
-//! section = sizes | option
+//! kind    = "logreg" | "mlp" | "cnn" | "transformer"
+//! section = sizes | shape | option
+//! shape   = KEY "=" VALUE { "," KEY "=" VALUE }  transformer (required, first section):
+//!                                       layers=L, d=D, heads=H, context=C (all required),
+//!                                       tied=true|false (output projection = token embedding,
+//!                                       default false)
 //! sizes   = N { "," N }                 mlp: hidden widths (required, first section)
 //!                                       cnn: conv channels (optional, first section)
 //! option  = "relu" | "tanh" | "sigmoid" hidden activation (default relu)
@@ -39,6 +43,14 @@
 //!   the output layer. `cnn:32,32,64` changes the channel list (any length ≥ 1).
 //!   The hidden activation applies to the fully-connected layer; convolutions are
 //!   always followed by ReLU.
+//! - `transformer:layers=L,d=D,heads=H,context=C` is a decoder-only
+//!   transformer over token ids (a character-level language model): token and
+//!   learned position embeddings, `L` pre-norm blocks (LayerNorm, causal
+//!   multi-head self-attention with `H` heads, residual; LayerNorm, GELU MLP of
+//!   width `4·D`, residual), a final LayerNorm and an output projection to the
+//!   vocabulary (`classes`), tied to the token embedding with `tied=true`. Its
+//!   input rows hold `C + 1` token ids: the first `C` are read, the last `C` are
+//!   the targets. Initialisation is GPT-2's. Of the options only `l2=` applies.
 //!
 //! # Losses
 //!
@@ -145,6 +157,19 @@ pub enum ModelKind {
         /// Width of the hidden fully-connected layer; 0 for none.
         fc: usize,
     },
+    /// A decoder-only transformer language model over token ids.
+    Transformer {
+        /// Number of blocks.
+        layers: usize,
+        /// Model width (embedding size), a multiple of `heads`.
+        d: usize,
+        /// Attention heads per block.
+        heads: usize,
+        /// Tokens the model reads per sequence.
+        context: usize,
+        /// Whether the output projection is the token embedding (transposed).
+        tied: bool,
+    },
 }
 
 /// A parsed model description; see the [module docs](self) for the grammar.
@@ -198,6 +223,70 @@ impl ModelSpec {
             fc: 1000,
         }
     }
+}
+
+/// The transformer's required first section, for error messages.
+const TRANSFORMER_FORM: &str =
+    "transformer:layers=L,d=D,heads=H,context=C[,tied=true], e.g. transformer:layers=4,d=128,heads=4,context=128";
+
+/// Parses the transformer's `layers=L,d=D,heads=H,context=C[,tied=B]` section.
+fn parse_transformer(tok: &str) -> Result<ModelKind, NnError> {
+    let (mut layers, mut d, mut heads, mut context, mut tied) = (None, None, None, None, None);
+    for item in tok.split(',') {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(bad(item, TRANSFORMER_FORM));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        let slot = match k {
+            "layers" => &mut layers,
+            "d" => &mut d,
+            "heads" => &mut heads,
+            "context" => &mut context,
+            "tied" => {
+                if tied.is_some() {
+                    return Err(bad(item, "`tied` at most once"));
+                }
+                tied = Some(match v {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(item, "tied=true or tied=false")),
+                });
+                continue;
+            }
+            _ => {
+                return Err(bad(
+                    item,
+                    "a transformer key: layers, d, heads, context or tied",
+                ))
+            }
+        };
+        if slot.is_some() {
+            return Err(bad(item, &format!("`{k}` at most once")));
+        }
+        *slot = Some(parse_pos(item, v, k)?);
+    }
+    let need = |v: Option<usize>, k: &str| {
+        v.ok_or_else(|| bad(tok, &format!("`{k}=` as well: {TRANSFORMER_FORM}")))
+    };
+    let (layers, d, heads, context) = (
+        need(layers, "layers")?,
+        need(d, "d")?,
+        need(heads, "heads")?,
+        need(context, "context")?,
+    );
+    if !d.is_multiple_of(heads) {
+        return Err(bad(
+            tok,
+            &format!("d a multiple of heads (d={d} has no {heads} equal heads)"),
+        ));
+    }
+    Ok(ModelKind::Transformer {
+        layers,
+        d,
+        heads,
+        context,
+        tied: tied.unwrap_or(false),
+    })
 }
 
 fn bad(token: &str, expected: &str) -> NnError {
@@ -263,10 +352,22 @@ impl FromStr for ModelSpec {
                 };
                 ModelSpec::cnn_default(channels)
             }
-            _ => return Err(bad(kind_tok, "a model kind: logreg, mlp or cnn")),
+            "transformer" => {
+                if rest.is_empty() {
+                    return Err(bad(s, TRANSFORMER_FORM));
+                }
+                parse_transformer(rest.remove(0))?
+            }
+            _ => {
+                return Err(bad(
+                    kind_tok,
+                    "a model kind: logreg, mlp, cnn or transformer",
+                ))
+            }
         };
         let mut spec = ModelSpec::new(kind);
         let is_cnn = matches!(spec.kind, ModelKind::Cnn { .. });
+        let is_transformer = matches!(spec.kind, ModelKind::Transformer { .. });
         let mut seen: Vec<&str> = Vec::new();
         let mut loss_given = false;
         for tok in rest {
@@ -283,6 +384,13 @@ impl FromStr for ModelSpec {
                 return Err(bad(tok, &format!("`{canon}` at most once")));
             }
             seen.push(canon);
+            if is_transformer && key != "l2" {
+                return Err(bad(
+                    tok,
+                    "no option but l2= after transformer:layers=L,d=D,heads=H,context=C \
+                     (tied=true goes in that first section)",
+                ));
+            }
             let cnn_only = || -> Result<(), NnError> {
                 if is_cnn {
                     Ok(())
@@ -415,6 +523,21 @@ impl fmt::Display for ModelSpec {
         match &self.kind {
             ModelKind::Logreg => write!(f, "logreg")?,
             ModelKind::Mlp { hidden } => write!(f, "mlp:{}", list(hidden))?,
+            ModelKind::Transformer {
+                layers,
+                d,
+                heads,
+                context,
+                tied,
+            } => {
+                write!(
+                    f,
+                    "transformer:layers={layers},d={d},heads={heads},context={context}"
+                )?;
+                if *tied {
+                    write!(f, ",tied=true")?;
+                }
+            }
             ModelKind::Cnn {
                 channels,
                 kernel,

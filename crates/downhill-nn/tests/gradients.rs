@@ -314,3 +314,50 @@ fn whole_networks_of_each_kind() {
     check("cnn:4,4,6:fc=8:dropout=0.5", shape, 10, xi, &y, 500);
     check("cnn:3,4:pool=2:fc=10", shape, 10, xi, &y, 500);
 }
+
+/// Windows of `context + 1` token ids below `vocab`, and their last tokens
+/// as labels.
+fn token_batch(rows: usize, context: usize, vocab: usize, seed: u64) -> (Vec<f64>, Vec<u32>) {
+    let mut r = Rng::new(seed);
+    let x: Vec<f64> = (0..rows * (context + 1))
+        .map(|_| r.below(vocab as u64) as f64)
+        .collect();
+    let y = x.chunks(context + 1).map(|w| w[context] as u32).collect();
+    (x, y)
+}
+
+fn check_transformer(spec: &str, context: usize, vocab: usize, rows: usize) {
+    let (x, y) = token_batch(rows, context, vocab, 5);
+    let dim = context + 1;
+    check(
+        spec,
+        InputShape::Flat(dim),
+        vocab,
+        Input::Dense {
+            values: &x,
+            rows,
+            dim,
+        },
+        &y,
+        usize::MAX,
+    );
+}
+
+/// Every parameter of a two-block transformer: embeddings, LayerNorms,
+/// attention (causal softmax, several heads), the GELU MLP and the head.
+#[test]
+fn transformer_every_parameter() {
+    check_transformer("transformer:layers=2,d=8,heads=2,context=5", 5, 7, 3);
+}
+
+/// The tied head (the embedding's gradient from both ends), one head, and
+/// the L2 penalty.
+#[test]
+fn transformer_tied_single_head_with_l2() {
+    check_transformer(
+        "transformer:layers=1,d=6,heads=1,context=4,tied=true:l2=0.1",
+        4,
+        5,
+        2,
+    );
+}

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 /// Rows per parallel task in element-wise passes: large enough that handing a
 /// task to another thread (microseconds) is small next to the work.
-const PAR_ELEMS: usize = 1 << 15;
+pub(crate) const PAR_ELEMS: usize = 1 << 15;
 
 /// `act(x)`: the one definition every forward pass uses.
 #[inline(always)]

@@ -18,7 +18,15 @@ impl<T: Real> Network<T> {
     /// `(c, h, w)`, as `torch.flatten` of an NCHW tensor gives it, where
     /// downhill's engine flattens `(h, w, c)`; its columns are reordered to
     /// match, with the map's true height and width.
+    ///
+    /// A transformer's tensors keep their names (`blocks.0.attn.qkv.weight`,
+    /// …), linear weights `[out, in]`; with `tied=true` the token embedding
+    /// is listed again as `head.weight`, as a torch module's state dict lists
+    /// a tied weight.
     pub fn torch_layout(&self) -> Vec<TorchTensor<T>> {
+        if let Some(lm) = &self.lm {
+            return lm.torch_layout(&self.params, &self.tensors);
+        }
         let name_at = |offset: usize| {
             self.tensors
                 .iter()

@@ -2,6 +2,7 @@
 
 use crate::layers::{self, ConvGeom, Csr, PoolGeom};
 use crate::spec::{Activation, Init, LossKind, ModelSpec};
+use crate::transformer::{Lm, EVAL_TOKENS};
 use crate::NnError;
 use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use downhill::optim::{Param, Role};
@@ -11,6 +12,7 @@ mod export;
 pub use export::TorchTensor;
 mod passes;
 mod plan;
+pub(crate) use plan::Builder;
 
 /// The shape of one input sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,6 +314,9 @@ pub struct Network<T: Real> {
     /// One bit per feature, set while a batch's features are collected
     /// (all clear between batches).
     row_bits: Vec<u64>,
+    /// The transformer and its buffers, for a `transformer:` spec (then
+    /// `layers` is empty).
+    lm: Option<Box<Lm<T>>>,
 }
 
 /// `x` as `f64` (named to avoid `num_traits`' fallible `to_f64`).
@@ -357,6 +362,9 @@ impl<T: Real> Network<T> {
             touched_valid: false,
             first_grad_clean: true,
             row_bits: Vec::new(),
+            lm: bld
+                .lm
+                .map(|g| Box::new(Lm::plan(g, &mut plan::Builder::default()))),
         };
         net.init(seed);
         Ok(net)
@@ -377,6 +385,10 @@ impl<T: Real> Network<T> {
 
     /// Re-initialises every parameter from `seed` exactly as [`Network::new`] does.
     pub fn init(&mut self, seed: u64) {
+        if let Some(lm) = &self.lm {
+            lm.init(&mut self.params, &self.tensors, seed);
+            return;
+        }
         let mut rng = Rng::new(seed);
         self.params.fill(T::zero());
         for layer in &self.layers {
@@ -560,6 +572,9 @@ impl<T: Real> Network<T> {
     /// regression) is the output layer. Weights are marked
     /// [`Param::transposed`]: this engine stores them fan-in first.
     pub fn optimizer_params(&self) -> Vec<Param> {
+        if let Some(lm) = &self.lm {
+            return lm.optimizer_params(&self.tensors);
+        }
         let dense: Vec<usize> = (0..self.tensors.len())
             .filter(|&i| {
                 self.tensors[i].kind == TensorKind::Weight && self.tensors[i].shape.len() == 2
@@ -628,6 +643,22 @@ impl<T: Real> Network<T> {
         rng: &mut Rng,
     ) -> Result<BatchStats, NnError> {
         let rows = self.validate(&x, Some(labels))?;
+        if let Some(lm) = self.lm.as_deref_mut() {
+            let Input::Dense { values, .. } = x else {
+                unreachable!("validate admits dense batches only for a transformer")
+            };
+            lm.load(values, rows)?;
+            let (loss_sum, correct) = lm.forward_loss(&self.params, rows, true);
+            lm.backward(&self.params, &mut self.grads, rows);
+            let count = rows * lm.context();
+            self.add_l2_grad();
+            return Ok(BatchStats {
+                loss_sum,
+                correct,
+                count,
+                penalty: self.penalty(),
+            });
+        }
         self.reserve_training(rows);
         self.forward(&x, rows, Some(rng));
         let stats = self.loss(labels, rows, true);
@@ -638,14 +669,97 @@ impl<T: Real> Network<T> {
     /// Loss and accuracy in evaluation mode (no dropout, no gradient).
     pub fn evaluate(&mut self, x: Input<'_, T>, labels: &[u32]) -> Result<BatchStats, NnError> {
         let rows = self.validate(&x, Some(labels))?;
+        if self.lm.is_some() {
+            let mut stats = BatchStats::default();
+            self.lm_pieces(&x, rows, |lm, piece| {
+                let (loss_sum, correct) = lm.forward_loss(piece.params, piece.rows, false);
+                stats.merge(BatchStats {
+                    loss_sum,
+                    correct,
+                    count: piece.rows * lm.context(),
+                    penalty: 0.0,
+                });
+            })?;
+            stats.penalty = self.penalty();
+            return Ok(stats);
+        }
         self.forward(&x, rows, None);
         Ok(self.loss(labels, rows, false))
     }
 
     /// Output-layer values (logits) in evaluation mode, `[rows, outputs]` row-major.
+    ///
+    /// For a transformer: every token's logits, `[rows·context, vocab]`, the
+    /// prediction of each window's tokens 1..=context.
     pub fn logits(&mut self, x: Input<'_, T>) -> Result<&[T], NnError> {
         let rows = self.validate(&x, None)?;
+        if let Some(lm) = &self.lm {
+            let per_row = lm.context() * lm.vocab();
+            if self.zbuf.len() < rows * per_row {
+                self.zbuf.resize(rows * per_row, T::zero());
+            }
+            let mut out = std::mem::take(&mut self.zbuf);
+            let mut at = 0;
+            let done = self.lm_pieces(&x, rows, |lm, piece| {
+                lm.forward_loss(piece.params, piece.rows, false);
+                let z = lm.logits(piece.rows);
+                out[at..at + z.len()].copy_from_slice(z);
+                at += z.len();
+            });
+            self.zbuf = out;
+            done?;
+            return Ok(&self.zbuf[..rows * per_row]);
+        }
         self.forward(&x, rows, None);
         Ok(self.last_out(rows))
     }
+
+    /// Runs `f` over the batch `x` of `rows` windows in pieces of at most
+    /// [`EVAL_TOKENS`] tokens, each loaded into the transformer.
+    fn lm_pieces(
+        &mut self,
+        x: &Input<'_, T>,
+        rows: usize,
+        mut f: impl FnMut(&mut Lm<T>, Piece<'_, T>),
+    ) -> Result<(), NnError> {
+        let Input::Dense { values, dim, .. } = *x else {
+            unreachable!("validate admits dense batches only for a transformer")
+        };
+        let lm = self.lm.as_deref_mut().expect("called for a transformer");
+        let per = (EVAL_TOKENS / lm.context()).max(1);
+        for start in (0..rows).step_by(per) {
+            let r = per.min(rows - start);
+            lm.load(&values[start * dim..(start + r) * dim], r)?;
+            f(
+                lm,
+                Piece {
+                    params: &self.params,
+                    rows: r,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds the L2 penalty's gradient λ·W to every weight's gradient.
+    fn add_l2_grad(&mut self) {
+        let l2 = T::from_f64(self.spec.l2);
+        if self.spec.l2 == 0.0 {
+            return;
+        }
+        for t in self.tensors.iter().filter(|t| t.kind == TensorKind::Weight) {
+            for (g, &w) in self.grads[t.range()]
+                .iter_mut()
+                .zip(&self.params[t.range()])
+            {
+                *g = *g + l2 * w;
+            }
+        }
+    }
+}
+
+/// A piece of an evaluation batch: the parameters and its rows.
+struct Piece<'a, T> {
+    params: &'a [T],
+    rows: usize,
 }

@@ -34,6 +34,12 @@ impl<T: Real> Network<T> {
                 values,
                 dim,
             } => {
+                if self.lm.is_some() {
+                    return Err(NnError::Batch(format!(
+                        "`{}` reads token ids, not sparse features",
+                        self.spec
+                    )));
+                }
                 if !matches!(self.layers[0].op, Op::Dense { .. }) {
                     return Err(NnError::Batch(format!(
                         "sparse input needs a first dense layer; `{}` starts with a convolution",

@@ -4,24 +4,27 @@
 
 use super::{InputShape, Network, Op, TensorInfo, TensorKind};
 use crate::layers::{self, ConvGeom, PoolGeom};
-use crate::spec::{Activation, ModelKind, ModelSpec};
+use crate::spec::{Activation, LossKind, ModelKind, ModelSpec};
+use crate::transformer::{Geometry, Lm};
 use crate::NnError;
 use downhill::Real;
 
 /// Collects layers and the tensor table while a network is being built.
 #[derive(Default)]
-pub(super) struct Builder {
+pub(crate) struct Builder {
     pub(super) ops: Vec<(Op, usize)>,
     pub(super) tensors: Vec<TensorInfo>,
     pub(super) n_params: usize,
     dense_count: usize,
+    /// The transformer, for a `transformer:` spec (then `ops` is empty).
+    pub(super) lm: Option<Geometry>,
 }
 
 impl Builder {
     /// Appends a tensor to the table; returns its offset.
     /// Sizes saturate at `usize::MAX` rather than wrap: a model too large
     /// for the address space is then refused, not built wrong.
-    fn tensor(&mut self, name: String, shape: Vec<usize>, kind: TensorKind) -> usize {
+    pub(crate) fn tensor(&mut self, name: String, shape: Vec<usize>, kind: TensorKind) -> usize {
         let len = shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
@@ -104,6 +107,41 @@ impl<T: Real> Network<T> {
         let outputs = if spec.binary { 1 } else { classes };
         let mut bld = Builder::default();
         match &spec.kind {
+            &ModelKind::Transformer {
+                layers,
+                d,
+                heads,
+                context,
+                tied,
+            } => {
+                if input != InputShape::Flat(context + 1) {
+                    return Err(shape_err(
+                        spec,
+                        format!(
+                            "a transformer with context={context} reads windows of {} token ids, got samples of {} values",
+                            context + 1,
+                            input.len()
+                        ),
+                    ));
+                }
+                if spec.binary || spec.loss != LossKind::CrossEntropy {
+                    return Err(shape_err(
+                        spec,
+                        "a transformer predicts tokens with softmax cross-entropy".into(),
+                    ));
+                }
+                let g = Geometry {
+                    layers,
+                    d,
+                    heads,
+                    context,
+                    vocab: classes,
+                    tied,
+                };
+                // The table only: the model's buffers start empty.
+                Lm::<T>::plan(g, &mut bld);
+                bld.lm = Some(g);
+            }
             ModelKind::Logreg => bld.dense(input.len(), outputs, Activation::Identity),
             ModelKind::Mlp { hidden } => {
                 let mut prev = input.len();

@@ -1,0 +1,478 @@
+//! The transformer's own kernels, each with its backward pass: LayerNorm, the
+//! tanh-approximated GELU, causal multi-head attention, bias rows and column
+//! sums, token and position embeddings, and the token-level cross-entropy.
+//!
+//! Activations are token-major, `[tokens, width]` row-major. Every parallel
+//! pass splits rows (or sequences) into blocks fixed by the shape, and every
+//! sum over rows runs in row order on one thread, so no bit depends on the
+//! thread count.
+
+use crate::layers::PAR_ELEMS;
+use crate::simd::with_simd;
+use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
+use downhill::Real;
+use rayon::prelude::*;
+
+/// LayerNorm's ε, torch's default.
+pub(super) const LN_EPS: f64 = 1e-5;
+
+/// Rows per parallel task in a row-wise pass over rows of `width` values.
+fn rows_per_task(width: usize) -> usize {
+    (PAR_ELEMS / width.max(1)).max(1)
+}
+
+/// `y = (x − mean)/√(var + ε) ⊙ gamma + beta` per row of `d` values (population
+/// variance, as torch's `LayerNorm`); keeps each row's mean and 1/√(var + ε).
+pub(super) fn layer_norm<T: Real>(
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+    d: usize,
+) {
+    let rows = rows_per_task(d);
+    let (inv_d, eps) = (T::from_f64(1.0 / d as f64), T::from_f64(LN_EPS));
+    y.par_chunks_mut(rows * d)
+        .zip(x.par_chunks(rows * d))
+        .zip(mean.par_chunks_mut(rows).zip(rstd.par_chunks_mut(rows)))
+        .for_each(|((yb, xb), (mb, rb))| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    let it = yb.chunks_exact_mut(d).zip(xb.chunks_exact(d));
+                    for ((yr, xr), (m, r)) in it.zip(mb.iter_mut().zip(rb.iter_mut())) {
+                        let mu = xr.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
+                        let var =
+                            xr.iter().fold(T::zero(), |a, &v| a + (v - mu) * (v - mu)) * inv_d;
+                        let rs = T::one() / (var + eps).sqrt();
+                        for ((o, &v), (&g, &b)) in yr.iter_mut().zip(xr).zip(gamma.iter().zip(beta))
+                        {
+                            *o = (v - mu) * rs * g + b;
+                        }
+                        (*m, *r) = (mu, rs);
+                    }
+                },
+            )
+        });
+}
+
+/// LayerNorm's backward pass: adds the input gradient to `dx` (the residual
+/// stream's gradient already there) and writes the gain and bias gradients.
+///
+/// With `x̂ = (x − mean)·rstd` and `g = dy ⊙ gamma`:
+/// `dx += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`, `dgamma = Σ dy ⊙ x̂`, `dbeta = Σ dy`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn layer_norm_backward<T: Real>(
+    dy: &[T],
+    x: &[T],
+    mean: &[T],
+    rstd: &[T],
+    gamma: &[T],
+    dx: &mut [T],
+    dgamma: &mut [T],
+    dbeta: &mut [T],
+    d: usize,
+) {
+    let rows = rows_per_task(d);
+    let inv_d = T::from_f64(1.0 / d as f64);
+    dx.par_chunks_mut(rows * d)
+        .zip(dy.par_chunks(rows * d).zip(x.par_chunks(rows * d)))
+        .zip(mean.par_chunks(rows).zip(rstd.par_chunks(rows)))
+        .for_each(|((dxb, (dyb, xb)), (mb, rb))| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    let it = dxb
+                        .chunks_exact_mut(d)
+                        .zip(dyb.chunks_exact(d).zip(xb.chunks_exact(d)));
+                    for ((dxr, (dyr, xr)), (&mu, &rs)) in it.zip(mb.iter().zip(rb)) {
+                        let (mut sg, mut sgx) = (T::zero(), T::zero());
+                        for ((&g, &v), &gm) in dyr.iter().zip(xr).zip(gamma) {
+                            let gy = g * gm;
+                            sg = sg + gy;
+                            sgx = sgx + gy * (v - mu) * rs;
+                        }
+                        let (mg, mgx) = (sg * inv_d, sgx * inv_d);
+                        for ((o, (&g, &v)), &gm) in
+                            dxr.iter_mut().zip(dyr.iter().zip(xr)).zip(gamma)
+                        {
+                            let xh = (v - mu) * rs;
+                            *o = *o + rs * (g * gm - mg - xh * mgx);
+                        }
+                    }
+                },
+            )
+        });
+    dgamma.fill(T::zero());
+    dbeta.fill(T::zero());
+    with_simd(
+        #[inline(always)]
+        || {
+            let it = dy.chunks_exact(d).zip(x.chunks_exact(d));
+            for ((dyr, xr), (&mu, &rs)) in it.zip(mean.iter().zip(rstd)) {
+                for ((dg, db), (&g, &v)) in dgamma
+                    .iter_mut()
+                    .zip(dbeta.iter_mut())
+                    .zip(dyr.iter().zip(xr))
+                {
+                    *dg = *dg + g * (v - mu) * rs;
+                    *db = *db + g;
+                }
+            }
+        },
+    );
+}
+
+/// √(2/π), GELU's tanh approximation constant.
+const GELU_K: f64 = 0.797_884_560_802_865_4;
+/// The cubic term's coefficient in GELU's tanh approximation.
+const GELU_C: f64 = 0.044_715;
+
+/// `y = ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: GPT-2's GELU, torch's
+/// `GELU(approximate="tanh")`.
+pub(super) fn gelu<T: Real>(x: &[T], y: &mut [T]) {
+    let (k, c, half) = (T::from_f64(GELU_K), T::from_f64(GELU_C), T::from_f64(0.5));
+    y.par_chunks_mut(PAR_ELEMS)
+        .zip(x.par_chunks(PAR_ELEMS))
+        .for_each(|(yb, xb)| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    for (o, &v) in yb.iter_mut().zip(xb) {
+                        let t = (k * (v + c * v * v * v)).tanh();
+                        *o = half * v * (T::one() + t);
+                    }
+                },
+            )
+        });
+}
+
+/// `dy ← dy ⊙ gelu'(x)` in place.
+pub(super) fn gelu_backward<T: Real>(x: &[T], dy: &mut [T]) {
+    let (k, c, half) = (T::from_f64(GELU_K), T::from_f64(GELU_C), T::from_f64(0.5));
+    let c3 = T::from_f64(3.0 * GELU_C);
+    dy.par_chunks_mut(PAR_ELEMS)
+        .zip(x.par_chunks(PAR_ELEMS))
+        .for_each(|(db, xb)| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    for (g, &v) in db.iter_mut().zip(xb) {
+                        let t = (k * (v + c * v * v * v)).tanh();
+                        let dt = (T::one() - t * t) * k * (T::one() + c3 * v * v);
+                        *g = *g * (half * (T::one() + t) + half * v * dt);
+                    }
+                },
+            )
+        });
+}
+
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values).
+pub(super) fn add_bias<T: Real>(y: &mut [T], bias: &[T]) {
+    let m = bias.len();
+    y.par_chunks_mut(rows_per_task(m) * m).for_each(|yb| {
+        with_simd(
+            #[inline(always)]
+            || {
+                for row in yb.chunks_exact_mut(m) {
+                    for (o, &b) in row.iter_mut().zip(bias) {
+                        *o = *o + b;
+                    }
+                }
+            },
+        )
+    });
+}
+
+/// `out = Σ_rows dy`: a bias's gradient, summed in row order.
+pub(super) fn column_sums<T: Real>(dy: &[T], out: &mut [T]) {
+    out.fill(T::zero());
+    let m = out.len();
+    with_simd(
+        #[inline(always)]
+        || {
+            for row in dy.chunks_exact(m) {
+                for (o, &g) in out.iter_mut().zip(row) {
+                    *o = *o + g;
+                }
+            }
+        },
+    );
+}
+
+/// The attention's shape: `t` tokens per sequence, width `d`, `heads` heads.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Attn {
+    pub t: usize,
+    pub d: usize,
+    pub heads: usize,
+}
+
+impl Attn {
+    fn hd(&self) -> usize {
+        self.d / self.heads
+    }
+    fn scale<T: Real>(&self) -> T {
+        T::from_f64(1.0 / (self.hd() as f64).sqrt())
+    }
+}
+
+/// Causal multi-head self-attention, a sequence per task.
+///
+/// `qkv` is `[tokens, 3d]` (queries, keys, values side by side, head `h`'s
+/// columns `h·hd..(h+1)·hd` of each); `probs` gets each sequence's and head's
+/// `[t, t]` attention weights `P = softmax(Q·Kᵀ/√hd)` with future positions
+/// 0 (kept for the backward pass: memory linear in the batch); `out` gets
+/// `P·V`, heads side by side, `[tokens, d]`.
+pub(super) fn attention<T: Real>(a: Attn, qkv: &[T], probs: &mut [T], out: &mut [T]) {
+    let (t, d, hd) = (a.t, a.d, a.hd());
+    let scale = a.scale::<T>();
+    out.par_chunks_mut(t * d)
+        .zip(probs.par_chunks_mut(a.heads * t * t))
+        .zip(qkv.par_chunks(t * 3 * d))
+        .for_each(|((o, p), x)| {
+            for h in 0..a.heads {
+                let p = &mut p[h * t * t..(h + 1) * t * t];
+                let (q, k, v) = (&x[h * hd..], &x[d + h * hd..], &x[2 * d + h * hd..]);
+                gemm(
+                    t,
+                    t,
+                    hd,
+                    Mat::n(q, 3 * d),
+                    Mat::t(k, 3 * d),
+                    p,
+                    t,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+                with_simd(
+                    #[inline(always)]
+                    || causal_softmax(p, t, scale),
+                );
+                gemm(
+                    t,
+                    hd,
+                    t,
+                    Mat::n(p, t),
+                    Mat::n(v, 3 * d),
+                    &mut o[h * hd..],
+                    d,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+            }
+        });
+}
+
+/// Row `i` of the `t × t` scores `s` becomes `softmax(scale·s[i, 0..=i])`,
+/// with 0 after the diagonal. The largest score is subtracted first, so no
+/// exponential overflows.
+#[inline(always)]
+fn causal_softmax<T: Real>(s: &mut [T], t: usize, scale: T) {
+    for (i, row) in s.chunks_exact_mut(t).enumerate() {
+        let (live, future) = row.split_at_mut(i + 1);
+        let mut max = live[0] * scale;
+        for &v in live.iter() {
+            max = max.max(v * scale);
+        }
+        let mut sum = T::zero();
+        for v in live.iter_mut() {
+            *v = (*v * scale - max).exp();
+            sum = sum + *v;
+        }
+        let inv = T::one() / sum;
+        for v in live.iter_mut() {
+            *v = *v * inv;
+        }
+        future.fill(T::zero());
+    }
+}
+
+/// The attention's backward pass: `dqkv` gets the gradient of the queries,
+/// keys and values from `dout` (`[tokens, d]`), using the kept `probs`.
+/// `dp` is a `[sequences, t, t]` work buffer.
+///
+/// Per sequence and head, with `S = Q·Kᵀ/√hd`, `P = softmax(S)`, `O = P·V`:
+/// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`,
+/// `dQ = dS·K/√hd`, `dK = dSᵀ·Q/√hd`.
+pub(super) fn attention_backward<T: Real>(
+    a: Attn,
+    qkv: &[T],
+    probs: &[T],
+    dout: &[T],
+    dqkv: &mut [T],
+    dp: &mut [T],
+) {
+    let (t, d, hd) = (a.t, a.d, a.hd());
+    let scale = a.scale::<T>();
+    dqkv.par_chunks_mut(t * 3 * d)
+        .zip(dp.par_chunks_mut(t * t))
+        .zip(probs.par_chunks(a.heads * t * t))
+        .zip(qkv.par_chunks(t * 3 * d).zip(dout.par_chunks(t * d)))
+        .for_each(|(((dx, dp), p), (x, dout))| {
+            for h in 0..a.heads {
+                let p = &p[h * t * t..(h + 1) * t * t];
+                let (q, k, v) = (&x[h * hd..], &x[d + h * hd..], &x[2 * d + h * hd..]);
+                let dout = &dout[h * hd..];
+                gemm(
+                    t,
+                    hd,
+                    t,
+                    Mat::t(p, t),
+                    Mat::n(dout, d),
+                    &mut dx[2 * d + h * hd..],
+                    3 * d,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+                gemm(
+                    t,
+                    t,
+                    hd,
+                    Mat::n(dout, d),
+                    Mat::t(v, 3 * d),
+                    dp,
+                    t,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        for (i, (dr, pr)) in
+                            dp.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate()
+                        {
+                            let live = i + 1;
+                            let dot = dr[..live]
+                                .iter()
+                                .zip(&pr[..live])
+                                .fold(T::zero(), |acc, (&g, &pv)| acc + g * pv);
+                            for (g, &pv) in dr[..live].iter_mut().zip(&pr[..live]) {
+                                *g = pv * (*g - dot) * scale;
+                            }
+                            dr[live..].fill(T::zero());
+                        }
+                    },
+                );
+                gemm(
+                    t,
+                    hd,
+                    t,
+                    Mat::n(dp, t),
+                    Mat::n(k, 3 * d),
+                    &mut dx[h * hd..],
+                    3 * d,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+                gemm(
+                    t,
+                    hd,
+                    t,
+                    Mat::t(dp, t),
+                    Mat::n(q, 3 * d),
+                    &mut dx[d + h * hd..],
+                    3 * d,
+                    false,
+                    Par::Seq,
+                )
+                .expect(SHAPES_CHECKED);
+            }
+        });
+}
+
+/// `x[r] = tok[ids[r]] + pos[r mod t]` for every token row `r` of width `d`.
+pub(super) fn embed<T: Real>(ids: &[u32], tok: &[T], pos: &[T], x: &mut [T], t: usize, d: usize) {
+    x.par_chunks_mut(t * d)
+        .zip(ids.par_chunks(t))
+        .for_each(|(xs, ids)| {
+            for ((row, &id), p) in xs.chunks_exact_mut(d).zip(ids).zip(pos.chunks_exact(d)) {
+                let e = &tok[id as usize * d..(id as usize + 1) * d];
+                for ((o, &a), &b) in row.iter_mut().zip(e).zip(p) {
+                    *o = a + b;
+                }
+            }
+        });
+}
+
+/// The embeddings' backward pass, in token order: `dtok[ids[r]] += dx[r]`,
+/// `dpos[r mod t] += dx[r]` (both accumulate onto what is there).
+pub(super) fn embed_backward<T: Real>(
+    ids: &[u32],
+    dx: &[T],
+    dtok: &mut [T],
+    dpos: &mut [T],
+    t: usize,
+    d: usize,
+) {
+    with_simd(
+        #[inline(always)]
+        || {
+            for (r, (row, &id)) in dx.chunks_exact(d).zip(ids).enumerate() {
+                let e = &mut dtok[id as usize * d..(id as usize + 1) * d];
+                for (o, &g) in e.iter_mut().zip(row) {
+                    *o = *o + g;
+                }
+                let p = &mut dpos[(r % t) * d..(r % t + 1) * d];
+                for (o, &g) in p.iter_mut().zip(row) {
+                    *o = *o + g;
+                }
+            }
+        },
+    );
+}
+
+/// Softmax cross-entropy of every token's logits (`[tokens, v]`) against its
+/// target. Returns the loss summed over tokens and how many arg-maxes hit the
+/// target. With `grad`, replaces the logits by the gradient of the mean loss,
+/// `(softmax − onehot)/tokens`. `parts` holds one (loss, hits) per block of
+/// rows, summed in block order.
+pub(super) fn cross_entropy<T: Real>(
+    logits: &mut [T],
+    targets: &[u32],
+    v: usize,
+    grad: bool,
+    parts: &mut Vec<(f64, usize)>,
+) -> (f64, usize) {
+    let n = targets.len();
+    let rows = rows_per_task(v);
+    parts.resize(n.div_ceil(rows), (0.0, 0));
+    let scale = T::from_f64(1.0 / n as f64);
+    logits[..n * v]
+        .par_chunks_mut(rows * v)
+        .zip(targets.par_chunks(rows))
+        .zip(parts.par_iter_mut())
+        .for_each(|((zb, tb), part)| {
+            let (mut loss, mut hits) = (0.0, 0);
+            for (z, &y) in zb.chunks_exact_mut(v).zip(tb) {
+                let y = y as usize;
+                let (mut best, mut arg) = (z[0], 0);
+                for (j, &val) in z.iter().enumerate() {
+                    if val > best {
+                        (best, arg) = (val, j);
+                    }
+                }
+                let sum: T = z.iter().map(|&val| (val - best).exp()).sum();
+                loss += Real::to_f64(sum.ln()) - Real::to_f64(z[y] - best);
+                hits += usize::from(arg == y);
+                if grad {
+                    let inv = scale / sum;
+                    for o in z.iter_mut() {
+                        *o = (*o - best).exp() * inv;
+                    }
+                    z[y] = z[y] - scale;
+                }
+            }
+            *part = (loss, hits);
+        });
+    parts
+        .iter()
+        .fold((0.0, 0), |(l, h), &(pl, ph)| (l + pl, h + ph))
+}
