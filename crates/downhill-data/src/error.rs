@@ -203,6 +203,43 @@ pub enum DataError {
         offset: usize,
     },
 
+    /// Text data was asked for without a window length
+    /// ([`LoadOptions::sequence`](crate::LoadOptions::sequence)): it only makes
+    /// sense for a sequence model.
+    #[error("{origin} is a character stream: it needs a sequence model, e.g. --model transformer:layers=4,d=128,heads=4,context=128")]
+    NeedsSequence {
+        /// The data spec, e.g. `"text:a.txt"`.
+        origin: String,
+    },
+
+    /// A text (or part of one) is shorter than one window.
+    #[error("{origin}: {part} holds {chars} characters, fewer than one window of sequence = {sequence} (context + 1)")]
+    TextTooShort {
+        /// The file or data set.
+        origin: String,
+        /// Which part, e.g. `"the text"` or `"the held-out last 10%"`.
+        part: String,
+        /// Characters it holds.
+        chars: usize,
+        /// Tokens per window.
+        sequence: usize,
+    },
+
+    /// A held-out text has a character the training text does not have.
+    #[error("{origin}:{line}:{column}: character {ch:?} does not occur in the training text (its vocabulary has {vocab} characters)")]
+    UnknownChar {
+        /// The file or data set.
+        origin: String,
+        /// One-based line number.
+        line: usize,
+        /// One-based column, in characters.
+        column: usize,
+        /// The character.
+        ch: char,
+        /// Size of the training vocabulary.
+        vocab: usize,
+    },
+
     /// A data spec has a prefix this crate does not know.
     #[error("unknown data spec {spec:?}: expected one of {}", valid.join(", "))]
     UnknownSpec {

@@ -9,6 +9,7 @@
 //! | `cifar10:DIR` | CIFAR-10 binary batches |
 //! | `imdb:DIR` | aclImdb review folders, as a sparse bag of words |
 //! | `libsvm:TRAIN[,TEST]` | LIBSVM / svmlight text |
+//! | `text:FILE[,VALID_FILE]` | UTF-8 text as characters, in windows for a language model |
 //! | `builtin:NAME` | a small real set compiled in ([`builtin_names`]) |
 //!
 //! ```
@@ -28,6 +29,32 @@
 //! # Ok::<(), downhill_data::DataError>(())
 //! ```
 //!
+//! ## Text for language models
+//!
+//! `text:` data (and the embedded `builtin:shakespeare`) is a stream of
+//! characters cut into overlapping windows of [`LoadOptions::sequence`] token
+//! ids (context + 1); it is the one kind of data that needs `sequence`, and
+//! its splits answer [`Dataset::is_text`]. The vocabulary is the training
+//! text's distinct characters in code-point order, and held-out text (the
+//! validation file, or else the last 10% of the characters) goes to `test`.
+//!
+//! ```
+//! use downhill_data::{load, LoadOptions};
+//!
+//! let opts = LoadOptions { sequence: Some(129), ..LoadOptions::default() };
+//! let data = load("builtin:shakespeare", &opts)?;
+//! let (train, test) = (&data.train, data.test.as_ref().unwrap());
+//! assert!(train.is_text() && test.is_text());
+//! assert_eq!((train.dim(), train.classes()), (129, 76));
+//! assert_eq!(train.class_names()[0], "\n");
+//! // Window i holds tokens [128 i, 128 i + 129) and is labelled with its last
+//! // token, which is also the first of window i + 1.
+//! let (mut x, mut y) = (vec![0.0; 2 * 129], vec![0; 2]);
+//! train.gather_dense(&[0, 1], &mut x, &mut y)?;
+//! assert_eq!((y[0] as f32, x[129]), (x[128], x[128]));
+//! # Ok::<(), downhill_data::DataError>(())
+//! ```
+//!
 //! The `parse_*` functions take bytes and an origin name, so tests and fuzzers
 //! can call them without files. No input makes them panic, and no buffer is
 //! sized from a header's claim before the data proves it.
@@ -43,6 +70,7 @@ mod imdb;
 mod libsvm;
 mod source;
 mod stats;
+mod text;
 mod transform;
 
 pub use builtin::builtin_names;
@@ -55,6 +83,7 @@ pub use idx::{parse_idx_images, parse_idx_labels, IdxImages, FASHION_MNIST_CLASS
 pub use imdb::tokenize;
 pub use libsvm::{parse_libsvm, IndexBase, LabelMap, LibsvmFile, LibsvmStream, SparseExample};
 pub use stats::{stats, DataStats};
+pub use text::{parse_text, text_vocabulary};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -149,6 +178,10 @@ pub struct LoadOptions {
     /// `libsvm:` fix the number of features instead of taking the largest
     /// index; a larger index is then an error (default: inferred).
     pub dim: Option<usize>,
+    /// Tokens per window, context + 1, for text data (`text:`,
+    /// `builtin:shakespeare`): required there and at least 2; ignored by
+    /// other data (default: none).
+    pub sequence: Option<usize>,
 }
 
 impl Default for LoadOptions {
@@ -165,6 +198,7 @@ impl Default for LoadOptions {
             idx_classes: IdxClasses::Auto,
             libsvm_base: IndexBase::Auto,
             dim: None,
+            sequence: None,
         }
     }
 }
@@ -185,21 +219,30 @@ pub enum Spec {
         /// Test file.
         test: Option<PathBuf>,
     },
+    /// `text:FILE[,VALID_FILE]`.
+    Text {
+        /// Training text.
+        train: PathBuf,
+        /// Held-out text; without it the last 10% of `train` is held out.
+        valid: Option<PathBuf>,
+    },
     /// `builtin:NAME`.
     Builtin(String),
 }
 
 /// The accepted spec forms, for help texts and error messages.
-pub const SPEC_FORMS: [&str; 5] = [
+pub const SPEC_FORMS: [&str; 6] = [
     "idx:DIR",
     "cifar10:DIR",
     "imdb:DIR",
     "libsvm:TRAIN[,TEST]",
+    "text:FILE[,VALID_FILE]",
     "builtin:NAME",
 ];
 
 impl Spec {
-    /// Parses `PREFIX:ARGUMENT`. Paths may not contain commas in `libsvm:`.
+    /// Parses `PREFIX:ARGUMENT`. Paths may not contain commas in `libsvm:`
+    /// and `text:`.
     pub fn parse(spec: &str) -> Result<Spec, DataError> {
         let unknown = || DataError::UnknownSpec {
             spec: spec.to_string(),
@@ -214,6 +257,7 @@ impl Spec {
             return Err(bad(match prefix {
                 "builtin" => "expected builtin:NAME",
                 "libsvm" => "expected libsvm:TRAIN[,TEST]",
+                "text" => "expected text:FILE[,VALID_FILE]",
                 _ => "expected a folder after the colon",
             }));
         }
@@ -222,23 +266,48 @@ impl Spec {
             "cifar10" => Spec::Cifar10(arg.into()),
             "imdb" => Spec::Imdb(arg.into()),
             "builtin" => Spec::Builtin(arg.to_string()),
-            "libsvm" => {
+            "libsvm" | "text" => {
                 let mut parts = arg.split(',');
                 let train = parts.next().unwrap_or_default();
-                let test = parts.next();
+                let second = parts.next();
                 if parts.next().is_some() {
-                    return Err(bad("expected at most two files, TRAIN,TEST"));
+                    return Err(bad(if prefix == "text" {
+                        "expected at most two files, FILE,VALID_FILE"
+                    } else {
+                        "expected at most two files, TRAIN,TEST"
+                    }));
                 }
-                if train.is_empty() || test == Some("") {
+                if train.is_empty() || second == Some("") {
                     return Err(bad("empty file name"));
                 }
-                Spec::Libsvm {
-                    train: train.into(),
-                    test: test.map(PathBuf::from),
+                let (train, second) = (train.into(), second.map(PathBuf::from));
+                if prefix == "text" {
+                    Spec::Text {
+                        train,
+                        valid: second,
+                    }
+                } else {
+                    Spec::Libsvm {
+                        train,
+                        test: second,
+                    }
                 }
             }
             _ => return Err(unknown()),
         })
+    }
+
+    /// Whether the spec names character-level text (`text:`, or an embedded
+    /// text such as `builtin:shakespeare`), which loads only with
+    /// [`LoadOptions::sequence`] and gives data whose
+    /// [`Dataset::is_text`] holds. Lets a caller check a model against the
+    /// data before loading it.
+    pub fn is_text(&self) -> bool {
+        match self {
+            Spec::Text { .. } => true,
+            Spec::Builtin(name) => builtin::builtin_text(name).is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -260,6 +329,11 @@ impl fmt::Display for Spec {
                 train,
                 test: Some(t),
             } => write!(f, "libsvm:{},{}", train.display(), t.display()),
+            Spec::Text { train, valid: None } => write!(f, "text:{}", train.display()),
+            Spec::Text {
+                train,
+                valid: Some(v),
+            } => write!(f, "text:{},{}", train.display(), v.display()),
             Spec::Builtin(n) => write!(f, "builtin:{n}"),
         }
     }
@@ -286,6 +360,9 @@ pub fn load_spec(spec: &Spec, opts: &LoadOptions) -> Result<DataSplit, DataError
         Spec::Cifar10(dir) => cifar::load_dir(dir, opts)?,
         Spec::Imdb(dir) => imdb::load_dir(dir, opts)?,
         Spec::Libsvm { train, test } => libsvm::load_files(train, test.as_deref(), opts)?,
+        Spec::Text { train, valid } => {
+            text::load_files(&spec.to_string(), train, valid.as_deref(), opts)?
+        }
         Spec::Builtin(name) => builtin::load(name, opts)?,
     };
     if train.is_empty() {
@@ -334,9 +411,43 @@ mod tests {
             "imdb:a b",
             "libsvm:a.txt",
             "libsvm:a.txt,b.txt",
+            "text:a.txt",
+            "text:a.txt,b.txt",
             "builtin:fashion-mnist-small",
+            "builtin:shakespeare",
         ] {
             assert_eq!(Spec::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(
+            Spec::parse("text:a.txt,b.txt").unwrap(),
+            Spec::Text {
+                train: "a.txt".into(),
+                valid: Some("b.txt".into())
+            }
+        );
+        assert_eq!(
+            Spec::parse("text:a.txt").unwrap(),
+            Spec::Text {
+                train: "a.txt".into(),
+                valid: None
+            }
+        );
+        for s in ["text:a", "builtin:shakespeare"] {
+            assert!(Spec::parse(s).unwrap().is_text(), "{s}");
+        }
+        for s in [
+            "libsvm:a",
+            "builtin:fashion-mnist-small",
+            "builtin:nope",
+            "idx:d",
+        ] {
+            assert!(!Spec::parse(s).unwrap().is_text(), "{s}");
+        }
+        for s in ["text:", "text:a,b,c", "text:a,", "text:,b"] {
+            assert!(
+                matches!(Spec::parse(s), Err(DataError::BadSpec { .. })),
+                "{s}"
+            );
         }
         let e = Spec::parse("mnist:/x").unwrap_err().to_string();
         assert!(e.contains("idx:DIR") && e.contains("builtin:NAME"), "{e}");
