@@ -29,7 +29,17 @@ fn measure(spec: &str, shape: InputShape, sparse: bool, steps: usize) -> (usize,
         let mut net = Network::<f32>::new(&s, shape, 10, 1).unwrap();
         let dim = shape.len();
         let mut r = Rng::new(3);
-        let x: Vec<f32> = (0..64 * dim).map(|_| r.uniform_f32()).collect();
+        // A transformer reads token ids (below the 10 classes, its vocabulary).
+        let tokens = spec.starts_with("transformer");
+        let x: Vec<f32> = (0..64 * dim)
+            .map(|_| {
+                if tokens {
+                    r.below(10) as f32
+                } else {
+                    r.uniform_f32()
+                }
+            })
+            .collect();
         let y: Vec<u32> = (0..64).map(|_| r.below(10) as u32).collect();
         let indptr: Vec<usize> = (0..=64).map(|i| i * 5).collect();
         let indices: Vec<u32> = (0..320).map(|_| r.below(dim as u64) as u32).collect();
@@ -96,6 +106,14 @@ fn steps_allocate_nothing_outside_the_matrix_product_backend() {
         ),
         ("cnn:4,8:pool=2:fc=16:dropout=0.5", img),
         ("cnn:3,3,3:kernel=3:pool=3/2/1:fc=0", img),
+        (
+            "transformer:layers=2,d=16,heads=2,context=8:l2=0.01",
+            InputShape::Flat(9),
+        ),
+        (
+            "transformer:layers=1,d=8,heads=1,context=5,tied=true",
+            InputShape::Flat(6),
+        ),
     ] {
         let (allocs, calls) = measure(spec, shape, false, 12);
         assert!(calls > 0);

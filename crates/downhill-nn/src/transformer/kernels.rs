@@ -12,6 +12,105 @@ use crate::simd::with_simd;
 use downhill::linalg::{gemm, Mat, Par, SHAPES_CHECKED};
 use downhill::Real;
 use rayon::prelude::*;
+use std::any::TypeId;
+
+/// Lanes of the reductions below: one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// `Σ xs` in [`LANES`] interleaved partial sums added in a fixed order at
+/// the end: a loop the compiler can vectorise (a single running sum cannot
+/// be reordered), with bits fixed by the length alone.
+#[inline(always)]
+fn lane_sum<T: Real>(xs: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = *a + v;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = *a + v;
+    }
+    acc.iter().fold(T::zero(), |s, &a| s + a)
+}
+
+/// `Σ xs ⊙ ys`, in lanes as [`lane_sum`].
+#[inline(always)]
+fn lane_dot<T: Real>(xs: &[T], ys: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let mut cx = xs.chunks_exact(LANES);
+    let mut cy = ys.chunks_exact(LANES);
+    for (a, b) in (&mut cx).zip(&mut cy) {
+        for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+            *s = *s + x * y;
+        }
+    }
+    for ((s, &x), &y) in acc.iter_mut().zip(cx.remainder()).zip(cy.remainder()) {
+        *s = *s + x * y;
+    }
+    acc.iter().fold(T::zero(), |s, &a| s + a)
+}
+
+/// `Σ (xs − mu)²`, in lanes as [`lane_sum`].
+#[inline(always)]
+fn lane_var<T: Real>(xs: &[T], mu: T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = *a + (v - mu) * (v - mu);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = *a + (v - mu) * (v - mu);
+    }
+    acc.iter().fold(T::zero(), |s, &a| s + a)
+}
+
+/// `(Σ g, Σ g ⊙ (xs − mu))` with `g = dy ⊙ gamma`, in lanes as [`lane_sum`].
+#[inline(always)]
+fn lane_norm_sums<T: Real>(dy: &[T], gamma: &[T], xs: &[T], mu: T) -> (T, T) {
+    let (mut s1, mut s2) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let mut cd = dy.chunks_exact(LANES);
+    let mut cg = gamma.chunks_exact(LANES);
+    let mut cx = xs.chunks_exact(LANES);
+    for ((d, g), x) in (&mut cd).zip(&mut cg).zip(&mut cx) {
+        for (((a, b), (&dv, &gv)), &xv) in
+            s1.iter_mut().zip(s2.iter_mut()).zip(d.iter().zip(g)).zip(x)
+        {
+            *a = *a + dv * gv;
+            *b = *b + dv * gv * (xv - mu);
+        }
+    }
+    let rest = cd
+        .remainder()
+        .iter()
+        .zip(cg.remainder())
+        .zip(cx.remainder());
+    for ((a, b), ((&dv, &gv), &xv)) in s1.iter_mut().zip(s2.iter_mut()).zip(rest) {
+        *a = *a + dv * gv;
+        *b = *b + dv * gv * (xv - mu);
+    }
+    let fold = |acc: [T; LANES]| acc.iter().fold(T::zero(), |s, &a| s + a);
+    (fold(s1), fold(s2))
+}
+
+/// `max xs` (of a non-empty slice), in lanes.
+#[inline(always)]
+fn lane_max<T: Real>(xs: &[T]) -> T {
+    let mut acc = [xs[0]; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = if v > *a { v } else { *a };
+    }
+    acc.iter().fold(xs[0], |m, &a| if a > m { a } else { m })
+}
 
 /// LayerNorm's ε, torch's default.
 pub(super) const LN_EPS: f64 = 1e-5;
@@ -43,9 +142,8 @@ pub(super) fn layer_norm<T: Real>(
                 || {
                     let it = yb.chunks_exact_mut(d).zip(xb.chunks_exact(d));
                     for ((yr, xr), (m, r)) in it.zip(mb.iter_mut().zip(rb.iter_mut())) {
-                        let mu = xr.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
-                        let var =
-                            xr.iter().fold(T::zero(), |a, &v| a + (v - mu) * (v - mu)) * inv_d;
+                        let mu = lane_sum(xr) * inv_d;
+                        let var = lane_var(xr, mu) * inv_d;
                         let rs = T::one() / (var + eps).sqrt();
                         for ((o, &v), (&g, &b)) in yr.iter_mut().zip(xr).zip(gamma.iter().zip(beta))
                         {
@@ -88,13 +186,8 @@ pub(super) fn layer_norm_backward<T: Real>(
                         .chunks_exact_mut(d)
                         .zip(dyb.chunks_exact(d).zip(xb.chunks_exact(d)));
                     for ((dxr, (dyr, xr)), (&mu, &rs)) in it.zip(mb.iter().zip(rb)) {
-                        let (mut sg, mut sgx) = (T::zero(), T::zero());
-                        for ((&g, &v), &gm) in dyr.iter().zip(xr).zip(gamma) {
-                            let gy = g * gm;
-                            sg = sg + gy;
-                            sgx = sgx + gy * (v - mu) * rs;
-                        }
-                        let (mg, mgx) = (sg * inv_d, sgx * inv_d);
+                        let (sg, sgx) = lane_norm_sums(dyr, gamma, xr, mu);
+                        let (mg, mgx) = (sg * inv_d, sgx * rs * inv_d);
                         for ((o, (&g, &v)), &gm) in
                             dxr.iter_mut().zip(dyr.iter().zip(xr)).zip(gamma)
                         {
@@ -130,10 +223,32 @@ const GELU_K: f64 = 0.797_884_560_802_865_4;
 /// The cubic term's coefficient in GELU's tanh approximation.
 const GELU_C: f64 = 0.044_715;
 
-/// `y = ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: GPT-2's GELU, torch's
-/// `GELU(approximate="tanh")`.
+/// `y = ½·x·(1 + tanh(z))` with `z = √(2/π)·(x + 0.044715·x³)`: GPT-2's
+/// GELU, torch's `GELU(approximate="tanh")`, computed as `x·σ(2z)` (the same
+/// function: `½(1 + tanh z) = σ(2z)`), so that it needs one exponential.
 pub(super) fn gelu<T: Real>(x: &[T], y: &mut [T]) {
-    let (k, c, half) = (T::from_f64(GELU_K), T::from_f64(GELU_C), T::from_f64(0.5));
+    if let (Some(x), Some(y)) = (as_f32(x), as_f32_mut(y)) {
+        return gelu_with(x, y, |v| exp_f32(v));
+    }
+    gelu_with(x, y, |v: T| v.exp());
+}
+
+/// `dy ← dy ⊙ gelu'(x)` in place: `gelu' = σ(2z) + 2x·σ(2z)(1 − σ(2z))·z'`.
+pub(super) fn gelu_backward<T: Real>(x: &[T], dy: &mut [T]) {
+    if let (Some(x), Some(dy)) = (as_f32(x), as_f32_mut(dy)) {
+        return gelu_backward_with(x, dy, |v| exp_f32(v));
+    }
+    gelu_backward_with(x, dy, |v: T| v.exp());
+}
+
+/// `σ(2z)` for GELU's `z(x)`, with the exponential `exp`.
+#[inline(always)]
+fn gelu_sigmoid<T: Real>(v: T, exp: impl Fn(T) -> T) -> T {
+    let (k2, c) = (T::from_f64(2.0 * GELU_K), T::from_f64(GELU_C));
+    T::one() / (T::one() + exp(-k2 * (v + c * v * v * v)))
+}
+
+fn gelu_with<T: Real, E: Fn(T) -> T + Copy + Sync>(x: &[T], y: &mut [T], exp: E) {
     y.par_chunks_mut(PAR_ELEMS)
         .zip(x.par_chunks(PAR_ELEMS))
         .for_each(|(yb, xb)| {
@@ -141,18 +256,15 @@ pub(super) fn gelu<T: Real>(x: &[T], y: &mut [T]) {
                 #[inline(always)]
                 || {
                     for (o, &v) in yb.iter_mut().zip(xb) {
-                        let t = (k * (v + c * v * v * v)).tanh();
-                        *o = half * v * (T::one() + t);
+                        *o = v * gelu_sigmoid(v, exp);
                     }
                 },
             )
         });
 }
 
-/// `dy ← dy ⊙ gelu'(x)` in place.
-pub(super) fn gelu_backward<T: Real>(x: &[T], dy: &mut [T]) {
-    let (k, c, half) = (T::from_f64(GELU_K), T::from_f64(GELU_C), T::from_f64(0.5));
-    let c3 = T::from_f64(3.0 * GELU_C);
+fn gelu_backward_with<T: Real, E: Fn(T) -> T + Copy + Sync>(x: &[T], dy: &mut [T], exp: E) {
+    let (k2, c3) = (T::from_f64(2.0 * GELU_K), T::from_f64(3.0 * GELU_C));
     dy.par_chunks_mut(PAR_ELEMS)
         .zip(x.par_chunks(PAR_ELEMS))
         .for_each(|(db, xb)| {
@@ -160,13 +272,59 @@ pub(super) fn gelu_backward<T: Real>(x: &[T], dy: &mut [T]) {
                 #[inline(always)]
                 || {
                     for (g, &v) in db.iter_mut().zip(xb) {
-                        let t = (k * (v + c * v * v * v)).tanh();
-                        let dt = (T::one() - t * t) * k * (T::one() + c3 * v * v);
-                        *g = *g * (half * (T::one() + t) + half * v * dt);
+                        let s = gelu_sigmoid(v, exp);
+                        let dz2 = k2 * (T::one() + c3 * v * v);
+                        *g = *g * (s + v * s * (T::one() - s) * dz2);
                     }
                 },
             )
         });
+}
+
+/// `xs` as `f32`s when `T` is `f32`.
+fn as_f32<T: Real>(xs: &[T]) -> Option<&[f32]> {
+    (TypeId::of::<T>() == TypeId::of::<f32>()).then(|| {
+        // SAFETY: `T` is `f32` (the same type id), so the slice is one of
+        // `f32`s: same pointer, length and lifetime.
+        unsafe { std::slice::from_raw_parts(xs.as_ptr().cast::<f32>(), xs.len()) }
+    })
+}
+
+/// `xs` as mutable `f32`s when `T` is `f32`.
+fn as_f32_mut<T: Real>(xs: &mut [T]) -> Option<&mut [f32]> {
+    (TypeId::of::<T>() == TypeId::of::<f32>()).then(|| {
+        // SAFETY: `T` is `f32` (the same type id), so the slice is one of
+        // `f32`s; the exclusive borrow moves into the result.
+        unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr().cast::<f32>(), xs.len()) }
+    })
+}
+
+/// `eˣ` in f32 with plain arithmetic, so that loops over it vectorise (libm's
+/// `expf` is a call per element). `x = n·ln 2 + r` with `|r| ≤ ½ln 2`
+/// (ln 2 split in two so that `n·ln2_hi` is exact), `eʳ` by its Taylor
+/// series to degree 7 (truncation below 6e-9 relative), and `2ⁿ` put
+/// straight into the exponent bits. Inputs are clamped to `[−87, 88]`, where
+/// `eˣ` is a normal f32; the GELU and its tests never need more.
+#[inline(always)]
+pub(super) fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
 /// Adds `bias` to every row of `y` (rows of `bias.len()` values).
@@ -248,10 +406,16 @@ pub(super) fn attention<T: Real>(a: Attn, qkv: &[T], probs: &mut [T], out: &mut 
                     Par::Seq,
                 )
                 .expect(SHAPES_CHECKED);
-                with_simd(
-                    #[inline(always)]
-                    || causal_softmax(p, t, scale),
-                );
+                match as_f32_mut(p) {
+                    Some(p) => with_simd(
+                        #[inline(always)]
+                        || causal_softmax(p, t, Real::to_f64(scale) as f32, |v| exp_f32(v)),
+                    ),
+                    None => with_simd(
+                        #[inline(always)]
+                        || causal_softmax(p, t, scale, |v: T| v.exp()),
+                    ),
+                }
                 gemm(
                     t,
                     hd,
@@ -272,19 +436,15 @@ pub(super) fn attention<T: Real>(a: Attn, qkv: &[T], probs: &mut [T], out: &mut 
 /// with 0 after the diagonal. The largest score is subtracted first, so no
 /// exponential overflows.
 #[inline(always)]
-fn causal_softmax<T: Real>(s: &mut [T], t: usize, scale: T) {
+fn causal_softmax<T: Real>(s: &mut [T], t: usize, scale: T, exp: impl Fn(T) -> T) {
     for (i, row) in s.chunks_exact_mut(t).enumerate() {
         let (live, future) = row.split_at_mut(i + 1);
-        let mut max = live[0] * scale;
-        for &v in live.iter() {
-            max = max.max(v * scale);
-        }
-        let mut sum = T::zero();
+        // The scale is positive: the largest scaled score is the scaled largest.
+        let max = lane_max(live) * scale;
         for v in live.iter_mut() {
-            *v = (*v * scale - max).exp();
-            sum = sum + *v;
+            *v = exp(*v * scale - max);
         }
-        let inv = T::one() / sum;
+        let inv = T::one() / lane_sum(live);
         for v in live.iter_mut() {
             *v = *v * inv;
         }
@@ -349,10 +509,7 @@ pub(super) fn attention_backward<T: Real>(
                             dp.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate()
                         {
                             let live = i + 1;
-                            let dot = dr[..live]
-                                .iter()
-                                .zip(&pr[..live])
-                                .fold(T::zero(), |acc, (&g, &pv)| acc + g * pv);
+                            let dot = lane_dot(&dr[..live], &pr[..live]);
                             for (g, &pv) in dr[..live].iter_mut().zip(&pr[..live]) {
                                 *g = pv * (*g - dot) * scale;
                             }
@@ -475,4 +632,45 @@ pub(super) fn cross_entropy<T: Real>(
     parts
         .iter()
         .fold((0.0, 0), |(l, h), &(pl, ph)| (l + pl, h + ph))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_f32_is_within_two_ulps_of_libm() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let (got, want) = (exp_f32(x) as f64, (x as f64).exp());
+            worst = worst.max((got - want).abs() / want);
+            x += 0.001_37;
+        }
+        assert!(worst < 2.5e-7, "worst relative error {worst:e}");
+    }
+
+    #[test]
+    fn f32_gelu_matches_the_f64_formula() {
+        let xs: Vec<f32> = (-4000..4000).map(|i| i as f32 * 0.003).collect();
+        let mut y = vec![0.0f32; xs.len()];
+        gelu(&xs, &mut y);
+        let mut dy = vec![1.0f32; xs.len()];
+        gelu_backward(&xs, &mut dy);
+        for ((&x, &g), &dg) in xs.iter().zip(&y).zip(&dy) {
+            let x = x as f64;
+            let t = (GELU_K * (x + GELU_C * x * x * x)).tanh();
+            let want = 0.5 * x * (1.0 + t);
+            let dt = (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * x * x);
+            let dwant = 0.5 * (1.0 + t) + 0.5 * x * dt;
+            assert!(
+                (g as f64 - want).abs() < 1e-6 * (1.0 + want.abs()),
+                "gelu({x})"
+            );
+            assert!(
+                (dg as f64 - dwant).abs() < 1e-6 * (1.0 + dwant.abs()),
+                "gelu'({x})"
+            );
+        }
+    }
 }
