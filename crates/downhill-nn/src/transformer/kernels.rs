@@ -228,17 +228,17 @@ const GELU_C: f64 = 0.044_715;
 /// function: `½(1 + tanh z) = σ(2z)`), so that it needs one exponential.
 pub(super) fn gelu<T: Real>(x: &[T], y: &mut [T]) {
     if let (Some(x), Some(y)) = (as_f32(x), as_f32_mut(y)) {
-        return gelu_with(x, y, |v| exp_f32(v));
+        return gelu_with(x, y, exp_f32);
     }
-    gelu_with(x, y, |v: T| v.exp());
+    gelu_with(x, y, T::exp);
 }
 
 /// `dy ← dy ⊙ gelu'(x)` in place: `gelu' = σ(2z) + 2x·σ(2z)(1 − σ(2z))·z'`.
 pub(super) fn gelu_backward<T: Real>(x: &[T], dy: &mut [T]) {
     if let (Some(x), Some(dy)) = (as_f32(x), as_f32_mut(dy)) {
-        return gelu_backward_with(x, dy, |v| exp_f32(v));
+        return gelu_backward_with(x, dy, exp_f32);
     }
-    gelu_backward_with(x, dy, |v: T| v.exp());
+    gelu_backward_with(x, dy, T::exp);
 }
 
 /// `σ(2z)` for GELU's `z(x)`, with the exponential `exp`.
@@ -409,11 +409,11 @@ pub(super) fn attention<T: Real>(a: Attn, qkv: &[T], probs: &mut [T], out: &mut 
                 match as_f32_mut(p) {
                     Some(p) => with_simd(
                         #[inline(always)]
-                        || causal_softmax(p, t, Real::to_f64(scale) as f32, |v| exp_f32(v)),
+                        || causal_softmax(p, t, Real::to_f64(scale) as f32, exp_f32),
                     ),
                     None => with_simd(
                         #[inline(always)]
-                        || causal_softmax(p, t, scale, |v: T| v.exp()),
+                        || causal_softmax(p, t, scale, T::exp),
                     ),
                 }
                 gemm(
