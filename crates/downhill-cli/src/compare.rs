@@ -19,6 +19,7 @@ fn presets_help() -> String {
 Examples:
   downhill compare --out runs/quick
   downhill compare --preset adam-paper-mlp --epochs 5 --out runs/mlp
+  downhill compare --preset quick --steps 1000 --eval-every 100 --out runs/steps
   downhill compare --data builtin:fashion-mnist-small --model logreg \\
                    --optimizers \"sgd(lr=0.1),adam,adagrad(lr=0.1)\" --tune-lr --out runs/logreg";
     out
@@ -54,6 +55,15 @@ pub struct CompareArgs {
     /// Epochs (scales a preset down for a quick look).
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
+    /// Train every optimizer by steps instead of epochs: exactly N optimizer
+    /// steps each, on the same batches (as `downhill train --steps`); the
+    /// curves are then drawn against steps. Not with --epochs.
+    #[arg(long, value_name = "N")]
+    steps: Option<u64>,
+    /// With --steps: evaluate every K steps (and after the last).
+    /// [default: ceil(N / 10)]
+    #[arg(long, value_name = "K")]
+    eval_every: Option<u64>,
     /// Examples per step (0 = full batch).
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
@@ -83,9 +93,13 @@ pub struct CompareArgs {
     /// Learning rates to try. [default: 1e-4,3e-4,...,0.3,1]
     #[arg(long, value_name = "LIST")]
     tune_grid: Option<String>,
-    /// Epochs per tuning trial. [default: 2]
+    /// Epochs per tuning trial. [default: 2; with --steps, trials run by steps]
     #[arg(long, value_name = "N")]
     tune_epochs: Option<usize>,
+    /// Steps per tuning trial (trials by steps). [default: with --steps, the
+    /// same N; otherwise trials run --tune-epochs epochs]
+    #[arg(long, value_name = "N", conflicts_with = "tune_epochs")]
+    tune_steps: Option<u64>,
     /// Training examples used for tuning. [default: 10000]
     #[arg(long, value_name = "N")]
     tune_limit: Option<usize>,
@@ -132,7 +146,16 @@ pub fn run(a: CompareArgs) -> Result<(), UserError> {
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = &a.$f { base.$f = v.clone(); } )* };
     }
+    if a.steps.is_some() && a.epochs.is_some() {
+        return Err(UserError(downhill_train::config::STEPS_AND_EPOCHS.into()));
+    }
     set!(model, epochs, batch_size, seed, l2);
+    if a.steps.is_some() {
+        base.steps = a.steps;
+    }
+    if a.eval_every.is_some() {
+        base.eval_every = a.eval_every;
+    }
     if a.schedule.is_some() {
         base.schedule = a.schedule.clone();
     }
@@ -149,7 +172,13 @@ pub fn run(a: CompareArgs) -> Result<(), UserError> {
         if let Some(g) = &a.tune_grid {
             t.grid = parse_list("--tune-grid", g)?;
         }
+        if a.tune_epochs.is_some() && base.steps.is_some() {
+            return Err(UserError(
+                "--tune-epochs: the comparison trains by --steps; give the trials' budget with --tune-steps".into(),
+            ));
+        }
         t.epochs = a.tune_epochs.unwrap_or(t.epochs);
+        t.steps = a.tune_steps;
         t.limit_train = a.tune_limit.unwrap_or(t.limit_train);
         Some(t)
     } else {

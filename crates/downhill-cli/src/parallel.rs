@@ -92,9 +92,12 @@ fn train(args: &TrainArgs, par: Parallel, obs: &mut dyn Observer) -> Result<(), 
     let mut trainer = match &args.resume {
         Some(dir) => {
             args.check_resume_flags(dir)?;
-            let (t, warnings) = Trainer::resume_parallel(dir.clone(), args.epochs, par)?;
+            let (mut t, warnings) = Trainer::resume_parallel(dir.clone(), args.epochs, par)?;
             for w in warnings {
                 obs.message(&w);
+            }
+            if let Some(n) = args.steps {
+                t.set_steps(n)?;
             }
             t
         }

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// the flag names with underscores (`batch_size = 64`); flags override it.
 /// Each epoch prints the training loss and accuracy, the test loss and
 /// accuracy, the learning rate, the time and the throughput. With `--out`,
-/// the run writes metrics.jsonl (one JSON object per epoch), steps.csv (the
+/// the run writes metrics.jsonl (one JSON object per epoch, or per
+/// evaluation with --steps), steps.csv (the
 /// loss of every step), summary.json, init.safetensors (the initial weights)
 /// and checkpoints/ (resumable with --resume; the newest kept).
 #[derive(Args, Debug, Default)]
@@ -24,6 +25,8 @@ use std::path::PathBuf;
   downhill train --data idx:/usr/share/datasets/fashion-mnist --model mlp:1000,1000 \\
                  --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --out runs/mlp
   downhill train --resume runs/mlp --epochs 20
+  downhill train --model mlp:256 --steps 2000 --eval-every 250 --out runs/steps
+  downhill train --resume runs/steps --steps 4000
   downhill train --config run.toml
   zcat stream.svm.gz | downhill train --data - --dim 47236 --labels=-1,1 --optimizer \"sgd(lr=0.5)\"
 
@@ -134,6 +137,22 @@ pub struct TrainArgs {
     /// Passes over the training data. [default: 10]
     #[arg(long, value_name = "N")]
     pub(crate) epochs: Option<usize>,
+    /// Train by optimizer steps instead of epochs: exactly N steps (one per
+    /// batch, or one iteration of lbfgs or newton), the batches continuing
+    /// from one shuffled pass over the data to the next; the order is the
+    /// one --epochs uses, so N = E × (batches per epoch) with --eval-every
+    /// (batches per epoch) trains exactly as --epochs E. Not with --epochs.
+    #[arg(long, value_name = "N")]
+    pub(crate) steps: Option<u64>,
+    /// With --steps: evaluate, write a line of metrics.jsonl and a
+    /// checkpoint every K steps, and after the last step. Such a period
+    /// stands for an epoch: its number is the line's `epoch` (`step` is
+    /// the global step, `data_epochs` the passes over the data so far),
+    /// --schedule-unit epoch advances the schedule once a period, and
+    /// --swa-start and --on-divergence backoff count periods.
+    /// [default: ceil(N / 10), ten lines per run]
+    #[arg(long, value_name = "K")]
+    pub(crate) eval_every: Option<u64>,
     /// Seed for initialisation, shuffling, dropout and the validation split. [default: 0]
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -168,7 +187,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Continue the run in DIR from its newest valid checkpoint (with its saved
-    /// settings; only --epochs may change).
+    /// settings; only --epochs, or --steps for a run by steps, may change).
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub(crate) resume: Option<PathBuf>,
     /// Also checkpoint every N steps (always at the end of each epoch).
@@ -277,9 +296,23 @@ impl TrainArgs {
             || !self.hyper_flags().is_empty()
         {
             return Err(UserError(format!(
-                "--resume continues {} with its saved settings; only --epochs may be given",
+                "--resume continues {} with its saved settings; only --epochs (or --steps) may be given",
                 dir.display()
             )));
+        }
+        if self.eval_every.is_some() {
+            return Err(UserError(format!(
+                "--eval-every: --resume continues {} with its saved evaluation period; only --steps may be raised",
+                dir.display()
+            )));
+        }
+        self.check_steps_and_epochs()
+    }
+
+    /// Refuses `--steps` with `--epochs`: a run is measured in one or the other.
+    fn check_steps_and_epochs(&self) -> Result<(), UserError> {
+        if self.steps.is_some() && self.epochs.is_some() {
+            return Err(UserError(downhill_train::config::STEPS_AND_EPOCHS.into()));
         }
         Ok(())
     }
@@ -293,6 +326,7 @@ impl TrainArgs {
 
     /// The settings without the checks that need a data spec.
     fn config_unchecked(&self) -> Result<TrainConfig, UserError> {
+        self.check_steps_and_epochs()?;
         let mut c = match &self.config {
             Some(path) => TrainConfig::from_toml_file(path)?,
             None => TrainConfig::default(),
@@ -327,8 +361,14 @@ impl TrainArgs {
             limit_train,
             limit_test,
             checkpoint_every,
-            threads
+            threads,
+            steps,
+            eval_every
         );
+        if self.epochs.is_some() && c.steps.is_some() {
+            // --epochs over a config file that trains by steps.
+            return Err(UserError(downhill_train::config::STEPS_AND_EPOCHS.into()));
+        }
         if let Some(u) = &self.schedule_unit {
             c.schedule_unit = if u == "step" {
                 ScheduleUnit::Step
@@ -433,9 +473,12 @@ pub fn run(args: TrainArgs) -> Result<(), UserError> {
     let mut trainer = match &args.resume {
         Some(dir) => {
             args.check_resume_flags(dir)?;
-            let (t, warnings) = Trainer::resume(dir.clone(), args.epochs)?;
+            let (mut t, warnings) = Trainer::resume(dir.clone(), args.epochs)?;
             for w in warnings {
                 obs.message(&w);
+            }
+            if let Some(n) = args.steps {
+                t.set_steps(n)?;
             }
             t
         }

@@ -319,6 +319,58 @@ fn a_checkpoint_of_n_ranks_resumes_on_m() {
     }
 }
 
+/// By steps on 2 ranks: `--steps 20 --eval-every 10` (10 batches an
+/// epoch) gives the bits of `--epochs 2`, and a run of 10 steps resumed to
+/// 20 (sharded) the same bits again.
+#[test]
+fn steps_on_two_ranks_train_as_epochs_and_resume_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = [
+        "--model",
+        "mlp:16:dropout=0.2",
+        "--batch-size",
+        "32",
+        "--limit-train",
+        "300",
+        "--limit-test",
+        "100",
+    ];
+    let run = |name: &str, rest: &[&str]| -> PathBuf {
+        let out = dir(&tmp, name);
+        let mut a = args(&out, &small);
+        a.extend_from_slice(rest);
+        train(2, Transport::Shm, &a);
+        PathBuf::from(out)
+    };
+    let epochs = run("epochs", &["--epochs", "2"]);
+    let steps = run("steps", &["--steps", "20", "--eval-every", "10"]);
+    assert!(newest_state(&epochs) == newest_state(&steps));
+    let half = run(
+        "half",
+        &[
+            "--steps",
+            "10",
+            "--eval-every",
+            "10",
+            "--shard-optimizer-state",
+        ],
+    );
+    let resume = [
+        "--resume",
+        half.to_str().unwrap(),
+        "--steps",
+        "20",
+        "--shard-optimizer-state",
+    ];
+    train(2, Transport::Shm, &resume);
+    assert!(newest_state(&half) == newest_state(&steps));
+    let at: Vec<u64> = records(&half)
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(at, [10, 20]);
+}
+
 /// Pids of the processes this test's job started as `rank`: their
 /// environment holds the test's tag (passed with `mpirun -x`) and the rank.
 fn rank_pids(tag: &str, rank: usize) -> Vec<u32> {

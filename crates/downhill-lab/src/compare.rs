@@ -49,11 +49,13 @@ pub struct RunResult {
     pub summary: Summary,
     /// The learning-rate grid, when tuned.
     pub tuning: Option<TuneResult>,
-    /// Epochs to reach the target loss.
+    /// Epochs to reach the target loss (the record's `epoch`: in a
+    /// comparison by steps, the evaluation's number; its `step` says when).
     pub epochs_to_target: Option<usize>,
     /// Seconds (training and evaluation) to reach the target loss.
     pub seconds_to_target: Option<f64>,
-    /// Mean seconds per epoch.
+    /// Mean seconds per epoch (per evaluation period in a comparison by
+    /// steps).
     pub seconds_per_epoch: f64,
 }
 

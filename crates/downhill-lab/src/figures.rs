@@ -32,7 +32,9 @@ fn fmt_opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("—".to_string(), |v| format!("{v:.digits$}"))
 }
 
-/// Draws a chart of one quantity per epoch for every run.
+/// Draws a chart of one quantity per epoch for every run: against the
+/// epoch, or in a comparison by steps against the step of each evaluation
+/// (the title's "per epoch" then reads "per evaluation").
 fn per_epoch(
     result: &CompareResult,
     title: &str,
@@ -40,8 +42,14 @@ fn per_epoch(
     scale: Scale,
     f: impl Fn(&downhill_train::EpochRecord) -> Option<f64>,
 ) -> LineChart {
+    let by_steps = result.settings.steps.is_some();
+    let title = if by_steps {
+        title.replace("per epoch", "per evaluation")
+    } else {
+        title.to_string()
+    };
     let mut chart = LineChart::new(title)
-        .x_label("epoch")
+        .x_label(if by_steps { "step" } else { "epoch" })
         .x_integer()
         .y_label(y)
         .y_scale(scale);
@@ -49,7 +57,14 @@ fn per_epoch(
         let pts: Vec<(f64, f64)> = r
             .history
             .iter()
-            .filter_map(|h| f(h).map(|v| (h.epoch as f64, v)))
+            .filter_map(|h| {
+                let x = if by_steps {
+                    h.step as f64
+                } else {
+                    h.epoch as f64
+                };
+                f(h).map(|v| (x, v))
+            })
             .collect();
         chart = chart.series(
             Series::new(r.spec.clone(), pts)
@@ -70,6 +85,9 @@ pub fn write_comparison(
         .runs
         .iter()
         .any(|r| r.history.iter().any(|h| h.test_accuracy.is_some()));
+    // A comparison by steps: curves and columns by step, not epoch.
+    let by_steps = result.settings.steps.is_some();
+    let unit = if by_steps { "step" } else { "epoch" };
     let mut charts: Vec<(&str, LineChart, &str)> = vec![(
         "loss",
         per_epoch(
@@ -79,7 +97,11 @@ pub fn write_comparison(
             Scale::Log,
             |h| Some(h.train_loss),
         ),
-        "Mean training loss of each epoch (as trained, with dropout).",
+        if by_steps {
+            "Mean training loss of the steps since the previous evaluation (as trained, with dropout), at the step of each evaluation."
+        } else {
+            "Mean training loss of each epoch (as trained, with dropout)."
+        },
     )];
     let mut steps = LineChart::new("Training loss per step (smoothed)")
         .x_label("step")
@@ -101,7 +123,11 @@ pub fn write_comparison(
                 Scale::Linear,
                 |h| h.test_accuracy.map(|a| 100.0 * a),
             ),
-            "Accuracy on the test split after each epoch.",
+            if by_steps {
+                "Accuracy on the test split at each evaluation."
+            } else {
+                "Accuracy on the test split after each epoch."
+            },
         ));
         charts.push((
             "test_loss",
@@ -112,7 +138,11 @@ pub fn write_comparison(
                 Scale::Log,
                 |h| h.test_loss,
             ),
-            "Loss on the test split after each epoch (evaluation mode).",
+            if by_steps {
+                "Loss on the test split at each evaluation (evaluation mode)."
+            } else {
+                "Loss on the test split after each epoch (evaluation mode)."
+            },
         ));
     }
     let mut stems = Vec::new();
@@ -143,7 +173,10 @@ pub fn write_comparison(
                 s.batch_size.to_string()
             },
         ])
-        .row(["epochs".to_string(), s.epochs.to_string()])
+        .row(match (s.steps, s.eval_period()) {
+            (Some(n), Some(k)) => ["steps".to_string(), format!("{n} (evaluated every {k})")],
+            _ => ["epochs".to_string(), s.epochs.to_string()],
+        })
         .row([
             "seed (same initial weights for every run)".to_string(),
             s.seed.to_string(),
@@ -161,14 +194,22 @@ pub fn write_comparison(
         "final train loss".into(),
         "best train loss".into(),
         "final test acc. (%)".into(),
-        "best test acc. (%) @ epoch".into(),
-        format!("epochs to loss {target}"),
+        format!("best test acc. (%) @ {unit}"),
+        format!("{unit}s to loss {target}"),
         format!("seconds to loss {target}"),
-        "s / epoch".into(),
+        if by_steps {
+            "s / evaluation".into()
+        } else {
+            "s / epoch".into()
+        },
     ]);
     let mut md = format!("# {}\n\n", result.title);
+    let budget = match (s.steps, s.eval_period()) {
+        (Some(n), Some(k)) => format!("{n} steps (evaluated every {k})"),
+        _ => format!("{} epochs", s.epochs),
+    };
     md += &format!(
-        "Data `{}`, model `{}`, batch {}, {} epochs, seed {}.\n\n",
+        "Data `{}`, model `{}`, batch {}, {budget}, seed {}.\n\n",
         s.data,
         s.model,
         if s.batch_size == 0 {
@@ -176,17 +217,28 @@ pub fn write_comparison(
         } else {
             s.batch_size.to_string()
         },
-        s.epochs,
         s.seed
     );
-    md += &format!("| optimizer | final train loss | best train loss | final test acc. | best test acc. (epoch) | epochs to {target} | seconds to {target} | s/epoch |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let per = if by_steps { "evaluation" } else { "epoch" };
+    md += &format!("| optimizer | final train loss | best train loss | final test acc. | best test acc. ({unit}) | {unit}s to {target} | seconds to {target} | s/{per} |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &result.runs {
         let last = r.history.last();
+        // By steps, a record's `epoch` counts evaluations: show its step.
+        let at = |e: usize| -> String {
+            if by_steps {
+                r.history
+                    .iter()
+                    .find(|h| h.epoch == e)
+                    .map_or(e.to_string(), |h| h.step.to_string())
+            } else {
+                e.to_string()
+            }
+        };
         let best = r
             .summary
             .best_test_accuracy
             .map_or("—".to_string(), |(a, e)| {
-                format!("{:.2} @ {e}", 100.0 * a)
+                format!("{:.2} @ {}", 100.0 * a, at(e))
             });
         let diverged = r
             .summary
@@ -205,8 +257,7 @@ pub fn write_comparison(
             fmt_opt(r.summary.best_train_loss, 4),
             fmt_opt(last.and_then(|h| h.test_accuracy).map(|a| 100.0 * a), 2),
             best,
-            r.epochs_to_target
-                .map_or("not reached".into(), |e| e.to_string()),
+            r.epochs_to_target.map_or("not reached".into(), at),
             fmt_opt(r.seconds_to_target, 2),
             format!("{:.2}", r.seconds_per_epoch),
         ];

@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 pub struct TuneSettings {
     /// Learning rates to try.
     pub grid: Vec<f64>,
-    /// Epochs per trial.
+    /// Epochs per trial (when trials run by epochs; see `steps`).
     pub epochs: usize,
+    /// Steps per trial: trials run by steps. `None`: trials of a comparison
+    /// by steps run its `steps`, and of one by epochs, `epochs` epochs.
+    #[serde(default)]
+    pub steps: Option<u64>,
     /// Training examples used for tuning (at most; the rest is not used).
     pub limit_train: usize,
     /// Fraction of those held out to score each trial.
@@ -28,6 +32,7 @@ impl Default for TuneSettings {
         TuneSettings {
             grid: default_grid(),
             epochs: 2,
+            steps: None,
             limit_train: 10_000,
             holdout: 0.2,
         }
@@ -47,6 +52,11 @@ impl TuneSettings {
                 "--tune-grid: {:?} is invalid: expected learning rates > 0",
                 self.grid
             )));
+        }
+        if self.steps == Some(0) {
+            return Err(LabError::Invalid(
+                "--tune-steps: 0 is invalid: expected at least 1".into(),
+            ));
         }
         if self.epochs == 0 {
             return Err(LabError::Invalid(
@@ -144,6 +154,27 @@ pub fn tuning_split(data: &DataSplit, t: &TuneSettings, seed: u64) -> Result<Dat
     })
 }
 
+/// The settings of one trial: `base` with the rate, the trial's budget
+/// (steps when the trials or the comparison run by steps, evaluated once at
+/// the end; epochs otherwise), no validation split and no checkpoints.
+pub fn trial_config(
+    base: &TrainConfig,
+    spec: &str,
+    lr: f64,
+    t: &TuneSettings,
+) -> Result<TrainConfig, LabError> {
+    let steps = t.steps.or(base.steps);
+    Ok(TrainConfig {
+        optimizer: with_lr(spec, lr)?,
+        epochs: t.epochs,
+        steps,
+        eval_every: steps,
+        valid_fraction: None,
+        checkpoint_every: None,
+        ..base.clone()
+    })
+}
+
 /// Tries every rate of the grid for `spec` and returns the best.
 pub fn tune_lr(
     base: &TrainConfig,
@@ -156,13 +187,7 @@ pub fn tune_lr(
     let split = tuning_split(data, t, base.seed)?;
     let mut grid = Vec::with_capacity(t.grid.len());
     for &lr in &t.grid {
-        let cfg = TrainConfig {
-            optimizer: with_lr(spec, lr)?,
-            epochs: t.epochs,
-            valid_fraction: None,
-            checkpoint_every: None,
-            ..base.clone()
-        };
+        let cfg = trial_config(base, spec, lr, t)?;
         let mut trainer = Trainer::with_data(cfg, split.clone(), None)?;
         let score = match trainer.run(&mut downhill_train::Silent) {
             Ok(s) => s.last.and_then(|r| r.valid_loss).filter(|l| l.is_finite()),

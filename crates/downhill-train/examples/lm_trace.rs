@@ -47,7 +47,10 @@ fn args() -> Args {
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
-        let v = pair.get(1).cloned().unwrap_or_else(|| panic!("{} needs a value", pair[0]));
+        let v = pair
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} needs a value", pair[0]));
         match pair[0].as_str() {
             "--model" => a.model = v,
             "--data" => a.data = v,
@@ -70,7 +73,12 @@ fn save(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
         .zip(&bytes)
-        .map(|((n, s, _), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .map(|((n, s, _), b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     std::fs::write(path, safetensors::serialize(views, &None).unwrap()).unwrap();
 }
@@ -106,7 +114,18 @@ fn product_rate(tokens: usize, d: usize) -> f64 {
     let b: Vec<f32> = (0..d * 4 * d).map(|_| r.uniform_f32()).collect();
     let mut c = vec![0.0f32; tokens * 4 * d];
     let run = |c: &mut [f32]| {
-        gemm(tokens, 4 * d, d, Mat::n(&a, d), Mat::n(&b, 4 * d), c, 4 * d, false, Par::Pool).unwrap()
+        gemm(
+            tokens,
+            4 * d,
+            d,
+            Mat::n(&a, d),
+            Mat::n(&b, 4 * d),
+            c,
+            4 * d,
+            false,
+            Par::Pool,
+        )
+        .unwrap()
     };
     run(&mut c);
     let reps = 20;
@@ -157,10 +176,20 @@ fn main() {
         rows_log.extend(rows.iter().flat_map(|&r| (r as u32).to_le_bytes()));
         batch_rows.push(rows.len());
         let k = rows.len();
-        train.gather_dense(rows, &mut x[..k * dim], &mut y[..k]).unwrap();
+        train
+            .gather_dense(rows, &mut x[..k * dim], &mut y[..k])
+            .unwrap();
         let t0 = Instant::now();
         let st = net
-            .loss_and_grad(Input::Dense { values: &x[..k * dim], rows: k, dim }, &y[..k], &mut rng)
+            .loss_and_grad(
+                Input::Dense {
+                    values: &x[..k * dim],
+                    rows: k,
+                    dim,
+                },
+                &y[..k],
+                &mut rng,
+            )
             .unwrap();
         let t1 = Instant::now();
         if s == 0 {
@@ -187,15 +216,27 @@ fn main() {
     for start in (0..test.len()).step_by(chunk) {
         let rows: Vec<usize> = (start..(start + chunk).min(test.len())).collect();
         let k = rows.len();
-        test.gather_dense(&rows, &mut tx[..k * dim], &mut ty[..k]).unwrap();
+        test.gather_dense(&rows, &mut tx[..k * dim], &mut ty[..k])
+            .unwrap();
         let st = net
-            .evaluate(Input::Dense { values: &tx[..k * dim], rows: k, dim }, &ty[..k])
+            .evaluate(
+                Input::Dense {
+                    values: &tx[..k * dim],
+                    rows: k,
+                    dim,
+                },
+                &ty[..k],
+            )
             .unwrap();
         total.merge(st);
     }
     // Steady state: the first steps size the buffers and warm the caches.
     let median = |v: &[f64]| {
-        let mut v = v.iter().skip(3.min(v.len().saturating_sub(1))).copied().collect::<Vec<_>>();
+        let mut v = v
+            .iter()
+            .skip(3.min(v.len().saturating_sub(1)))
+            .copied()
+            .collect::<Vec<_>>();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
@@ -225,6 +266,13 @@ fn main() {
         "step_gflops_per_sec": flops / step / 1e9,
         "product_gflops_per_sec": product_rate(tokens, d),
     });
-    std::fs::write(a.out.join("trace.json"), serde_json::to_string_pretty(&trace).unwrap()).unwrap();
-    println!("{}", serde_json::to_string(&trace["tokens_per_sec"]).unwrap());
+    std::fs::write(
+        a.out.join("trace.json"),
+        serde_json::to_string_pretty(&trace).unwrap(),
+    )
+    .unwrap();
+    println!(
+        "{}",
+        serde_json::to_string(&trace["tokens_per_sec"]).unwrap()
+    );
 }

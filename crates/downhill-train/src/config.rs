@@ -94,8 +94,18 @@ pub struct TrainConfig {
     /// every epoch from this one on (1 = the first), evaluated and saved
     /// beside the weights; pair it with a `swalr` schedule.
     pub swa_start: Option<usize>,
-    /// Passes over the training data.
+    /// Passes over the training data (ignored when `steps` is set).
     pub epochs: usize,
+    /// Train by optimiser steps instead of epochs: exactly this many steps,
+    /// the batches continuing across data epochs (step `s` takes batch
+    /// `s mod B` of data epoch `s div B`, `B` batches per epoch, in the
+    /// order epoch mode uses). With a full-batch method (lbfgs, newton) a
+    /// step is one iteration. See [`TrainConfig::eval_period`].
+    pub steps: Option<u64>,
+    /// With `steps`: evaluate and write a line of `metrics.jsonl` every this
+    /// many steps (and after the last). Default `ceil(steps / 10)`; a run
+    /// records the value it used, so a resumed run keeps the same grid.
+    pub eval_every: Option<u64>,
     /// Seed of initialisation, shuffling, dropout and the validation split.
     pub seed: u64,
     /// L2 penalty λ/2·‖W‖² on weights (not biases), inside the loss.
@@ -144,6 +154,8 @@ impl Default for TrainConfig {
             ema: None,
             swa_start: None,
             epochs: 10,
+            steps: None,
+            eval_every: None,
             seed: 0,
             l2: 0.0,
             clip_norm: None,
@@ -168,6 +180,10 @@ impl Default for TrainConfig {
 /// cores, and far fewer than would take minutes to start.
 pub const MAX_THREADS: usize = 1024;
 
+/// The error for a run given both a number of steps and of epochs.
+pub const STEPS_AND_EPOCHS: &str =
+    "--steps and --epochs: give one of them (--steps N counts optimizer steps, --epochs N passes over the data)";
+
 /// A setting with a bad value; the message names the setting. It quotes the
 /// value with control characters escaped (a TOML string may hold a line
 /// break), so it is one line.
@@ -185,15 +201,40 @@ impl TrainConfig {
 
     /// Parses TOML text whose keys are the field names. Errors give the line
     /// and column and fit on one line.
+    /// A file may give `steps` or `epochs`, not both.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(toml_message(text, &e)))
+        let c: Self = toml::from_str(text).map_err(|e| ConfigError(toml_message(text, &e)))?;
+        if c.steps.is_some() {
+            let table: toml::Table =
+                toml::from_str(text).map_err(|e| ConfigError(toml_message(text, &e)))?;
+            if table.contains_key("epochs") {
+                return Err(ConfigError(STEPS_AND_EPOCHS.into()));
+            }
+        }
+        Ok(c)
     }
 
     /// The settings as TOML. Fails only for settings that
     /// [`TrainConfig::validate_settings`] refuses (an integer beyond TOML's
-    /// 64 signed bits).
+    /// 64 signed bits). A run by steps leaves out `epochs`, which it ignores.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string_pretty(self).map_err(|e| ConfigError(format!("config.toml: {e}")))
+        let err = |e: &dyn std::fmt::Display| ConfigError(format!("config.toml: {e}"));
+        if self.steps.is_none() {
+            return toml::to_string_pretty(self).map_err(|e| err(&e));
+        }
+        let mut value = toml::Value::try_from(self).map_err(|e| err(&e))?;
+        if let Some(table) = value.as_table_mut() {
+            table.remove("epochs");
+        }
+        toml::to_string_pretty(&value).map_err(|e| err(&e))
+    }
+
+    /// Steps between evaluations of a run by steps: `eval_every`, by
+    /// default `ceil(steps / 10)` (ten lines of `metrics.jsonl` per run);
+    /// `None` for a run by epochs.
+    pub fn eval_period(&self) -> Option<u64> {
+        self.steps
+            .map(|n| self.eval_every.unwrap_or(n.div_ceil(10)).max(1))
     }
 
     /// The optimiser spec, parsed.
@@ -243,6 +284,17 @@ impl TrainConfig {
             .map_err(|e| ConfigError(format!("--model: {e}")))?;
         if self.epochs == 0 {
             return bad("epochs", &self.epochs, "at least 1");
+        }
+        if self.steps == Some(0) {
+            return bad("steps", &0, "at least 1");
+        }
+        if self.eval_every == Some(0) {
+            return bad("eval_every", &0, "at least 1");
+        }
+        if self.eval_every.is_some() && self.steps.is_none() {
+            return Err(ConfigError(
+                "--eval-every applies to a run by steps: give --steps N as well".into(),
+            ));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return bad("l2", &self.l2, "a finite number >= 0");
@@ -300,6 +352,8 @@ impl TrainConfig {
             ("batch_size", Some(self.batch_size as u64)),
             ("accumulate", Some(self.accumulate as u64)),
             ("epochs", Some(self.epochs as u64)),
+            ("steps", self.steps),
+            ("eval_every", self.eval_every),
             ("swa_start", self.swa_start.map(|v| v as u64)),
             ("limit_train", self.limit_train.map(|v| v as u64)),
             ("limit_test", self.limit_test.map(|v| v as u64)),

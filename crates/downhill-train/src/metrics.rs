@@ -4,12 +4,24 @@
 use serde::{Deserialize, Serialize};
 
 /// One epoch's numbers: a line of `metrics.jsonl`.
+///
+/// In a run by steps (`--steps`), a record closes an evaluation period
+/// (`--eval-every` steps, or fewer for the last) instead of an epoch: `epoch`
+/// counts the periods, `step` is the global step, `data_epochs` says how many
+/// passes over the data the steps made, and the training figures cover the
+/// period's steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
-    /// Epochs completed (1 for the first).
+    /// Epochs completed (1 for the first); in a run by steps, evaluation
+    /// periods completed.
     pub epoch: usize,
     /// Optimiser steps taken so far.
     pub step: u64,
+    /// In a run by steps: passes over the training data so far, `step / B`
+    /// with `B` batches per epoch (fractional mid-epoch). Absent in a run
+    /// by epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_epochs: Option<f64>,
     /// Mean training loss over the epoch's batches, measured as they were
     /// trained (with dropout), plus the L2 penalty.
     pub train_loss: f64,

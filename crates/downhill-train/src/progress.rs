@@ -17,12 +17,20 @@ pub struct RunInfo {
     pub parameters: usize,
     /// The data.
     pub data: DataInfo,
-    /// Epochs to reach.
+    /// Epochs to reach; in a run by steps, evaluation periods.
     pub epochs: usize,
     /// Steps per epoch.
     pub batches: usize,
-    /// Epochs already done (when resuming).
+    /// Epochs already done (when resuming); in a run by steps, evaluation
+    /// periods.
     pub start_epoch: usize,
+    /// A run by steps: the steps to take (`None` for a run by epochs).
+    pub steps: Option<u64>,
+    /// A run by steps: the steps between evaluations.
+    pub eval_every: Option<u64>,
+    /// Steps taken up to the end of the last epoch (or evaluation period)
+    /// done, when resuming; 0 otherwise.
+    pub start_step: u64,
     /// Dense or lazy row-sparse steps, and why.
     pub updates: crate::sparse::UpdateChoice,
     /// For an optimiser composed by role (a partition, or `muon` alone):
@@ -34,9 +42,12 @@ pub struct RunInfo {
 pub trait Observer: Send {
     /// Before the first step.
     fn start(&mut self, _run: &RunInfo) {}
-    /// After each step, with the batch's mean loss.
+    /// After each step, with the batch's mean loss: `epoch` epochs (or, in
+    /// a run by steps, evaluation periods) are done, and `batch` steps of the
+    /// current one.
     fn step(&mut self, _epoch: usize, _batch: usize, _loss: f64) {}
-    /// After each epoch.
+    /// After each epoch (or evaluation period), with the number the run
+    /// goes to.
     fn epoch(&mut self, _record: &EpochRecord, _epochs: usize) {}
     /// Something the user should know (a back-off, a skipped checkpoint).
     fn message(&mut self, _text: &str) {}
@@ -61,6 +72,10 @@ pub struct Console {
     epochs: usize,
     epoch_start: Instant,
     samples_per_batch: usize,
+    /// A run by steps: the steps to take.
+    steps: Option<u64>,
+    /// A run by steps: the global step at the start of the current period.
+    period_start: u64,
 }
 
 impl Console {
@@ -79,6 +94,8 @@ impl Console {
             epochs: 0,
             epoch_start: Instant::now(),
             samples_per_batch: 1,
+            steps: None,
+            period_start: 0,
         }
     }
 }
@@ -96,9 +113,21 @@ pub fn human_rate(x: f64) -> String {
 
 /// One line describing an epoch.
 pub fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+    record_line(format!("epoch {}/{epochs}", r.epoch), r)
+}
+
+/// One line describing an evaluation period of a run by `steps` steps:
+/// `step 300/1000 (2.50 epochs)  train loss ...`.
+pub fn step_line(r: &EpochRecord, steps: u64) -> String {
+    let epochs = r
+        .data_epochs
+        .map_or(String::new(), |e| format!(" ({e:.2} epochs)"));
+    record_line(format!("step {}/{steps}{epochs}", r.step), r)
+}
+
+fn record_line(head: String, r: &EpochRecord) -> String {
     let mut s = format!(
-        "epoch {}/{epochs}  train loss {:.4}  acc {:.2}%",
-        r.epoch,
+        "{head}  train loss {:.4}  acc {:.2}%",
         r.train_loss,
         100.0 * r.train_accuracy
     );
@@ -122,8 +151,16 @@ impl Observer for Console {
         self.batches = run.batches;
         self.epochs = run.epochs;
         self.samples_per_batch = (run.data.train / run.batches.max(1)).max(1);
+        self.steps = run.steps;
+        self.period_start = run.start_step;
+        let budget = match (run.steps, run.eval_every) {
+            (Some(n), Some(k)) => {
+                format!("{n} steps ({} per epoch), evaluated every {k}", run.batches)
+            }
+            _ => format!("{} epochs of {} steps", run.epochs, run.batches),
+        };
         eprintln!(
-            "{}{} on {} ({} train, {} test, {} features, {} classes): {} with {} parameters, {} epochs of {} steps",
+            "{}{} on {} ({} train, {} test, {} features, {} classes): {} with {} parameters, {budget}",
             self.prefix,
             run.optimizer,
             run.data.spec,
@@ -133,8 +170,6 @@ impl Observer for Console {
             run.data.classes,
             run.model,
             run.parameters,
-            run.epochs,
-            run.batches
         );
         if run.data.sparse || run.updates.lazy {
             eprintln!("{}sparse updates: {}", self.prefix, run.updates);
@@ -142,7 +177,9 @@ impl Observer for Console {
         for line in &run.assignment {
             eprintln!("{}  {line}", self.prefix);
         }
-        if run.start_epoch > 0 {
+        if run.steps.is_some() && run.start_step > 0 {
+            eprintln!("{}resuming after step {}", self.prefix, run.start_step);
+        } else if run.start_epoch > 0 {
             eprintln!("{}resuming after epoch {}", self.prefix, run.start_epoch);
         }
     }
@@ -151,25 +188,25 @@ impl Observer for Console {
         if !self.terminal {
             return;
         }
+        // By steps: one bar over the run's steps, at the global step.
+        let (len, pos) = match self.steps {
+            Some(n) => (n, self.period_start + batch as u64),
+            None => (self.batches as u64, batch as u64),
+        };
         let bar = self.bar.get_or_insert_with(|| {
             self.epoch_start = Instant::now();
-            let b = ProgressBar::with_draw_target(
-                Some(self.batches as u64),
-                ProgressDrawTarget::stderr(),
-            );
+            let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template("{prefix}{bar:30} {pos}/{len} {msg} ETA {eta}")
                     .expect("a valid template"),
             );
-            b.set_prefix(format!(
-                "{}epoch {}/{} ",
-                self.prefix,
-                epoch + 1,
-                self.epochs
-            ));
+            b.set_prefix(match self.steps {
+                Some(_) => format!("{}step ", self.prefix),
+                None => format!("{}epoch {}/{} ", self.prefix, epoch + 1, self.epochs),
+            });
             b
         });
-        bar.set_position(batch as u64);
+        bar.set_position(pos);
         if batch.is_multiple_of(8) || batch == self.batches {
             let rate = batch as f64 * self.samples_per_batch as f64
                 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
@@ -181,7 +218,12 @@ impl Observer for Console {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
-        eprintln!("{}{}", self.prefix, epoch_line(record, epochs));
+        let line = match self.steps {
+            Some(n) => step_line(record, n),
+            None => epoch_line(record, epochs),
+        };
+        self.period_start = record.step;
+        eprintln!("{}{line}", self.prefix);
     }
 
     fn message(&mut self, text: &str) {
@@ -196,8 +238,12 @@ impl Observer for Console {
             b.finish_and_clear();
         }
         if let Some((acc, epoch)) = summary.best_test_accuracy {
+            let when = match self.steps {
+                Some(_) => format!("evaluation {epoch}"),
+                None => format!("epoch {epoch}"),
+            };
             eprintln!(
-                "{}best test accuracy {:.2}% (epoch {epoch}); {:.1}s in all",
+                "{}best test accuracy {:.2}% ({when}); {:.1}s in all",
                 self.prefix,
                 100.0 * acc,
                 summary.seconds

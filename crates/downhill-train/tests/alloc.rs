@@ -1,5 +1,5 @@
 //! A training step allocates nothing once its buffers have grown, with lazy
-//! row-sparse updates as with dense ones.
+//! row-sparse updates as with dense ones, by epochs and by steps.
 //!
 //! A counting global allocator records every allocation in the process (all
 //! threads). An observer reads the count after every step; within an epoch
@@ -117,6 +117,29 @@ fn training_steps_on_sparse_data_allocate_nothing_after_the_first_epoch() {
         assert!(
             per_step.iter().all(|&a| a == 0),
             "{model} {optimizer} {updates:?}: allocations per step {per_step:?}"
+        );
+    }
+    // By steps, a data epoch starts inside an evaluation period (32 batches
+    // an epoch, a period of 50 steps): its shuffled order is made in the
+    // buffer of the previous one.
+    for updates in [SparseUpdates::Lazy, SparseUpdates::Dense] {
+        let cfg = TrainConfig {
+            data: "sparse".into(),
+            optimizer: "adam(lr=0.01)".into(),
+            sparse_updates: updates,
+            batch_size: 32,
+            steps: Some(150),
+            eval_every: Some(50),
+            threads: Some(2),
+            ..TrainConfig::default()
+        };
+        let (per_step, t) = allocations_per_step(cfg, data(1000, 5000, 12));
+        assert_eq!(t.batches_per_epoch(), 32);
+        finished.push(t);
+        assert_eq!(per_step.len(), 2 * 49, "{updates:?}");
+        assert!(
+            per_step.iter().all(|&a| a == 0),
+            "by steps, {updates:?}: allocations per step {per_step:?}"
         );
     }
 }

@@ -66,11 +66,19 @@ fn check_model_fits(spec: &ModelSpec, input: InputShape, classes: usize) -> Resu
 /// depends only on the seed and the epoch, so a run resumed mid-epoch visits
 /// the rest of the epoch in the same order.
 pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut order = Vec::with_capacity(n);
+    fill_epoch_order(seed, epoch, n, &mut order);
+    order
+}
+
+/// [`epoch_order`] into `order`, reusing its room (no allocation when it
+/// holds `n` already).
+pub(crate) fn fill_epoch_order(seed: u64, epoch: usize, n: usize, order: &mut Vec<usize>) {
+    order.clear();
+    order.extend(0..n);
     Rng::new(seed ^ 0x5348_5546_464c_4521)
         .fork(epoch as u64)
-        .shuffle(&mut order);
-    order
+        .shuffle(order);
 }
 
 /// Refuses to start a new run in a folder that holds one (a finished run, or

@@ -11,6 +11,52 @@ use std::time::Instant;
 impl Trainer {
     pub(super) fn train_lbfgs(&mut self, obs: &mut dyn Observer) -> Result<(), TrainError> {
         let t0 = Instant::now();
+        let Some(asked) = self.full_batch_budget() else {
+            let report = self.lbfgs_call()?;
+            return self.finish_full_batch(t0, &report, None, obs);
+        };
+        // A run by steps: calls of up to the period's remaining iterations,
+        // until they are made or a call stops for another reason than its
+        // evaluation limit; the run's own max_iter is put back afterwards.
+        let Method::Lbfgs(l) = &mut self.method else {
+            unreachable!("train_lbfgs runs lbfgs")
+        };
+        let max_iter = l.config().max_iter;
+        let mut total: Option<downhill::Report> = None;
+        let outcome = loop {
+            let done = total.map_or(0, |r| r.iterations);
+            let call = match &mut self.method {
+                Method::Lbfgs(l) => super::steps::set_lbfgs_max_iter(l, asked - done),
+                _ => unreachable!("train_lbfgs runs lbfgs"),
+            }
+            .and_then(|_| self.lbfgs_call());
+            let r = match call {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
+            let sum = downhill::Report {
+                iterations: done + r.iterations,
+                evaluations: total.map_or(0, |t| t.evaluations) + r.evaluations,
+                ..r
+            };
+            total = Some(sum);
+            if sum.iterations >= asked
+                || r.iterations == 0
+                || r.reason != downhill::Termination::MaxEvaluations
+            {
+                break Ok(sum);
+            }
+        };
+        if let Method::Lbfgs(l) = &mut self.method {
+            super::steps::set_lbfgs_max_iter(l, max_iter)?;
+        }
+        let report = outcome?;
+        self.finish_full_batch(t0, &report, Some(asked), obs)
+    }
+
+    /// One call of L-BFGS on the full-batch loss, from the parameters; they
+    /// become the point it accepted.
+    fn lbfgs_call(&mut self) -> Result<downhill::Report, TrainError> {
         let n = self.info.train;
         let rows: Vec<usize> = (0..n).collect();
         let chunk = self.cfg.eval_batch;
@@ -41,7 +87,7 @@ impl Trainer {
         });
         let report = self.full_batch_outcome(report, failure)?;
         self.net.params_mut().copy_from_slice(&x);
-        self.finish_full_batch(t0, &report, obs)
+        Ok(report)
     }
 
     /// Newton's method on the full-batch loss with the exact Hessian.
@@ -49,9 +95,15 @@ impl Trainer {
         let t0 = Instant::now();
         let rows: Vec<usize> = (0..self.info.train).collect();
         let chunk = self.cfg.eval_batch;
+        let asked = self.full_batch_budget();
         let Method::Newton { config, iterations } = &mut self.method else {
             unreachable!("train_newton runs newton")
         };
+        // A run by steps: the period's iterations, whatever max_iter says.
+        let mut config = config.clone();
+        if let Some(m) = asked {
+            config.max_iter = m;
+        }
         let (net, batcher, data, rng, acc) = (
             &mut self.net,
             &mut self.batcher,
@@ -111,7 +163,7 @@ impl Trainer {
         for (p, &v) in self.net.params_mut().iter_mut().zip(&x) {
             *p = v as f32;
         }
-        self.finish_full_batch(t0, &report, obs)
+        self.finish_full_batch(t0, &report, asked, obs)
     }
 
     /// The report of a full-batch method, or why it failed: an error while
@@ -133,11 +185,13 @@ impl Trainer {
 
     /// Records an epoch of a full-batch method: the loss at the accepted
     /// point (recomputed, so the record matches the parameters), its
-    /// iterations as steps, and what the method reported.
+    /// iterations as steps, and what the method reported. In a run by
+    /// steps, `asked` is the iterations the period asked for.
     pub(super) fn finish_full_batch(
         &mut self,
         t0: Instant,
         report: &downhill::Report,
+        asked: Option<usize>,
         obs: &mut dyn Observer,
     ) -> Result<(), TrainError> {
         if report.reason == downhill::Termination::NonFinite {
@@ -174,6 +228,18 @@ impl Trainer {
             report.evaluations,
             report.reason
         ));
+        if let Some(asked) = asked {
+            self.count_full_batch_steps(report.iterations, asked);
+            if report.iterations < asked {
+                obs.message(&format!(
+                    "{} stopped after {} of {} steps ({}): the run ends here",
+                    self.method.name(),
+                    self.step,
+                    self.cfg.steps.unwrap_or(self.step),
+                    report.reason
+                ));
+            }
+        }
         Ok(())
     }
 }

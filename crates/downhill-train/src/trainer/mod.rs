@@ -5,7 +5,7 @@ use crate::checkpoint::{self, TrainerState};
 use crate::config::{OnDivergence, ScheduleUnit, TrainConfig, MAX_BACKOFFS};
 use crate::method::Method;
 use crate::metrics::{best_of, DataInfo, Divergence, EpochRecord, EpochTotals, Summary};
-use crate::progress::{Observer, RunInfo};
+use crate::progress::Observer;
 use crate::sparse::{LazyStep, UpdateChoice};
 use downhill::average::{Averaging, WeightAverage};
 use downhill::clip::{clip_grad_norm_flat, clip_grad_value, grad_norm, Norm};
@@ -24,6 +24,7 @@ mod full_batch;
 #[cfg(feature = "mpi")]
 mod parallel;
 mod persist;
+mod steps;
 
 pub(crate) use build::append;
 pub use build::{build_network, epoch_order, input_shape};
@@ -102,6 +103,14 @@ pub struct Trainer {
     /// This process's part in a data-parallel job, if any.
     #[cfg(feature = "mpi")]
     replica: Option<Box<parallel::Replica>>,
+    /// The shuffled order of the data epoch `order_epoch` (reused, so that
+    /// a step that starts a data epoch allocates nothing).
+    order: Vec<usize>,
+    /// Which data epoch `order` holds, if any yet.
+    order_epoch: Option<usize>,
+    /// A run by steps whose full-batch method stopped short of its steps
+    /// (converged): the run ends early.
+    stalled: bool,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -180,11 +189,14 @@ impl Trainer {
     }
 
     fn build(
-        cfg: TrainConfig,
+        mut cfg: TrainConfig,
         data: DataSplit,
         out: Option<PathBuf>,
         par: Par,
     ) -> Result<Self, TrainError> {
+        // A run by steps records the evaluation period it uses, so that a
+        // resumed run keeps the same grid even with --steps raised.
+        cfg.eval_every = cfg.eval_period();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Replicas on one machine share its cores.
         #[cfg(feature = "mpi")]
@@ -302,8 +314,12 @@ impl Trainer {
             lazy,
             #[cfg(feature = "mpi")]
             replica,
+            order: Vec::new(),
+            order_epoch: None,
+            stalled: false,
         })
     }
+
     /// Raises (or lowers) the number of epochs [`Trainer::run`] goes to, so a
     /// run can continue in stages (as a race's survivors do).
     pub fn set_epochs(&mut self, epochs: usize) {
@@ -393,23 +409,15 @@ impl Trainer {
             .min(self.info.train)
     }
 
-    /// Runs until `epochs` epochs are complete, reporting to `obs`; writes
+    /// Runs until `epochs` epochs are complete (or, with `steps`, until
+    /// that many steps are taken), reporting to `obs`; writes
     /// `metrics.jsonl`, `steps.csv`, checkpoints and `summary.json` when the
     /// run has an output folder.
     pub fn run(&mut self, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
-        obs.start(&RunInfo {
-            optimizer: self.cfg.optimizer.clone(),
-            model: self.cfg.model.clone(),
-            parameters: self.net.params().len(),
-            data: self.info.clone(),
-            epochs: self.cfg.epochs,
-            batches: self.batches_per_epoch(),
-            start_epoch: self.epoch,
-            updates: self.updates.clone(),
-            assignment: self.assignment(),
-        });
+        let info = self.run_info();
+        obs.start(&info);
         self.snapshot()?;
-        while self.epoch < self.cfg.epochs {
+        while !self.finished() {
             // (Not a placeholder pool swapped in: building one per epoch
             // started a thread whose start-up allocations landed mid-epoch.)
             let pool = std::sync::Arc::clone(&self.pool);
@@ -421,8 +429,12 @@ impl Trainer {
                         && self.backoffs < MAX_BACKOFFS;
                     match (can_back_off, self.last_good.take()) {
                         (true, Some(snap)) => {
+                            let unit = match self.cfg.steps {
+                                Some(_) => "evaluation period",
+                                None => "epoch",
+                            };
                             obs.message(&format!(
-                                "{d}; restoring the end of epoch {} and halving the learning rate",
+                                "{d}; restoring the end of {unit} {} and halving the learning rate",
                                 snap.state.epoch
                             ));
                             self.restore(&snap.params, &snap.optimizer, &snap.state)?;
@@ -591,6 +603,7 @@ impl Trainer {
         let record = EpochRecord {
             epoch: self.epoch + 1,
             step: self.step,
+            data_epochs: self.data_epochs(),
             train_loss: self.totals.loss(),
             train_accuracy: self.totals.accuracy(),
             valid_loss,
@@ -627,7 +640,7 @@ impl Trainer {
         self.history.push(record.clone());
         self.checkpoint()?;
         self.snapshot()?;
-        obs.epoch(&record, self.cfg.epochs);
+        obs.epoch(&record, self.total_periods());
         Ok(())
     }
 
@@ -637,7 +650,6 @@ impl Trainer {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn after_step(
         &mut self,
-        b: usize,
         batches: usize,
         loss: f64,
         st: &downhill_nn::BatchStats,
@@ -654,7 +666,7 @@ impl Trainer {
             ema.update(self.net.params())?;
         }
         self.step += 1;
-        self.batch = b + 1;
+        self.batch += 1;
         self.epoch_steps.push((self.step, loss));
         let t = &mut self.totals;
         t.loss_sum += st.loss_sum;
@@ -666,7 +678,7 @@ impl Trainer {
         t.train_seconds += t0.elapsed().as_secs_f64();
         obs.step(self.epoch, self.batch, loss);
         if let Some(k) = self.cfg.checkpoint_every {
-            if self.step.is_multiple_of(k) && self.batch < batches {
+            if self.step.is_multiple_of(k) && !self.period_done(batches) {
                 self.checkpoint()?;
             }
         }
@@ -695,11 +707,11 @@ impl Trainer {
         let n = self.info.train;
         let bs = self.step_rows();
         let batches = n.div_ceil(bs);
-        let order = epoch_order(self.cfg.seed, self.epoch, n);
         let chunk = self.gradient_chunk();
-        for b in self.batch..batches {
+        while let Some((e, b)) = self.next_batch(batches) {
+            self.load_order(e);
             let t0 = Instant::now();
-            let rows = &order[b * bs..((b + 1) * bs).min(n)];
+            let rows = &self.order[b * bs..((b + 1) * bs).min(n)];
             let st = self.batcher.gradient(
                 &mut self.net,
                 &self.data.train,
@@ -749,7 +761,7 @@ impl Trainer {
                 let (params, grads) = self.net.params_and_grads();
                 opt.step_flat(params, grads)?;
             }
-            self.after_step(b, batches, loss, &st, norm, t0, obs)?;
+            self.after_step(batches, loss, &st, norm, t0, obs)?;
         }
         Ok(())
     }

@@ -204,13 +204,15 @@ impl Trainer {
         let n = self.info.train;
         let bs = self.step_rows();
         let batches = n.div_ceil(bs);
-        let order = super::epoch_order(self.cfg.seed, self.epoch, n);
         let chunk = self.gradient_chunk();
         let ranks = rep.dp.world().size();
         let rank = rep.rank();
-        for b in self.batch..batches {
+        // The same global-step rule as in one process (see
+        // `Trainer::next_batch`), so a run by steps works here too.
+        while let Some((e, b)) = self.next_batch(batches) {
+            self.load_order(e);
             let t0 = Instant::now();
-            let rows = &order[b * bs..((b + 1) * bs).min(n)];
+            let rows = &self.order[b * bs..((b + 1) * bs).min(n)];
             // Rank r takes the r-th of N contiguous, near-equal parts.
             let m = rows.len();
             let cut = |r: usize| r * m / ranks;
@@ -296,7 +298,7 @@ impl Trainer {
             } else {
                 opt.step_flat(params, grads)?;
             }
-            self.after_step(b, batches, loss, &st, norm, t0, obs)?;
+            self.after_step(batches, loss, &st, norm, t0, obs)?;
         }
         Ok(())
     }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 impl Trainer {
     /// Continues the run in `out` from its newest valid checkpoint, with its
-    /// saved settings; `epochs` may raise the number of epochs. The result is
+    /// saved settings; `epochs` may raise the number of epochs of a run by
+    /// epochs (a run by steps raises its steps with [`Trainer::set_steps`]
+    /// after this, and refuses `epochs`). The result is
     /// bit-identical to a run that was never interrupted. Messages about
     /// skipped (corrupt) checkpoints are returned for the user.
     pub fn resume(out: PathBuf, epochs: Option<usize>) -> Result<(Self, Vec<String>), TrainError> {
@@ -40,6 +42,12 @@ impl Trainer {
         let (_, state, _) = checkpoint::latest_trainer_state(&out)?;
         let mut cfg = state.config.clone();
         if let Some(e) = epochs {
+            if cfg.steps.is_some() {
+                return Err(TrainError::Invalid(format!(
+                    "--epochs: the run in {} trains by steps; raise --steps instead",
+                    out.display()
+                )));
+            }
             cfg.epochs = e;
         }
         cfg.validate()?;
