@@ -27,6 +27,8 @@ use std::path::PathBuf;
   downhill train --resume runs/mlp --epochs 20
   downhill train --model mlp:256 --steps 2000 --eval-every 250 --out runs/steps
   downhill train --resume runs/steps --steps 4000
+  downhill train --data builtin:shakespeare --model transformer:layers=4,d=128,heads=4,context=128 \\
+                 --optimizer muon --batch-size 32 --steps 1000 --eval-every 100 --out runs/lm
   downhill train --config run.toml
   zcat stream.svm.gz | downhill train --data - --dim 47236 --labels=-1,1 --optimizer \"sgd(lr=0.5)\"
 
@@ -39,12 +41,14 @@ pub struct TrainArgs {
     /// TOML file with settings (keys: data, model, optimizer, epochs, ...).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Data: idx:DIR, cifar10:DIR, imdb:DIR, libsvm:TRAIN[,TEST], builtin:NAME.
+    /// Data: idx:DIR, cifar10:DIR, imdb:DIR, libsvm:TRAIN[,TEST], text:FILE[,VALID_FILE]
+    /// (characters, for a transformer), builtin:NAME (fashion-mnist-small, shakespeare).
     /// [default: builtin:fashion-mnist-small]
     #[arg(long, value_name = "SPEC")]
     data: Option<String>,
     /// Model: logreg, logreg:binary, mlp:H1,H2[:tanh|sigmoid], cnn (c64-c64-c128-1000),
-    /// cnn:C1,C2,C3 [default: logreg]
+    /// cnn:C1,C2,C3, or on text transformer:layers=L,d=D,heads=H,context=C[,tied=true]
+    /// (a GPT-2-style character language model; d a multiple of heads) [default: logreg]
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
     /// Optimizer: name or name(key=value,...), e.g. adam, sgd(lr=0.05,momentum=0.9),

@@ -69,7 +69,8 @@ pub const MAX_BACKOFFS: u32 = 4;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Data spec: `idx:DIR`, `cifar10:DIR`, `imdb:DIR`, `libsvm:TRAIN[,TEST]`, `builtin:NAME`.
+    /// Data spec: `idx:DIR`, `cifar10:DIR`, `imdb:DIR`, `libsvm:TRAIN[,TEST]`,
+    /// `text:FILE[,VALID_FILE]`, `builtin:NAME`.
     pub data: String,
     /// Model spec: `logreg`, `mlp:1000,1000`, `cnn`, `cnn:32,32,64`, ... (see downhill-nn).
     pub model: String,
@@ -432,8 +433,18 @@ impl TrainConfig {
             limit_test: self.limit_test,
             vocab_size: self.vocab_size,
             bag_of_words: self.bag_of_words()?,
+            sequence: self.sequence(),
             ..downhill_data::LoadOptions::default()
         })
+    }
+
+    /// Tokens per window of text data: the model's context + 1 when the
+    /// model is a transformer (text data needs one; other data ignores it).
+    pub fn sequence(&self) -> Option<usize> {
+        match self.model.parse::<downhill_nn::ModelSpec>().ok()?.kind {
+            downhill_nn::ModelKind::Transformer { context, .. } => Some(context + 1),
+            _ => None,
+        }
     }
 }
 

@@ -35,6 +35,16 @@ pub struct EpochRecord {
     pub test_loss: Option<f64>,
     /// Test accuracy after the epoch.
     pub test_accuracy: Option<f64>,
+    /// Text data: the training loss in bits per character
+    /// (`train_loss / ln 2`; the loss itself is in nats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_bits_per_char: Option<f64>,
+    /// Text data: the validation loss in bits per character.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_bits_per_char: Option<f64>,
+    /// Text data: the held-out text's loss in bits per character.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_bits_per_char: Option<f64>,
     /// Learning rate used in the epoch's last step (first group).
     pub lr: f64,
     /// Wall-clock seconds of the epoch, training and evaluation.

@@ -29,6 +29,19 @@ pub fn build_network(cfg: &TrainConfig, train: &Dataset) -> Result<Network<f32>,
         spec.l2 = cfg.l2;
     }
     let shape = input_shape(train);
+    let is_transformer = matches!(spec.kind, downhill_nn::ModelKind::Transformer { .. });
+    if is_transformer && !train.is_text() {
+        return Err(TrainError::Invalid(format!(
+            "--model `{spec}` is a language model: it trains on text (--data text:FILE or builtin:shakespeare), not on {}",
+            cfg.data
+        )));
+    }
+    if !is_transformer && train.is_text() {
+        return Err(TrainError::Invalid(format!(
+            "--data {} is text, a stream of characters: train a language model on it, e.g. --model transformer:layers=4,d=128,heads=4,context=128",
+            cfg.data
+        )));
+    }
     check_model_fits(&spec, shape, train.classes())?;
     Ok(Network::<f32>::new(
         &spec,

@@ -600,6 +600,9 @@ impl Trainer {
             }
         }
         let eval_seconds = eval_started.elapsed().as_secs_f64();
+        // A language model's losses in bits per character, too.
+        let text = self.data.train.is_text();
+        let bits = |nats: f64| text.then(|| nats / std::f64::consts::LN_2);
         let record = EpochRecord {
             epoch: self.epoch + 1,
             step: self.step,
@@ -610,6 +613,9 @@ impl Trainer {
             valid_accuracy,
             test_loss,
             test_accuracy,
+            train_bits_per_char: bits(self.totals.loss()),
+            valid_bits_per_char: valid_loss.and_then(bits),
+            test_bits_per_char: test_loss.and_then(bits),
             lr: self.method.lr(),
             seconds: train_seconds + eval_seconds,
             samples_per_sec: self.totals.count as f64 / train_seconds.max(1e-9),
