@@ -38,6 +38,7 @@ pub struct Preset {
 pub const PRESETS: &[&str] = &[
     "quick",
     "modern",
+    "modern-lm",
     "adam-paper-logreg",
     "adam-paper-bow",
     "adam-paper-mlp",
@@ -92,6 +93,33 @@ pub fn preset(name: &str) -> Result<Preset, LabError> {
             notes: vec![
                 "Each optimizer with its paper's recommended settings: AdamW at torch's defaults (Loshchilov & Hutter 2019); Muon at Jordan et al.'s rate 0.02 on the hidden matrix with AdamW on the rest; SOAP at its authors' defaults (Vyas et al. 2024: rate 0.003, betas 0.95, refresh every 10 steps, Adam on vectors); Shampoo as Distributed Shampoo's README configures it (rate 0.001, Adam grafting, refresh every 100 steps, Shi et al. 2023); AdEMAMix at its paper's α = 5 and β3 = 0.9999 with both warmed up over the whole run (4,690 steps: 10 epochs of the full Fashion-MNIST at batch 128; Pagliardini et al. 2024); Lion with a rate 10x smaller and a weight decay 10x larger than AdamW's (Chen et al. 2023); schedule-free AdamW at the package's default rate with a warm-up (Defazio et al. 2024), evaluated at its averaged point; Prodigy with no rate to set (Mishchenko & Defazio 2024); Adan at its paper's betas and weight decay (Xie et al. 2022); SGD with Nesterov momentum as the baseline.".into(),
                 "An MLP 784-1000-1000-10 with ReLU, batch 128, 10 epochs, on the embedded 6,000-image Fashion-MNIST subset unless --data says otherwise. With --tune-lr every optimizer gets the same learning-rate search (Prodigy's lr multiplies its own estimate).".into(),
+            ],
+        },
+        "modern-lm" => Preset {
+            name: "modern-lm",
+            description: "the modern family on a character-level transformer (4 layers, d = 128, context 128) over the embedded Shakespeare: AdamW, Muon, SOAP, Shampoo, schedule-free AdamW, Lion, Prodigy at equal steps",
+            base: TrainConfig {
+                data: "builtin:shakespeare".into(),
+                model: "transformer:layers=4,d=128,heads=4,context=128".into(),
+                batch_size: 32,
+                steps: Some(600),
+                eval_every: Some(60),
+                ..base
+            },
+            optimizers: specs(&[
+                "adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1)",
+                "partition(hidden=muon(lr=0.02),all=adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1))",
+                "partition(hidden=soap,all=adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1))",
+                "shampoo(lr=0.001,betas=0.9,0.999,epsilon=1e-12,weight_decay=0.00001,max_preconditioner_dim=8192,precondition_frequency=100,grafting=adam,grafting_epsilon=1e-8)",
+                "schedulefree_adamw(lr=0.0025,warmup_steps=60)",
+                "lion(lr=0.0001,betas=0.95,0.98,weight_decay=1.0)",
+                "prodigy",
+            ]),
+            needs_data: None,
+            tune: false,
+            notes: vec![
+                "Each optimizer at its paper's recommended settings for language models: AdamW as nanoGPT trains its character-level Shakespeare (rate 1e-3, β2 = 0.99, weight decay 0.1; Karpathy 2022); Muon at rate 0.02 on the attention and MLP matrices with that AdamW on the embeddings, head and gains, Keller Jordan's routing in modded-nanogpt (Jordan et al. 2024); SOAP at its authors' defaults on the same matrices (Vyas et al. 2024) with that AdamW on the rest; Shampoo as Distributed Shampoo's README configures it, Adam grafting (Shi et al. 2023); schedule-free AdamW at the package's default rate with a warm-up over the first evaluation period, evaluated at its averaged point (Defazio et al. 2024); Lion with the paper's language-model betas (0.95, 0.98), a rate 10x smaller and a weight decay 10x larger than AdamW's (Chen et al. 2023); Prodigy with no rate to set (Mishchenko & Defazio 2024).".into(),
+                "A decoder-only transformer, 4 pre-norm blocks of width 128 with 4 heads, context 128 characters, GPT-2's initialisation, on 846,222 characters of seven Shakespeare plays (embedded; the last 10% held out), batches of 32 windows (4,096 tokens), 600 steps (2.9 passes over the text), evaluated every 60 steps. Losses are in nats per character.".into(),
             ],
         },
         "adam-paper-logreg" => Preset {
