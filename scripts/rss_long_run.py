@@ -9,6 +9,8 @@ equal the epoch-1 numbers up to allocator noise.
 
     scripts/rss_long_run.py [--downhill PATH] [--epochs 50] [--model mlp:64]
         [--batch-size 128] [--checkpoint-every 20] [-- more train flags]
+    scripts/rss_long_run.py --data builtin:shakespeare --steps 3000 --epochs 30 \
+        --model transformer:layers=2,d=64,heads=4,context=64 --batch-size 32
 
 Defaults: mlp:64 with Adam on the built-in Fashion-MNIST subset (5400
 training images after a 10% validation carve, 1000 test images), batch 128,
@@ -51,7 +53,11 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--downhill", default=os.path.join(target, "release", "downhill"))
-    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--epochs", type=int, default=50,
+                    help="epochs, or with --steps the number of evaluation periods")
+    ap.add_argument("--steps", type=int, help="train by steps: this many, in --epochs periods")
+    ap.add_argument("--data", default="builtin:fashion-mnist-small",
+                    help="data spec; text (text:, builtin:shakespeare) needs a transformer --model")
     ap.add_argument("--model", default="mlp:64")
     ap.add_argument("--batch-size", default="128")
     ap.add_argument("--checkpoint-every", default="20")
@@ -63,14 +69,18 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run")
+        # By steps (language models): one metrics line per period.
+        budget = (["--steps", str(args.steps), "--eval-every", str(max(1, args.steps // args.epochs))]
+                  if args.steps else ["--epochs", str(args.epochs)])
+        carve = [] if args.data.startswith(("text:", "builtin:shakespeare")) else ["--valid-fraction", "0.1"]
         cmd = [
             args.downhill, "train",
-            "--data", "builtin:fashion-mnist-small",
-            "--valid-fraction", "0.1",
+            "--data", args.data,
+            *carve,
             "--model", args.model,
             "--optimizer", "adam",
             "--batch-size", args.batch_size,
-            "--epochs", str(args.epochs),
+            *budget,
             "--checkpoint-every", args.checkpoint_every,
             "--threads", "1",
             "--seed", "1",
@@ -104,8 +114,9 @@ def main():
             summary = json.load(f)
 
     print(f"command: {' '.join(cmd[1:])}")
-    print(f"{done} epochs in {seconds:.1f} s; final test accuracy "
-          f"{summary['last']['test_accuracy']:.4f}")
+    unit = "evaluation periods" if args.steps else "epochs"
+    print(f"{done} {unit} in {seconds:.1f} s; final test loss {summary['last']['test_loss']:.4f}, "
+          f"accuracy {summary['last']['test_accuracy']:.4f}")
     first, last = 1, max(peak_rss)
     print(f"{'epoch':>5} {'peak VmRSS MiB':>15} {'VmHWM MiB at end':>17}")
     for e in sorted(peak_rss):

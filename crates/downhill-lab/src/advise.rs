@@ -126,9 +126,17 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
     let lbfgs_memory_bytes = 2 * 10 * parameters as u64 * 4;
     let convex = matches!(mspec.kind, downhill_nn::ModelKind::Logreg);
     let lbfgs_affordable = full_batch_seconds < 2.0 && lbfgs_memory_bytes < 1 << 30;
-    let sparse = st.density < 0.1;
-    let skewed = st.gini > 0.5 || st.top1pct_share > 0.2;
-    let mut evidence = vec![
+    // Text is a stream of token ids: feature statistics say nothing there.
+    let text = data.train.is_text();
+    let sparse = st.density < 0.1 && !text;
+    let skewed = (st.gini > 0.5 || st.top1pct_share > 0.2) && !text;
+    let mut evidence = if text {
+        vec![format!(
+            "text: {} training windows of {} characters over a vocabulary of {}, a language model's data",
+            st.examples, st.features, st.classes
+        )]
+    } else {
+        vec![
         format!("{} training examples, {} features ({} ever non-zero), {} classes", st.examples, st.features, st.active_features, st.classes),
         format!(
             "density {:.4} ({:.1} non-zeros per example): {}",
@@ -143,6 +151,9 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
             if skewed { "very unequal (many rare features)" } else { "fairly even" }
         ),
         format!("class balance {:.3} (majority class {:.1}%)", st.class_balance, 100.0 * st.majority_fraction),
+        ]
+    };
+    evidence.extend([
         format!(
             "model {model}: {parameters} parameters; a forward-backward pass over 256 examples took {:.2} ms here, so a full-batch gradient costs about {:.2} s",
             1e3 * seconds_per_256,
@@ -153,9 +164,14 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
             lbfgs_memory_bytes as f64 / (1 << 20) as f64,
             if lbfgs_affordable { "affordable" } else { "too costly per iteration" }
         ),
-    ];
+    ]);
     let mut suggestions = Vec::new();
-    if sparse && skewed {
+    if text {
+        suggestions.push(Suggestion {
+            optimizer: "adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1)".into(),
+            why: "a language model: AdamW is the standard for transformers, here at nanoGPT's settings for character-level Shakespeare (Karpathy 2022); `downhill compare --preset modern-lm` runs the modern family on such a model".into(),
+        });
+    } else if sparse && skewed {
         suggestions.push(Suggestion {
             optimizer: "adagrad(lr=0.05)".into(),
             why: format!("sparse (density {:.4}) and skewed (Gini {:.2}) features: Adagrad's per-coordinate steps stay large for rare features, which carry much of the signal in such data (Duchi et al., 2011)", st.density, st.gini),
@@ -182,7 +198,7 @@ pub fn advise(spec: &str, data: &DataSplit, model: &str, seed: u64) -> Result<Ad
                 why: format!("the model is convex (logistic regression) and a full-batch gradient costs only ~{full_batch_seconds:.2} s: L-BFGS converges in far fewer passes than first-order methods, with no learning rate to tune"),
             },
         );
-    } else if lbfgs_affordable {
+    } else if lbfgs_affordable && !text {
         suggestions.push(Suggestion {
             optimizer: "lbfgs(line_search_fn=strong_wolfe)".into(),
             why: format!("a full-batch gradient costs only ~{full_batch_seconds:.2} s, so L-BFGS is affordable, but the model is not convex: it can stall in a poor region; use it to polish"),
