@@ -18,6 +18,14 @@ fn main() {
         _ => panic!("usage: gemm_shapes [square N]"),
     };
     let all: &[(&str, usize, usize, usize, Op, Op)] = &[
+        ("lm qkv fwd    X·W", 4096, 128, 384, Op::N, Op::N),
+        ("lm fc fwd     X·W", 4096, 128, 512, Op::N, Op::N),
+        ("lm proj2 fwd  X·W", 4096, 512, 128, Op::N, Op::N),
+        ("lm head fwd   X·W", 4096, 128, 76, Op::N, Op::N),
+        ("lm fc dW    Xᵀ·dY", 128, 4096, 512, Op::T, Op::N),
+        ("lm proj2 dW Xᵀ·dY", 512, 4096, 128, Op::T, Op::N),
+        ("lm fc dX    dY·Wᵀ", 4096, 512, 128, Op::N, Op::T),
+        ("lm proj2 dX dY·Wᵀ", 4096, 128, 512, Op::N, Op::T),
         ("mlp fc1 fwd   X·W", 128, 784, 1000, Op::N, Op::N),
         ("mlp fc2 fwd   X·W", 128, 1000, 1000, Op::N, Op::N),
         ("mlp fc1 dW  Xᵀ·dY", 784, 128, 1000, Op::T, Op::N),

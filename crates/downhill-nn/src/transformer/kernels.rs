@@ -310,7 +310,7 @@ pub(super) fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     for c in [
