@@ -239,6 +239,12 @@ fn advise_speaks_of_a_language_model_not_of_features() {
     let out = ok(&["advise", "--data", "builtin:shakespeare", "--model", TINY]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a language model's data"), "{text}");
-    assert!(text.contains("adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1)"), "{text}");
-    assert!(!text.contains("density") && !text.contains("image"), "{text}");
+    assert!(
+        text.contains("adamw(lr=0.001,betas=0.9,0.99,weight_decay=0.1)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("density") && !text.contains("image"),
+        "{text}"
+    );
 }
