@@ -20,6 +20,7 @@ pub mod compare;
 mod error;
 pub mod figures;
 pub mod presets;
+pub mod stats;
 pub mod tune;
 
 pub use compare::{compare, CompareResult, CompareSettings, RunResult};
