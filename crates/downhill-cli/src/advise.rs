@@ -27,13 +27,13 @@ pub struct AdviseArgs {
     /// Data spec.
     #[arg(long, value_name = "SPEC")]
     data: String,
-    /// Model the costs are measured for. [default: logreg]
+    /// Model the costs are measured for.
     #[arg(long, value_name = "MODEL", default_value = "logreg")]
     model: String,
     /// Race the candidates (successive halving) within --budget seconds.
     #[arg(long)]
     race: bool,
-    /// Seconds the race may take. [default: 60]
+    /// Seconds the race may take.
     #[arg(
         long,
         value_name = "SECONDS",
@@ -44,7 +44,7 @@ pub struct AdviseArgs {
     /// Entrants of the race instead of the suggested ones (comma-separated specs).
     #[arg(long, value_name = "LIST", requires = "race")]
     optimizers: Option<String>,
-    /// Examples per step in the race. [default: 128]
+    /// Examples per step in the race.
     #[arg(long, value_name = "N", default_value_t = 128)]
     batch_size: usize,
     /// Use only the first N training examples.
