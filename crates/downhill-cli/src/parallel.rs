@@ -43,6 +43,10 @@ pub fn run(args: TrainArgs, session: Session) -> Result<(), UserError> {
             if rank == 0 {
                 Err(UserError(TrainError::Diverged(d).to_string()))
             } else {
+                // Rank 0 says why: a rank that exits first makes mpirun
+                // end the job, rank 0 included, maybe before it has
+                // printed (a failure seen 1 run in 3).
+                std::thread::sleep(GRACE);
                 drop(world);
                 drop(session);
                 std::process::exit(2)
