@@ -65,7 +65,6 @@ impl<T: Real> Lm<T> {
         if train {
             for (buf, len) in [
                 (&mut self.dx, n * d),
-                (&mut self.dmid, n * d),
                 (&mut self.dh, n * d),
                 (&mut self.datt, n * d),
                 (&mut self.dqkv, 3 * n * d),
@@ -305,7 +304,8 @@ impl<T: Real> Lm<T> {
                 4 * d,
                 &mut self.dh[..nd],
             );
-            self.dmid[..nd].copy_from_slice(&self.dx[..nd]);
+            // The residual: LayerNorm's share adds onto dx in place, which
+            // becomes the gradient of the residual between the two halves.
             let (dgain, dbias) = pair_mut(gr, b.ln2, d, d);
             kernels::layer_norm_backward(
                 &self.dh[..nd],
@@ -313,15 +313,15 @@ impl<T: Real> Lm<T> {
                 &a.mean2[..n],
                 &a.rstd2[..n],
                 &p[b.ln2.w..b.ln2.w + d],
-                &mut self.dmid[..nd],
+                &mut self.dx[..nd],
                 dgain,
                 dbias,
                 d,
             );
-            // The attention: dmid is the gradient of the residual after it.
+            // The attention: dx is now the gradient of the residual after it.
             linear_backward(
                 &a.att[..nd],
-                &self.dmid[..nd],
+                &self.dx[..nd],
                 p,
                 gr,
                 b.proj,
@@ -347,7 +347,7 @@ impl<T: Real> Lm<T> {
                 3 * d,
                 &mut self.dh[..nd],
             );
-            self.dx[..nd].copy_from_slice(&self.dmid[..nd]);
+            // And again: dx becomes the gradient of the block's input.
             let (dgain, dbias) = pair_mut(gr, b.ln1, d, d);
             kernels::layer_norm_backward(
                 &self.dh[..nd],
