@@ -17,99 +17,80 @@ use std::any::TypeId;
 /// Lanes of the reductions below: one AVX-512 register of f32.
 const LANES: usize = 16;
 
-/// `Σ xs` in [`LANES`] interleaved partial sums added in a fixed order at
-/// the end: a loop the compiler can vectorise (a single running sum cannot
-/// be reordered), with bits fixed by the length alone.
+/// Reduces `term(a[i], b[i], c[i])` over three equally long slices with
+/// `combine`, in [`LANES`] interleaved accumulators that start at `init`
+/// and are combined in a fixed order at the end: a loop the compiler can
+/// vectorise (a single running accumulator cannot be reordered), with bits
+/// fixed by the length alone. The wrappers below pass a slice again where
+/// they read fewer than three.
 #[inline(always)]
-fn lane_sum<T: Real>(xs: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = *a + v;
+fn lane_reduce<T: Real>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    init: T,
+    term: impl Fn(T, T, T) -> T,
+    combine: impl Fn(T, T) -> T,
+) -> T {
+    let mut acc = [init; LANES];
+    let (mut ca, mut cb, mut cc) = (
+        a.chunks_exact(LANES),
+        b.chunks_exact(LANES),
+        c.chunks_exact(LANES),
+    );
+    for ((xa, xb), xc) in (&mut ca).zip(&mut cb).zip(&mut cc) {
+        for (s, ((&x, &y), &z)) in acc.iter_mut().zip(xa.iter().zip(xb).zip(xc)) {
+            *s = combine(*s, term(x, y, z));
         }
     }
-    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = *a + v;
-    }
-    acc.iter().fold(T::zero(), |s, &a| s + a)
-}
-
-/// `Σ xs ⊙ ys`, in lanes as [`lane_sum`].
-#[inline(always)]
-fn lane_dot<T: Real>(xs: &[T], ys: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let mut cx = xs.chunks_exact(LANES);
-    let mut cy = ys.chunks_exact(LANES);
-    for (a, b) in (&mut cx).zip(&mut cy) {
-        for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
-            *s = *s + x * y;
-        }
-    }
-    for ((s, &x), &y) in acc.iter_mut().zip(cx.remainder()).zip(cy.remainder()) {
-        *s = *s + x * y;
-    }
-    acc.iter().fold(T::zero(), |s, &a| s + a)
-}
-
-/// `Σ (xs − mu)²`, in lanes as [`lane_sum`].
-#[inline(always)]
-fn lane_var<T: Real>(xs: &[T], mu: T) -> T {
-    let mut acc = [T::zero(); LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = *a + (v - mu) * (v - mu);
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = *a + (v - mu) * (v - mu);
-    }
-    acc.iter().fold(T::zero(), |s, &a| s + a)
-}
-
-/// `(Σ g, Σ g ⊙ (xs − mu))` with `g = dy ⊙ gamma`, in lanes as [`lane_sum`].
-#[inline(always)]
-fn lane_norm_sums<T: Real>(dy: &[T], gamma: &[T], xs: &[T], mu: T) -> (T, T) {
-    let (mut s1, mut s2) = ([T::zero(); LANES], [T::zero(); LANES]);
-    let mut cd = dy.chunks_exact(LANES);
-    let mut cg = gamma.chunks_exact(LANES);
-    let mut cx = xs.chunks_exact(LANES);
-    for ((d, g), x) in (&mut cd).zip(&mut cg).zip(&mut cx) {
-        for (((a, b), (&dv, &gv)), &xv) in
-            s1.iter_mut().zip(s2.iter_mut()).zip(d.iter().zip(g)).zip(x)
-        {
-            *a = *a + dv * gv;
-            *b = *b + dv * gv * (xv - mu);
-        }
-    }
-    let rest = cd
+    let rest = ca
         .remainder()
         .iter()
-        .zip(cg.remainder())
-        .zip(cx.remainder());
-    for ((a, b), ((&dv, &gv), &xv)) in s1.iter_mut().zip(s2.iter_mut()).zip(rest) {
-        *a = *a + dv * gv;
-        *b = *b + dv * gv * (xv - mu);
+        .zip(cb.remainder())
+        .zip(cc.remainder());
+    for (s, ((&x, &y), &z)) in acc.iter_mut().zip(rest) {
+        *s = combine(*s, term(x, y, z));
     }
-    let fold = |acc: [T; LANES]| acc.iter().fold(T::zero(), |s, &a| s + a);
-    (fold(s1), fold(s2))
+    acc.iter().fold(init, |s, &v| combine(s, v))
 }
 
-/// `max xs` (of a non-empty slice), in lanes.
+#[inline(always)]
+fn add<T: Real>(s: T, v: T) -> T {
+    s + v
+}
+
+/// `Σ xs`.
+#[inline(always)]
+fn lane_sum<T: Real>(xs: &[T]) -> T {
+    lane_reduce(xs, xs, xs, T::zero(), |x, _, _| x, add)
+}
+
+/// `Σ xs ⊙ ys`.
+#[inline(always)]
+fn lane_dot<T: Real>(xs: &[T], ys: &[T]) -> T {
+    lane_reduce(xs, ys, ys, T::zero(), |x, y, _| x * y, add)
+}
+
+/// `Σ (xs − mu)²`.
+#[inline(always)]
+fn lane_var<T: Real>(xs: &[T], mu: T) -> T {
+    lane_reduce(xs, xs, xs, T::zero(), |x, _, _| (x - mu) * (x - mu), add)
+}
+
+/// `(Σ g, Σ g ⊙ (xs − mu))` with `g = dy ⊙ gamma`.
+#[inline(always)]
+fn lane_norm_sums<T: Real>(dy: &[T], gamma: &[T], xs: &[T], mu: T) -> (T, T) {
+    (
+        lane_reduce(dy, gamma, gamma, T::zero(), |d, g, _| d * g, add),
+        lane_reduce(dy, gamma, xs, T::zero(), |d, g, x| d * g * (x - mu), add),
+    )
+}
+
+/// `max xs` of a non-empty slice.
 #[inline(always)]
 fn lane_max<T: Real>(xs: &[T]) -> T {
-    let mut acc = [xs[0]; LANES];
-    let mut chunks = xs.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = if v > *a { v } else { *a };
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = if v > *a { v } else { *a };
-    }
-    acc.iter().fold(xs[0], |m, &a| if a > m { a } else { m })
+    let max = |m: T, v: T| if v > m { v } else { m };
+    lane_reduce(xs, xs, xs, xs[0], |x, _, _| x, max)
 }
 
 /// LayerNorm's ε, torch's default.
