@@ -4,6 +4,7 @@
 //! file it was given, and every file already in its output folder, byte for
 //! byte as it was (and create none).
 
+use downhill_testenv::copy_dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,19 +175,6 @@ fn finished_run() -> &'static Path {
         t
     })
     .path()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A copy of the finished run (and its data, at the same relative place).

@@ -1,41 +1,11 @@
 //! The `downhill` binary run on tiny generated files of every format, as a
 //! user would run it.
 
+mod common;
+
+use common::{downhill, json, lines, ok};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn downhill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_downhill"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = downhill(args);
-    assert!(
-        out.status.success(),
-        "downhill {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
+use std::process::{Command, Stdio};
 
 /// A valid, non-trivial PNG: decodes, has the expected size range and many colours.
 fn check_png(path: &Path) {

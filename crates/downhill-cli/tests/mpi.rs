@@ -6,6 +6,7 @@
 //! cores.
 #![cfg(feature = "mpi")]
 
+use downhill_testenv::copy_dir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -263,19 +264,6 @@ fn sharded_optimizer_state_gives_the_unsharded_bits() {
             "{opt} on {ranks} ranks: sharded and unsharded checkpoints differ"
         );
         assert_eq!(records(Path::new(&sharded))[1]["comm"]["sharded"], true);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
     }
 }
 

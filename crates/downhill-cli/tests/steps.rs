@@ -1,52 +1,12 @@
 //! `downhill train --steps N --eval-every K` and `downhill compare --steps`:
 //! runs measured in optimizer steps, as a user would run them.
 
+mod common;
+
+use common::{json, ok, records, refused};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn downhill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_downhill"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = downhill(args);
-    assert!(
-        out.status.success(),
-        "downhill {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The one-line error of a refused command (exit status 2).
-fn refused(args: &[&str]) -> String {
-    let out = downhill(args);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "downhill {args:?} was not refused"
-    );
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    err
-}
-
-fn records(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use std::process::Output;
 
 /// The newest checkpoint's weights.
 fn newest_model(out: &Path) -> Vec<u8> {

@@ -2,49 +2,11 @@
 //! corpus and on a text file, with every optimiser of the registry, and the
 //! one-line refusals of text and models that do not go together.
 
-use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{downhill, ok, records, refused};
 
 const TINY: &str = "transformer:layers=1,d=16,heads=2,context=16";
-
-fn downhill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_downhill"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = downhill(args);
-    assert!(
-        out.status.success(),
-        "downhill {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn refused(args: &[&str]) -> String {
-    let out = downhill(args);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "downhill {args:?} was not refused"
-    );
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    err
-}
-
-fn records(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn trains_on_the_embedded_corpus_by_steps_with_losses_in_nats_and_bits() {

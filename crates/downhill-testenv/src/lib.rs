@@ -1,5 +1,6 @@
 //! Test-only helpers shared by every crate's tests: the counting allocator
-//! of the allocation tests ([`Counting`]), and what a test does when
+//! of the allocation tests ([`Counting`]), [`copy_dir`] for the tests that
+//! resume a copy of a run, and what a test does when
 //! something it needs from outside the repository
 //! (Chromium for the report-rendering checks, the Fashion-MNIST data set in
 //! `/usr/share/datasets/fashion-mnist`) is not installed.
@@ -246,5 +247,20 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
         // caller guarantees `new` is non-zero and valid for `layout`'s
         // alignment, as `System.realloc` requires.
         unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+/// Copies the folder `from` into `to` (created), recursively: how a test
+/// keeps a run as it was before resuming or damaging it. Panics on any error.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
     }
 }

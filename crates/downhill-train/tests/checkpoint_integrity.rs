@@ -4,6 +4,7 @@
 //! used instead, and resuming from it still ends bit-identically.
 
 use downhill::Rng;
+use downhill_testenv::copy_dir;
 use downhill_train::checkpoint::{self, CHECKPOINT_FORMAT};
 use downhill_train::{Silent, TrainConfig, TrainError, Trainer};
 use sha2::{Digest, Sha256};
@@ -66,19 +67,6 @@ fn checkpoints(out: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

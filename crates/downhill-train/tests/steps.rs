@@ -3,6 +3,7 @@
 //! for bit, and the settings it refuses.
 
 use downhill::Rng;
+use downhill_testenv::copy_dir;
 use downhill_train::checkpoint;
 use downhill_train::{EpochRecord, Silent, TrainConfig, Trainer};
 use std::path::{Path, PathBuf};
@@ -172,19 +173,6 @@ fn a_record_every_k_steps_and_after_the_last() {
     t.run(&mut Silent).unwrap();
     let steps: Vec<u64> = t.history().iter().map(|r| r.step).collect();
     assert_eq!(steps, [3, 6, 9, 12, 15, 18, 21, 24, 25]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The training loop end to end on small generated data.
 
 use downhill::Rng;
+use downhill_testenv::copy_dir;
 use downhill_train::checkpoint;
 use downhill_train::{OnDivergence, Silent, SparseUpdates, TrainConfig, TrainError, Trainer};
 use std::path::{Path, PathBuf};
@@ -357,19 +358,6 @@ fn checkpoints_hold_one_epochs_step_losses_and_steps_csv_the_rest() {
             .any(|w| w.contains("steps.csv") && w.contains("missing")),
         "{warnings:?}"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -1,0 +1,62 @@
+//! Running the `downhill` binary as a user would, shared by the CLI's test
+//! files (each uses some of it).
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `downhill ARGS`.
+pub fn downhill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs `downhill ARGS`, which must succeed.
+pub fn ok(args: &[&str]) -> Output {
+    let out = downhill(args);
+    assert!(
+        out.status.success(),
+        "downhill {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The one-line error of a refused command (exit status 2).
+pub fn refused(args: &[&str]) -> String {
+    let out = downhill(args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "downhill {args:?} was not refused"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+/// A JSON-lines file, one value per line.
+pub fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A run's metrics records.
+pub fn records(out: &Path) -> Vec<Value> {
+    lines(&out.join("metrics.jsonl"))
+}
+
+/// A JSON file.
+pub fn json(path: &Path) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
