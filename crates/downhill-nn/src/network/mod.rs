@@ -362,9 +362,7 @@ impl<T: Real> Network<T> {
             touched_valid: false,
             first_grad_clean: true,
             row_bits: Vec::new(),
-            lm: bld
-                .lm
-                .map(|g| Box::new(Lm::plan(g, &mut plan::Builder::default()))),
+            lm: bld.lm.map(|lay| Box::new(Lm::new(lay))),
         };
         net.init(seed);
         Ok(net)

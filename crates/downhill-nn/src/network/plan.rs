@@ -5,7 +5,7 @@
 use super::{InputShape, Network, Op, TensorInfo, TensorKind};
 use crate::layers::{self, ConvGeom, PoolGeom};
 use crate::spec::{Activation, LossKind, ModelKind, ModelSpec};
-use crate::transformer::{Geometry, Lm};
+use crate::transformer::{Geometry, Layout};
 use crate::NnError;
 use downhill::Real;
 
@@ -17,7 +17,7 @@ pub(crate) struct Builder {
     pub(super) n_params: usize,
     dense_count: usize,
     /// The transformer, for a `transformer:` spec (then `ops` is empty).
-    pub(super) lm: Option<Geometry>,
+    pub(super) lm: Option<Layout>,
 }
 
 impl Builder {
@@ -138,9 +138,7 @@ impl<T: Real> Network<T> {
                     vocab: classes,
                     tied,
                 };
-                // The table only: the model's buffers start empty.
-                Lm::<T>::plan(g, &mut bld);
-                bld.lm = Some(g);
+                bld.lm = Some(Layout::plan(g, &mut bld));
             }
             ModelKind::Logreg => bld.dense(input.len(), outputs, Activation::Identity),
             ModelKind::Mlp { hidden } => {

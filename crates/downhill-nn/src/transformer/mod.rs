@@ -89,19 +89,11 @@ struct Acts<T> {
     gelu: Vec<T>,
 }
 
-/// The transformer: parameter offsets into the network's flat buffer, and
-/// every buffer a step needs (grown to the largest batch, then reused).
+/// The transformer: its layout in the network's flat buffer, and every
+/// buffer a step needs (grown to the largest batch, then reused).
 #[derive(Debug)]
 pub(crate) struct Lm<T> {
-    g: Geometry,
-    tok: usize,
-    pos: usize,
-    blocks: Vec<Block>,
-    ln_f: Pair,
-    head: Option<usize>,
-    /// Per tensor, in order: its role, whether it is stored `[in, out]`, and
-    /// how it starts.
-    meta: Vec<(Role, bool, Start)>,
+    lay: Layout,
     acts: Vec<Acts<T>>,
     /// The residual stream entering each block, and after the last.
     resid: Vec<Vec<T>>,
@@ -189,9 +181,23 @@ impl Table<'_> {
     }
 }
 
-impl<T: Real> Lm<T> {
-    /// Adds the model's tensors to `bld` in order and returns the model
-    /// (with empty buffers).
+/// Where the model's tensors lie and how each starts: what planning a
+/// network decides, before it has an element type or buffers.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    g: Geometry,
+    tok: usize,
+    pos: usize,
+    blocks: Vec<Block>,
+    ln_f: Pair,
+    head: Option<usize>,
+    /// Per tensor, in order: its role, whether it is stored `[in, out]`, and
+    /// how it starts.
+    meta: Vec<(Role, bool, Start)>,
+}
+
+impl Layout {
+    /// Adds the model's tensors to `bld` in order and returns where they lie.
     pub(crate) fn plan(g: Geometry, bld: &mut Builder) -> Self {
         let (d, v, c, l) = (g.d, g.vocab, g.context, g.layers);
         // GPT-2 scales the projections into the residual stream by
@@ -229,7 +235,7 @@ impl<T: Real> Lm<T> {
         let ln_f = t.norm("ln_f".into(), d);
         let head =
             (!g.tied).then(|| t.add("head.weight".into(), vec![d, v], Role::Output, true, normal));
-        Lm {
+        Layout {
             g,
             tok,
             pos,
@@ -237,6 +243,17 @@ impl<T: Real> Lm<T> {
             ln_f,
             head,
             meta: t.meta,
+        }
+    }
+}
+
+impl<T: Real> Lm<T> {
+    /// The model laid out by `lay`, with empty buffers (they grow to the
+    /// first batch).
+    pub(crate) fn new(lay: Layout) -> Self {
+        let l = lay.g.layers;
+        Lm {
+            lay,
             acts: (0..l).map(|_| Acts::default()).collect(),
             resid: (0..=l).map(|_| Vec::new()).collect(),
             hf: Vec::new(),
@@ -257,12 +274,12 @@ impl<T: Real> Lm<T> {
 
     /// Tokens per sequence.
     pub(crate) fn context(&self) -> usize {
-        self.g.context
+        self.lay.g.context
     }
 
     /// Vocabulary size (the network's classes).
     pub(crate) fn vocab(&self) -> usize {
-        self.g.vocab
+        self.lay.g.vocab
     }
 
     /// GPT-2's initialisation from `seed`: weights and embeddings
@@ -271,7 +288,7 @@ impl<T: Real> Lm<T> {
     /// drawn in order.
     pub(crate) fn init(&self, params: &mut [T], tensors: &[crate::TensorInfo], seed: u64) {
         let mut rng = Rng::new(seed);
-        for (t, &(_, _, start)) in tensors.iter().zip(&self.meta) {
+        for (t, &(_, _, start)) in tensors.iter().zip(&self.lay.meta) {
             let xs = &mut params[t.range()];
             match start {
                 Start::Normal(std) => xs
@@ -290,7 +307,7 @@ impl<T: Real> Lm<T> {
     pub(crate) fn optimizer_params(&self, tensors: &[crate::TensorInfo]) -> Vec<Param> {
         tensors
             .iter()
-            .zip(&self.meta)
+            .zip(&self.lay.meta)
             .map(|(t, &(role, linear, _))| {
                 let p = Param::new(t.shape.clone(), role);
                 if linear {
@@ -312,7 +329,7 @@ impl<T: Real> Lm<T> {
     ) -> Vec<crate::TorchTensor<T>> {
         let mut out: Vec<crate::TorchTensor<T>> = tensors
             .iter()
-            .zip(&self.meta)
+            .zip(&self.lay.meta)
             .map(|(t, &(_, linear, _))| {
                 let p = &params[t.range()];
                 if linear {
@@ -325,12 +342,12 @@ impl<T: Real> Lm<T> {
                 }
             })
             .collect();
-        if self.g.tied {
-            let (v, d) = (self.g.vocab, self.g.d);
+        if self.lay.g.tied {
+            let (v, d) = (self.lay.g.vocab, self.lay.g.d);
             out.push((
                 "head.weight".into(),
                 vec![v, d],
-                params[self.tok..self.tok + v * d].to_vec(),
+                params[self.lay.tok..self.lay.tok + v * d].to_vec(),
             ));
         }
         out
@@ -340,11 +357,11 @@ impl<T: Real> Lm<T> {
     /// inputs and targets, checking that every id is a whole number below
     /// the vocabulary size.
     pub(crate) fn load(&mut self, values: &[T], rows: usize) -> Result<(), NnError> {
-        let t = self.g.context;
+        let t = self.lay.g.context;
         let n = rows * t;
         grow(&mut self.ids, n);
         grow(&mut self.targets, n);
-        let vocab = self.g.vocab;
+        let vocab = self.lay.g.vocab;
         for (r, w) in values.chunks_exact(t + 1).take(rows).enumerate() {
             for (j, &x) in w.iter().enumerate() {
                 let id = Real::to_f64(x);

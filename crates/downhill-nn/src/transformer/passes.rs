@@ -29,7 +29,7 @@ impl<T: Real> Lm<T> {
     /// Sizes the buffers for `rows` sequences: every block's activations
     /// when `train`, one block's (reused by all) otherwise.
     fn reserve(&mut self, rows: usize, train: bool) {
-        let g = self.g;
+        let g = self.lay.g;
         let (n, d) = (rows * g.context, g.d);
         let kept = if train { g.layers } else { 1 };
         for a in &mut self.acts[..kept] {
@@ -90,7 +90,7 @@ impl<T: Real> Lm<T> {
     /// The forward pass over the loaded batch, up to the logits.
     fn forward(&mut self, p: &[T], rows: usize, train: bool) {
         self.reserve(rows, train);
-        let g = self.g;
+        let g = self.lay.g;
         let (t, d, v) = (g.context, g.d, g.vocab);
         let (n, nd) = (rows * t, rows * t * d);
         let attn = Attn {
@@ -100,13 +100,13 @@ impl<T: Real> Lm<T> {
         };
         kernels::embed(
             &self.ids[..n],
-            &p[self.tok..self.tok + v * d],
-            &p[self.pos..self.pos + t * d],
+            &p[self.lay.tok..self.lay.tok + v * d],
+            &p[self.lay.pos..self.lay.pos + t * d],
             &mut self.resid[0][..nd],
             t,
             d,
         );
-        for (l, b) in self.blocks.iter().enumerate() {
+        for (l, b) in self.lay.blocks.iter().enumerate() {
             let (i, o, s) = Self::slots(l, train);
             let a = &mut self.acts[s];
             let (x_in, x_out) = two(&mut self.resid, i, o);
@@ -149,16 +149,16 @@ impl<T: Real> Lm<T> {
         let last = Self::slots(g.layers - 1, train).1;
         kernels::layer_norm(
             &self.resid[last][..nd],
-            &p[self.ln_f.w..self.ln_f.w + d],
-            &p[self.ln_f.b..self.ln_f.b + d],
+            &p[self.lay.ln_f.w..self.lay.ln_f.w + d],
+            &p[self.lay.ln_f.b..self.lay.ln_f.b + d],
             &mut self.hf[..nd],
             &mut self.mean_f[..n],
             &mut self.rstd_f[..n],
             d,
         );
-        let head = match self.head {
+        let head = match self.lay.head {
             Some(h) => Mat::n(&p[h..h + d * v], v),
-            None => Mat::t(&p[self.tok..self.tok + v * d], d),
+            None => Mat::t(&p[self.lay.tok..self.lay.tok + v * d], d),
         };
         gemm(
             n,
@@ -179,11 +179,11 @@ impl<T: Real> Lm<T> {
     /// Returns the summed loss and the correct next-token predictions.
     pub(crate) fn forward_loss(&mut self, p: &[T], rows: usize, train: bool) -> (f64, usize) {
         self.forward(p, rows, train);
-        let n = rows * self.g.context;
+        let n = rows * self.lay.g.context;
         kernels::cross_entropy(
-            &mut self.logits[..n * self.g.vocab],
+            &mut self.logits[..n * self.lay.g.vocab],
             &self.targets[..n],
-            self.g.vocab,
+            self.lay.g.vocab,
             train,
             &mut self.parts,
         )
@@ -191,13 +191,13 @@ impl<T: Real> Lm<T> {
 
     /// The logits of the last forward pass, `[rows·context, vocab]`.
     pub(crate) fn logits(&self, rows: usize) -> &[T] {
-        &self.logits[..rows * self.g.context * self.g.vocab]
+        &self.logits[..rows * self.lay.g.context * self.lay.g.vocab]
     }
 
     /// The backward pass after [`forward_loss`](Self::forward_loss) with
     /// `train`: writes every parameter's gradient into `gr`.
     pub(crate) fn backward(&mut self, p: &[T], gr: &mut [T], rows: usize) {
-        let g = self.g;
+        let g = self.lay.g;
         let (t, d, v) = (g.context, g.d, g.vocab);
         let (n, nd) = (rows * t, rows * t * d);
         let attn = Attn {
@@ -207,8 +207,8 @@ impl<T: Real> Lm<T> {
         };
         let dlogits = &self.logits[..n * v];
         let hf = &self.hf[..nd];
-        let (tok, pos) = (self.tok, self.pos);
-        match self.head {
+        let (tok, pos) = (self.lay.tok, self.lay.pos);
+        match self.lay.head {
             Some(h) => {
                 gemm(
                     d,
@@ -267,19 +267,19 @@ impl<T: Real> Lm<T> {
         }
         gr[pos..pos + t * d].fill(T::zero());
         self.dx[..nd].fill(T::zero());
-        let (dgain, dbias) = pair_mut(gr, self.ln_f, d, d);
+        let (dgain, dbias) = pair_mut(gr, self.lay.ln_f, d, d);
         kernels::layer_norm_backward(
             &self.dh[..nd],
             &self.resid[g.layers][..nd],
             &self.mean_f[..n],
             &self.rstd_f[..n],
-            &p[self.ln_f.w..self.ln_f.w + d],
+            &p[self.lay.ln_f.w..self.lay.ln_f.w + d],
             &mut self.dx[..nd],
             dgain,
             dbias,
             d,
         );
-        for (l, b) in self.blocks.iter().enumerate().rev() {
+        for (l, b) in self.lay.blocks.iter().enumerate().rev() {
             let a = &self.acts[l];
             let x_in = &self.resid[l][..nd];
             // The MLP: dx is the gradient of the block's output.
