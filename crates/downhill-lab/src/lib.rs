@@ -10,6 +10,8 @@
 //!   training data;
 //! * [`presets`]: the experiments of section 6 of the Adam paper (Kingma &
 //!   Ba, 2015) on whatever data the user points at;
+//! * [`suite`]: workloads with step budgets and validation targets, scored
+//!   by AlgoPerf's performance profiles under two tuning rulesets;
 //! * [`advise`]: which optimiser family fits a data set and why, from numbers
 //!   computed on it, and a race (successive halving) to settle it.
 
@@ -21,8 +23,9 @@ mod error;
 pub mod figures;
 pub mod presets;
 pub mod stats;
+pub mod suite;
 pub mod tune;
 
-pub use compare::{compare, CompareResult, CompareSettings, RunResult};
+pub use compare::{compare, resume, CompareResult, CompareSettings, RunResult};
 pub use error::LabError;
 pub use tune::{TuneResult, TuneSettings};

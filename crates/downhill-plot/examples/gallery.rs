@@ -133,6 +133,74 @@ fn main() -> Result<(), Box<dyn Error>> {
         "Accuracy per epoch",
     ));
 
+    // Several seeds: the mean loss, shaded from the best to the worst seed
+    // (bands overlap where the optimisers do).
+    let mut seeds = LineChart::new("Loss over 5 seeds: mean, best to worst")
+        .size(w, h)
+        .x_label("epoch")
+        .x_integer()
+        .y_label("loss");
+    for (i, (name, rate)) in [("sgd", 0.15f64), ("adam", 0.5)].iter().enumerate() {
+        let runs: Vec<Vec<f64>> = (0..5)
+            .map(|seed| {
+                let r = rate * (1.0 + 0.12 * (seed as f64 - 2.0));
+                (0..=40)
+                    .map(|e| 2.3 * (-r * e as f64).exp() + 0.05)
+                    .collect()
+            })
+            .collect();
+        let mut mean = Vec::new();
+        let mut band = Vec::new();
+        for e in 0..=40 {
+            let at: Vec<f64> = runs.iter().map(|run| run[e]).collect();
+            let lo = at.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = at.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            mean.push((e as f64, at.iter().sum::<f64>() / at.len() as f64));
+            band.push((e as f64, lo, hi));
+        }
+        seeds = seeds.series(Series::new(*name, mean).band(band).color_slot(i));
+    }
+    files.push((
+        seeds.save(out.join("seeds"), &both)?[0].clone(),
+        "Loss over seeds with a band",
+    ));
+
+    // A performance profile: share of problems solved within a factor τ of
+    // the best, a step function on a log τ axis.
+    let mut profile = LineChart::new("Performance profile")
+        .size(w, h)
+        .x_label("τ (factor of the best time)")
+        .x_scale(downhill_plot::Scale::Log)
+        .y_label("ρ(τ): share of problems")
+        .y_range(0.0, 1.05);
+    for (name, ratios) in [
+        ("adam", vec![1.0, 1.0, 1.0, 1.2, 1.5, 2.0, 3.0, 1.0]),
+        ("sgd", vec![1.0, 2.5, 4.0, 1.0, 8.0, 1.1, 30.0, 1.6]),
+    ] {
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len() as f64;
+        let mut pts: Vec<(f64, f64)> = sorted
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| (t, (k + 1) as f64 / n))
+            .collect();
+        // Ties at one τ make one step up.
+        pts.dedup_by(|later, kept| {
+            let tie = later.0 == kept.0;
+            if tie {
+                kept.1 = later.1;
+            }
+            tie
+        });
+        pts.push((100.0, 1.0));
+        profile = profile.series(Series::new(name, pts).style(LineStyle::Steps));
+    }
+    files.push((
+        profile.save(out.join("profile"), &both)?[0].clone(),
+        "Performance profile (steps, log x)",
+    ));
+
     // Awkward data: NaN gap, a lone point, an empty series, a diverging run.
     let mut odd: Vec<(f64, f64)> = (0..30)
         .map(|i| (i as f64, 1.0 / (1.0 + i as f64)))

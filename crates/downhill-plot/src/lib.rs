@@ -5,7 +5,9 @@
 //! Plain data in, files out: nothing here depends on the other downhill crates.
 //!
 //! * [`LineChart`] — curves of several [`Series`], PNG and SVG, log y axis
-//!   chosen automatically when values span more than two decades.
+//!   chosen automatically when values span more than two decades; a series
+//!   may carry a shaded band (e.g. the spread over random seeds) and be drawn
+//!   as steps (performance profiles).
 //! * [`ContourPlot`] — filled contour bands of a [`Grid`] with iso-lines,
 //!   optimiser [`Trajectory`]s and [`Marker`]s; [`animate_paths`] makes a GIF.
 //! * [`SurfaceChart`] — a heat map of loss over two direction coefficients

@@ -281,10 +281,14 @@ fn random_awkward_series_never_panic() {
                 LineStyle::Dashed,
                 LineStyle::Markers,
                 LineStyle::LineMarkers,
-            ][rng.below(4) as usize];
+                LineStyle::Steps,
+            ][rng.below(5) as usize];
+            let band = (0..rng.below(3) * rng.below(20))
+                .map(|_| (rng.awkward(), rng.awkward(), rng.awkward()))
+                .collect();
             chart
                 .series
-                .push(Series::new(format!("s{s}"), points).style(style));
+                .push(Series::new(format!("s{s}"), points).style(style).band(band));
         }
         for format in [Format::Png, Format::Svg] {
             match chart.render(format) {

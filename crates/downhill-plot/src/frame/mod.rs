@@ -10,11 +10,13 @@ use crate::text::{self, Anchor, VAlign};
 
 mod colorbar;
 mod legend;
+mod polygon;
 mod polyline;
 
 pub(crate) use colorbar::{colorbar_reserve, colorbar_ticks, draw_colorbar};
 pub(crate) use legend::{draw_symbol, place_inside, Entry, Legend, Swatch, Symbol};
-pub(crate) use polyline::{clip_runs, sample_polyline, thin};
+pub(crate) use polygon::{band_polygons, sample_polygon};
+pub(crate) use polyline::{clip_runs, sample_polyline, staircase, thin};
 
 /// Text sizes and spacings for one picture size.
 #[derive(Debug, Clone, Copy)]

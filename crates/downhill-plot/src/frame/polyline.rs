@@ -1,5 +1,6 @@
 //! Polylines in pixel space: clipping to the plot area (breaking at gaps and
-//! at non-finite points), thinning, and sampling for legend placement.
+//! at non-finite points), staircases, thinning, and sampling for legend
+//! placement.
 
 use super::*;
 
@@ -147,4 +148,54 @@ pub(crate) fn thin(pts: &[Pt], min_dist: f32) -> Vec<Pt> {
         }
     }
     out
+}
+
+/// Inserts the corner `(x_{i+1}, y_i)` between each pair of consecutive
+/// points, turning a polyline into a "post" staircase; `None` (a break) is kept
+/// and starts a new staircase. Works on pixel or data coordinates alike, as
+/// both axes map independently.
+pub(crate) fn staircase(
+    pts: impl IntoIterator<Item = Option<(f64, f64)>>,
+) -> Vec<Option<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut prev: Option<(f64, f64)> = None;
+    for p in pts {
+        if let (Some(a), Some(b)) = (prev, p) {
+            out.push(Some((b.0, a.1)));
+        }
+        out.push(p);
+        prev = p;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staircase_inserts_post_corners_and_keeps_breaks() {
+        let p = |x: f64, y: f64| Some((x, y));
+        let got = staircase([
+            p(0.0, 0.0),
+            p(1.0, 2.0),
+            p(3.0, 1.0),
+            None,
+            p(4.0, 4.0),
+            p(5.0, 5.0),
+        ]);
+        let want = vec![
+            p(0.0, 0.0),
+            p(1.0, 0.0),
+            p(1.0, 2.0),
+            p(3.0, 2.0),
+            p(3.0, 1.0),
+            None,
+            p(4.0, 4.0),
+            p(5.0, 4.0),
+            p(5.0, 5.0),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(staircase([p(1.0, 1.0)]), vec![p(1.0, 1.0)]);
+    }
 }

@@ -1,0 +1,724 @@
+//! Suites: several workloads, each with a fixed step budget and a
+//! validation target, scored the way AlgoPerf (MLCommons) scores training
+//! algorithms.
+//!
+//! Every optimiser runs every workload (one comparison per workload, with
+//! its seeds). Its time on a workload is the median over seeds of the
+//! seconds until the held-out metric first reaches the target (infinite if
+//! it never does). Per workload the times are divided by the best; the
+//! performance profile `ρ(τ)` is the fraction of workloads on which an
+//! optimiser is within a factor `τ` of the best, and its score is the area
+//! under `ρ` from 1 to [`TAU_MAX`], divided by `TAU_MAX − 1` (1 = fastest
+//! everywhere, 0 = never within 4× of the best, or never reaching targets).
+//!
+//! Two tuning rulesets, as AlgoPerf's:
+//! * [`Ruleset::External`]: each optimiser gets `K` trials from the suite's
+//!   search space (its own learning rate times factors spread evenly in log
+//!   space over [`SearchSpace::lr_factor`]); on each workload the fastest
+//!   trial counts;
+//! * [`Ruleset::SelfTuning`]: one configuration, no tuning.
+
+use crate::compare::{self, CompareSettings, Executor, PairedTest, Target, TargetMetric};
+use crate::error::{write_file, LabError};
+use crate::figures::FORMATS;
+use crate::tune::{round_rate, with_lr};
+use downhill::hyper::HyperValue;
+use downhill::optim::OptimizerSpec;
+use downhill_plot::{LineChart, LineStyle, Report, Scale, Section, Series, Table};
+use downhill_train::{Observer, TrainConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The profile's upper end (AlgoPerf's `r_max`).
+pub const TAU_MAX: f64 = 4.0;
+
+/// The file a suite's settings are kept in, so that `--resume` continues it.
+pub const SUITE_FILE: &str = "suite-settings.json";
+
+/// Names of the shipped suites.
+pub const SUITES: &[&str] = &["small"];
+
+/// One workload of a suite.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Workload {
+    /// A short name (its folder).
+    pub name: String,
+    /// Data, model, batch size, step budget and evaluation period.
+    pub base: TrainConfig,
+    /// The validation target.
+    pub target: Target,
+    /// How the target was set, with the command that measured it.
+    pub target_note: String,
+}
+
+/// Where external tuning searches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchSpace {
+    /// Each optimiser's learning rate is multiplied by factors from this
+    /// range, spread evenly in log space (the ends included).
+    pub lr_factor: (f64, f64),
+}
+
+impl SearchSpace {
+    /// The `k` factors: `lo·(hi/lo)^(i/(k−1))`, or 1 for a single trial.
+    pub fn factors(&self, k: usize) -> Vec<f64> {
+        let (lo, hi) = self.lr_factor;
+        if k <= 1 {
+            return vec![1.0];
+        }
+        (0..k)
+            .map(|i| round_rate(lo * (hi / lo).powf(i as f64 / (k - 1) as f64)))
+            .collect()
+    }
+}
+
+/// A suite.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Suite {
+    /// Its name.
+    pub name: String,
+    /// One line about it.
+    pub description: String,
+    /// The workloads.
+    pub workloads: Vec<Workload>,
+    /// The optimisers it compares unless told otherwise.
+    pub optimizers: Vec<String>,
+    /// The external ruleset's search space.
+    pub search_space: SearchSpace,
+    /// Trials per optimiser under the external ruleset unless told otherwise.
+    pub trials: usize,
+}
+
+/// How optimisers may be tuned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ruleset {
+    /// `K` trials each from the suite's search space; the fastest counts.
+    External,
+    /// One configuration each, no tuning.
+    SelfTuning,
+}
+
+impl Ruleset {
+    /// Parses `external` or `self`.
+    pub fn parse(s: &str) -> Option<Ruleset> {
+        match s {
+            "external" => Some(Ruleset::External),
+            "self" => Some(Ruleset::SelfTuning),
+            _ => None,
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ruleset::External => "external",
+            Ruleset::SelfTuning => "self",
+        }
+    }
+}
+
+/// The suite called `name`.
+pub fn suite(name: &str) -> Result<Suite, LabError> {
+    match name {
+        "small" => Ok(small()),
+        _ => Err(LabError::Invalid(format!(
+            "--suite: unknown suite `{name}`; the suites are: {}",
+            SUITES.join(", ")
+        ))),
+    }
+}
+
+fn small() -> Suite {
+    let images = |model: &str| TrainConfig {
+        data: "builtin:fashion-mnist-small".into(),
+        model: model.into(),
+        batch_size: 128,
+        steps: Some(400),
+        eval_every: Some(40),
+        seed: 0,
+        ..TrainConfig::default()
+    };
+    let measured = |what: &str| {
+        format!("What a tuned AdamW reaches in the budget: {what} (docs/book/src/ranking.md gives the command).")
+    };
+    Suite {
+        name: "small".into(),
+        description: "four workloads on the embedded data, minutes on 2 cores: logistic regression, an MLP and a CNN on the Fashion-MNIST subset, a character-level transformer on Shakespeare".into(),
+        workloads: vec![
+            Workload {
+                name: "logreg".into(),
+                base: images("logreg"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.80 },
+                target_note: measured("held-out accuracy 0.80"),
+            },
+            Workload {
+                name: "mlp".into(),
+                base: images("mlp:256"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.83 },
+                target_note: measured("held-out accuracy 0.83"),
+            },
+            Workload {
+                name: "cnn".into(),
+                base: images("cnn:8,16:kernel=3:fc=64"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.80 },
+                target_note: measured("held-out accuracy 0.80"),
+            },
+            Workload {
+                name: "transformer".into(),
+                base: TrainConfig {
+                    data: "builtin:shakespeare".into(),
+                    model: "transformer:layers=2,d=64,heads=4,context=64".into(),
+                    batch_size: 16,
+                    steps: Some(300),
+                    eval_every: Some(30),
+                    limit_test: Some(512),
+                    seed: 0,
+                    ..TrainConfig::default()
+                },
+                target: Target { metric: TargetMetric::Loss, value: 2.2 },
+                target_note: measured("held-out loss 2.2 nats per character"),
+            },
+        ],
+        optimizers: [
+            "adamw(lr=0.001,weight_decay=0.01)",
+            "sgd(lr=0.05,momentum=0.9,nesterov=true)",
+            "lion(lr=0.0001,weight_decay=0.1)",
+            "soap",
+            "schedulefree_adamw(lr=0.0025,warmup_steps=40)",
+        ]
+        .map(String::from)
+        .to_vec(),
+        search_space: SearchSpace { lr_factor: (0.1, 10.0) },
+        trials: 3,
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SuiteSettings {
+    /// The suite.
+    pub suite: Suite,
+    /// The optimisers (the suite's unless given).
+    pub optimizers: Vec<String>,
+    /// The ruleset.
+    pub ruleset: Ruleset,
+    /// Trials per optimiser under the external ruleset.
+    pub trials: usize,
+    /// Seeds (every trial runs on every seed).
+    pub seeds: Vec<u64>,
+    /// The paired test of each workload's verdicts.
+    pub test: PairedTest,
+    /// Threads per run, if fixed.
+    pub threads: Option<usize>,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+impl SuiteSettings {
+    /// The configurations each optimiser runs: itself under the
+    /// self-tuning ruleset, its trials under the external one.
+    pub fn trials_of(&self, spec: &str) -> Result<Vec<String>, LabError> {
+        match self.ruleset {
+            Ruleset::SelfTuning => Ok(vec![spec.to_string()]),
+            Ruleset::External => {
+                let lr = spec_lr(spec)?;
+                self.suite
+                    .search_space
+                    .factors(self.trials)
+                    .into_iter()
+                    .map(|f| with_lr(spec, round_rate(lr * f)))
+                    .collect()
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), LabError> {
+        if self.optimizers.is_empty() {
+            return Err(LabError::Invalid(
+                "--optimizers: give at least one optimizer".into(),
+            ));
+        }
+        if self.trials == 0 {
+            return Err(LabError::Invalid(
+                "--trials: 0 is invalid: expected at least 1".into(),
+            ));
+        }
+        for o in &self.optimizers {
+            self.trials_of(o)?;
+        }
+        Ok(())
+    }
+
+    fn workload_settings(&self, w: &Workload) -> Result<CompareSettings, LabError> {
+        let mut optimizers = Vec::new();
+        for o in &self.optimizers {
+            for t in self.trials_of(o)? {
+                if !optimizers.contains(&t) {
+                    optimizers.push(t);
+                }
+            }
+        }
+        Ok(CompareSettings {
+            title: format!(
+                "{} / {} ({} ruleset)",
+                self.suite.name,
+                w.name,
+                self.ruleset.name()
+            ),
+            base: TrainConfig {
+                threads: self.threads,
+                ..w.base.clone()
+            },
+            optimizers,
+            seeds: self.seeds.clone(),
+            tune: None,
+            target: Some(w.target),
+            test: self.test,
+            out: self.out.join(&w.name),
+            notes: vec![format!(
+                "Target: {}. {}",
+                w.target.describe(),
+                w.target_note
+            )],
+        })
+    }
+}
+
+/// The learning rate a spec runs with: its own, or its optimiser's default.
+fn spec_lr(spec: &str) -> Result<f64, LabError> {
+    let s: OptimizerSpec = spec
+        .parse()
+        .map_err(|e: downhill::Error| LabError::Invalid(format!("--optimizers: {e}")))?;
+    let value = match s.hyper.get("lr") {
+        Some(v) => v.clone(),
+        None => downhill::optim::registry::describe(&s.name)
+            .map_err(|e| LabError::Invalid(format!("--optimizers: {e}")))?
+            .into_iter()
+            .find(|h| h.name == "lr")
+            .map(|h| h.default)
+            .ok_or_else(|| {
+                LabError::Invalid(format!(
+                    "--ruleset external: {spec} has no learning rate to search over"
+                ))
+            })?,
+    };
+    match value {
+        HyperValue::Number(x) if x > 0.0 => Ok(x),
+        _ => Err(LabError::Invalid(format!(
+            "--ruleset external: {spec}'s learning rate is not a positive number"
+        ))),
+    }
+}
+
+/// One optimiser's standing across the suite.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Standing {
+    /// The optimiser.
+    pub optimizer: String,
+    /// Per workload (in the suite's order): the configuration that counted
+    /// (the fastest trial under the external ruleset).
+    pub chosen: Vec<String>,
+    /// Per workload: median seconds to the target (`null`: not reached).
+    pub seconds: Vec<Option<f64>>,
+    /// Per workload: median steps to the target (`null`: not reached).
+    pub steps: Vec<Option<f64>>,
+    /// Per workload: seconds divided by the best optimiser's (`null`: not
+    /// reached).
+    pub ratios: Vec<Option<f64>>,
+    /// The normalised area under the profile by seconds: the score.
+    pub score: f64,
+    /// The same score with steps in place of seconds (hardware-free, and
+    /// the same on every run).
+    pub score_by_steps: f64,
+}
+
+/// A suite's outcome, as written to `suite.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SuiteResult {
+    /// The suite's name.
+    pub suite: String,
+    /// The ruleset.
+    pub ruleset: Ruleset,
+    /// Trials per optimiser (1 under the self-tuning ruleset).
+    pub trials: usize,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Workload names, in order.
+    pub workloads: Vec<String>,
+    /// Targets, per workload.
+    pub targets: Vec<Target>,
+    /// Optimisers, best score first.
+    pub standings: Vec<Standing>,
+}
+
+/// Runs every workload (continuing those already started when `resuming`)
+/// and scores the suite. `None` on processes that do not write.
+pub fn run_suite(
+    settings: &SuiteSettings,
+    observer: &(dyn Fn(&str) -> Box<dyn Observer> + Sync),
+    exec: &dyn Executor,
+    resuming: bool,
+) -> Result<Option<SuiteResult>, LabError> {
+    settings.validate()?;
+    let out = &settings.out;
+    if !resuming {
+        if out.join(SUITE_FILE).exists() || out.join("suite.json").exists() {
+            return Err(LabError::Invalid(format!(
+                "{} already holds a suite; continue it with --resume {}, or choose another --out folder",
+                out.display(),
+                out.display()
+            )));
+        }
+        exec.barrier();
+        if exec.writes() {
+            std::fs::create_dir_all(out).map_err(|source| LabError::Io {
+                path: out.clone(),
+                source,
+            })?;
+            write_file(
+                &out.join(SUITE_FILE),
+                serde_json::to_string_pretty(settings)
+                    .expect("settings serialise")
+                    .as_bytes(),
+            )?;
+        }
+        exec.barrier();
+    }
+    for w in &settings.suite.workloads {
+        let cs = settings.workload_settings(w)?;
+        // Every process decides alike, before any of them writes.
+        let (done, started) = (
+            cs.out.join("summary.json").exists(),
+            cs.out.join(compare::SETTINGS_FILE).exists(),
+        );
+        exec.barrier();
+        if done {
+            continue;
+        }
+        if started {
+            compare::resume(&cs.out, observer, exec)?;
+        } else {
+            compare::compare(&cs, observer, exec)?;
+        }
+    }
+    if !exec.writes() {
+        return Ok(None);
+    }
+    let result = score(settings)?;
+    write_outputs(settings, &result)?;
+    Ok(Some(result))
+}
+
+/// Continues the suite in `out` that was stopped.
+pub fn resume_suite(
+    out: &Path,
+    observer: &(dyn Fn(&str) -> Box<dyn Observer> + Sync),
+    exec: &dyn Executor,
+) -> Result<Option<SuiteResult>, LabError> {
+    let path = out.join(SUITE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| LabError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut s: SuiteSettings = serde_json::from_str(&text).map_err(|e| {
+        LabError::Invalid(format!("{}: not a suite's settings ({e})", path.display()))
+    })?;
+    s.out = out.to_path_buf();
+    if out.join("suite.json").exists() {
+        return Err(LabError::Invalid(format!(
+            "{}: the suite is already complete (suite.json is there)",
+            out.display()
+        )));
+    }
+    run_suite(&s, observer, exec, true)
+}
+
+/// Reads each workload's `summary.json` and scores the optimisers.
+fn score(settings: &SuiteSettings) -> Result<SuiteResult, LabError> {
+    let workloads = &settings.suite.workloads;
+    // Per optimiser, per workload: (chosen trial, seconds, steps).
+    let mut table: Vec<Vec<(String, f64, f64)>> = vec![Vec::new(); settings.optimizers.len()];
+    for w in workloads {
+        let path = settings.out.join(&w.name).join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let summary: Value = serde_json::from_str(&text)
+            .map_err(|e| LabError::Invalid(format!("{}: {e}", path.display())))?;
+        let ranking = summary["ranking"].as_array().cloned().unwrap_or_default();
+        let time = |label: &str, field: &str| -> f64 {
+            ranking
+                .iter()
+                .find(|e| e["label"] == label)
+                .and_then(|e| e[field].as_f64())
+                .unwrap_or(f64::INFINITY)
+        };
+        for (o, spec) in settings.optimizers.iter().enumerate() {
+            // The fastest trial; among trials that never reach the target,
+            // the first (the search space's order).
+            let best = settings
+                .trials_of(spec)?
+                .into_iter()
+                .map(|t| {
+                    let s = time(&t, "seconds_to_target_median");
+                    let n = time(&t, "steps_to_target_median");
+                    (t, s, n)
+                })
+                .reduce(|a, b| if b.1 < a.1 { b } else { a })
+                .expect("at least one trial");
+            table[o].push(best);
+        }
+    }
+    let ratios = |pick: fn(&(String, f64, f64)) -> f64| -> Vec<Vec<f64>> {
+        let best: Vec<f64> = (0..workloads.len())
+            .map(|w| {
+                table
+                    .iter()
+                    .map(|r| pick(&r[w]))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        table
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&best)
+                    .map(|(x, b)| {
+                        if b.is_finite() {
+                            pick(x) / b
+                        } else {
+                            f64::INFINITY
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let by_seconds = ratios(|x| x.1);
+    let by_steps = ratios(|x| x.2);
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let mut standings: Vec<Standing> = settings
+        .optimizers
+        .iter()
+        .enumerate()
+        .map(|(o, name)| Standing {
+            optimizer: name.clone(),
+            chosen: table[o].iter().map(|x| x.0.clone()).collect(),
+            seconds: table[o].iter().map(|x| finite(x.1)).collect(),
+            steps: table[o].iter().map(|x| finite(x.2)).collect(),
+            ratios: by_seconds[o].iter().map(|&r| finite(r)).collect(),
+            score: profile_area(&by_seconds[o]),
+            score_by_steps: profile_area(&by_steps[o]),
+        })
+        .collect();
+    standings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(SuiteResult {
+        suite: settings.suite.name.clone(),
+        ruleset: settings.ruleset,
+        trials: match settings.ruleset {
+            Ruleset::External => settings.trials,
+            Ruleset::SelfTuning => 1,
+        },
+        seeds: settings.seeds.clone(),
+        workloads: workloads.iter().map(|w| w.name.clone()).collect(),
+        targets: workloads.iter().map(|w| w.target).collect(),
+        standings,
+    })
+}
+
+/// `ρ(τ)`: the fraction of `ratios` at most `τ`.
+pub fn profile(ratios: &[f64], tau: f64) -> f64 {
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    ratios.iter().filter(|&&r| r <= tau).count() as f64 / ratios.len() as f64
+}
+
+/// `(1/(τ_max − 1)) ∫₁^τ_max ρ(τ) dτ`, exactly: a workload solved at ratio
+/// `r ≤ τ_max` adds `(τ_max − r)/(τ_max − 1)` over the number of workloads.
+pub fn profile_area(ratios: &[f64]) -> f64 {
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    ratios
+        .iter()
+        .map(|&r| {
+            if r.is_finite() && r <= TAU_MAX {
+                (TAU_MAX - r.max(1.0)) / (TAU_MAX - 1.0)
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / ratios.len() as f64
+}
+
+/// `suite.json`, `suite.md`, the profile picture and `report.html`.
+fn write_outputs(settings: &SuiteSettings, r: &SuiteResult) -> Result<(), LabError> {
+    let out = &settings.out;
+    let mut chart = LineChart::new(format!(
+        "Performance profiles: suite {}, {} ruleset",
+        r.suite,
+        r.ruleset.name()
+    ))
+    .x_label("τ (time to target ÷ the best time on that workload)")
+    .x_scale(Scale::Log)
+    .x_range(1.0, TAU_MAX)
+    .y_label("ρ(τ): fraction of workloads")
+    .y_range(0.0, 1.05);
+    for (i, s) in r.standings.iter().enumerate() {
+        let ratios: Vec<f64> = s
+            .ratios
+            .iter()
+            .map(|x| x.unwrap_or(f64::INFINITY))
+            .collect();
+        // Breakpoints of the step function, and its ends.
+        let mut xs: Vec<f64> = ratios
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite() && *x <= TAU_MAX)
+            .collect();
+        xs.push(1.0);
+        xs.push(TAU_MAX);
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let pts = xs.into_iter().map(|t| (t, profile(&ratios, t))).collect();
+        chart = chart.series(
+            Series::new(format!("{} (score {:.3})", s.optimizer, s.score), pts)
+                .style(LineStyle::Steps)
+                .color_slot(i),
+        );
+    }
+    chart.save(out.join("profile"), FORMATS)?;
+    let mut header = vec![
+        "optimizer".to_string(),
+        "score".into(),
+        "score by steps".into(),
+    ];
+    header.extend(r.workloads.iter().map(|w| format!("{w}: s (× best)")));
+    let mut rows = Vec::new();
+    for s in &r.standings {
+        let mut row = vec![
+            s.optimizer.clone(),
+            format!("{:.3}", s.score),
+            format!("{:.3}", s.score_by_steps),
+        ];
+        for w in 0..r.workloads.len() {
+            row.push(match (s.seconds[w], s.ratios[w]) {
+                (Some(t), Some(x)) => format!("{t:.2} ({x:.2}×)"),
+                _ => "not reached".into(),
+            });
+        }
+        rows.push(row);
+    }
+    let mut md = format!(
+        "# Suite {}, {} ruleset\n\n{} seed(s): {}; {}.\n\n| {} |\n|{}\n",
+        r.suite,
+        r.ruleset.name(),
+        r.seeds.len(),
+        r.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        match r.ruleset {
+            Ruleset::External => format!(
+                "{} trials per optimizer, learning rate × [{}]; on each workload the fastest trial counts",
+                r.trials,
+                settings
+                    .suite
+                    .search_space
+                    .factors(r.trials)
+                    .iter()
+                    .map(f64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Ruleset::SelfTuning => "one configuration per optimizer, no tuning".into(),
+        },
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for row in &rows {
+        md += &format!("| {} |\n", row.join(" | "));
+    }
+    let explain = format!(
+        "Time to target: median over seeds of the seconds until the held-out metric first reached the workload's target (infinite if never). Score: the area under the performance profile ρ(τ) for τ from 1 to {TAU_MAX}, divided by {}: 1 is the fastest on every workload.",
+        TAU_MAX - 1.0
+    );
+    md += &format!("\n{explain}\n\nTargets: {}.\n\nPicture: profile.png (and .svg); each workload's comparison is in its folder.\n",
+        settings
+            .suite
+            .workloads
+            .iter()
+            .map(|w| format!("{} {}", w.name, w.target.describe()))
+            .collect::<Vec<_>>()
+            .join("; "));
+    write_file(&out.join("suite.md"), md.as_bytes())?;
+    let table = rows
+        .iter()
+        .fold(Table::new(header.clone()), |t, row| t.row(row.clone()));
+    let mut section = Section::new("Scores").table(table).paragraph(explain);
+    section = section.image_file(
+        out.join("profile.png"),
+        "ρ(τ): the fraction of workloads on which each optimizer reached the target within τ times the best optimizer's time.",
+    );
+    for w in &settings.suite.workloads {
+        section = section.paragraph(format!(
+            "{}: {}, model {}, {} steps, target {}; report in {}/report.html.",
+            w.name,
+            w.base.data,
+            w.base.model,
+            w.base.steps.unwrap_or(0),
+            w.target.describe(),
+            w.name
+        ));
+    }
+    Report::new(format!("downhill suite: {}", r.suite))
+        .section(section)
+        .write(out.join("report.html"))?;
+    write_file(
+        &out.join("suite.json"),
+        serde_json::to_string_pretty(r)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_area_is_algoperfs() {
+        // Fastest everywhere: 1. Never within 4×: 0.
+        assert_eq!(profile_area(&[1.0, 1.0]), 1.0);
+        assert_eq!(profile_area(&[5.0, f64::INFINITY]), 0.0);
+        // Ratio 2.5 on one of two workloads, best on the other:
+        // (1 + (4 − 2.5)/3) / 2 = 0.75.
+        assert!((profile_area(&[1.0, 2.5]) - 0.75).abs() < 1e-15);
+        // The area equals the integral of the step function, numerically.
+        let r = [1.3, 2.0, 3.7, f64::INFINITY];
+        let n = 300_000;
+        let h = (TAU_MAX - 1.0) / n as f64;
+        let riemann: f64 = (0..n)
+            .map(|i| profile(&r, 1.0 + (i as f64 + 0.5) * h) * h)
+            .sum::<f64>()
+            / (TAU_MAX - 1.0);
+        assert!((profile_area(&r) - riemann).abs() < 1e-5);
+        assert_eq!(profile(&r, 2.0), 0.5);
+    }
+
+    #[test]
+    fn external_trials_spread_the_rate_evenly_in_log_space() {
+        let s = SearchSpace {
+            lr_factor: (0.1, 10.0),
+        };
+        assert_eq!(s.factors(3), vec![0.1, 1.0, 10.0]);
+        assert_eq!(s.factors(1), vec![1.0]);
+        assert_eq!(s.factors(5), vec![0.1, 0.3162, 1.0, 3.162, 10.0]);
+        // A spec's own rate, or its optimiser's default.
+        assert_eq!(spec_lr("adamw(lr=0.002)").unwrap(), 0.002);
+        assert_eq!(spec_lr("adam").unwrap(), 0.001);
+    }
+}
