@@ -222,6 +222,15 @@ pub fn run(a: CompareArgs) -> Result<(), UserError> {
             "--jobs: 0 is invalid: expected at least 1".into(),
         ));
     }
+    #[cfg(feature = "mpi")]
+    {
+        if let Some(session) = downhill_train::distributed::init().map_err(UserError)? {
+            if session.world().size() > 1 {
+                let jobs = a.jobs;
+                return crate::parallel::compare(a, session, jobs);
+            }
+        }
+    }
     let exec = Local { jobs: a.jobs };
     run_with(a, &exec)
 }

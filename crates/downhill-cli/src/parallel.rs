@@ -3,6 +3,7 @@
 
 use crate::train::TrainArgs;
 use crate::UserError;
+use downhill_lab::compare::Executor;
 use downhill_train::distributed::{Parallel, Session, DEFAULT_BUCKET};
 use downhill_train::{Console, Observer, Silent, TrainError, Trainer};
 use std::time::Duration;
@@ -109,4 +110,116 @@ fn train(args: &TrainArgs, par: Parallel, obs: &mut dyn Observer) -> Result<(), 
     };
     trainer.run(obs)?;
     Ok(())
+}
+
+/// `mpirun -n N downhill compare ...`: the comparison's runs spread over
+/// the ranks (task-parallel). Run `i` goes to rank `i mod N`; each run stays
+/// on one rank, so its bits equal a one-process run's. Rank 0 gathers the
+/// results and writes the summary, pictures and report. A rank whose run
+/// fails prints why, naming itself, and ends the whole job.
+pub fn compare(
+    args: crate::compare::CompareArgs,
+    session: Session,
+    jobs: usize,
+) -> Result<(), UserError> {
+    let world = session.world();
+    let (rank, size) = (world.rank(), world.size());
+    let ranks = Ranks {
+        world: std::sync::Mutex::new(world),
+        rank,
+        size,
+        jobs,
+    };
+    match crate::compare::run_with(args, &ranks) {
+        Ok(()) => {
+            ranks.barrier();
+            Ok(())
+        }
+        Err(UserError(msg)) => {
+            // An error every rank meets (a bad setting) is said once, by
+            // rank 0; the others wait for its abort.
+            if rank != 0 {
+                std::thread::sleep(GRACE);
+            }
+            eprintln!(
+                "error: rank {rank} of {size}: {}",
+                downhill::error::printable(msg.trim_end())
+            );
+            lock(&ranks.world).abort(2)
+        }
+    }
+}
+
+fn lock(
+    w: &std::sync::Mutex<downhill_train::distributed::World>,
+) -> std::sync::MutexGuard<'_, downhill_train::distributed::World> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The ranks of an MPI job as a comparison's executor.
+struct Ranks {
+    /// MPI is called from the main thread only (the runs' threads never
+    /// touch it); the lock makes the world shareable with them.
+    world: std::sync::Mutex<downhill_train::distributed::World>,
+    rank: usize,
+    size: usize,
+    jobs: usize,
+}
+
+impl downhill_lab::compare::Executor for Ranks {
+    fn writes(&self) -> bool {
+        self.rank == 0
+    }
+
+    fn barrier(&self) {
+        lock(&self.world).barrier();
+    }
+
+    fn threads_per_run(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let local = lock(&self.world).local_size().max(1);
+        (cores / (local * self.jobs.max(1))).max(1)
+    }
+
+    fn run_all(
+        &self,
+        n: usize,
+        work: &(dyn Fn(usize) -> Result<String, downhill_lab::LabError> + Sync),
+    ) -> Result<Vec<String>, downhill_lab::LabError> {
+        let mine: Vec<usize> = (0..n).filter(|i| i % self.size == self.rank).collect();
+        let mut done = Vec::with_capacity(mine.len());
+        for (i, r) in downhill_lab::compare::run_indices(&mine, self.jobs, work) {
+            match r {
+                Ok(text) => done.push((i, text)),
+                Err(e) => {
+                    eprintln!(
+                        "error: rank {} of {}: {}",
+                        self.rank,
+                        self.size,
+                        downhill::error::printable(e.to_string().trim_end())
+                    );
+                    lock(&self.world).abort(2)
+                }
+            }
+        }
+        let payload = serde_json::to_vec(&done).expect("results serialise");
+        let gathered = lock(&self.world).all_gather_bytes(&payload);
+        let mut all: Vec<Option<String>> = vec![None; n];
+        for bytes in gathered {
+            let part: Vec<(usize, String)> = serde_json::from_slice(&bytes).map_err(|e| {
+                downhill_lab::LabError::Invalid(format!("a rank's results do not parse: {e}"))
+            })?;
+            for (i, text) in part {
+                all[i] = Some(text);
+            }
+        }
+        all.into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.ok_or_else(|| {
+                    downhill_lab::LabError::Invalid(format!("no rank returned task {i}"))
+                })
+            })
+            .collect()
+    }
 }

@@ -13,6 +13,9 @@
 //! Kill times come from a seeded generator (`CRASH_SEED`, default 1), so a
 //! failure can be replayed; the times themselves still depend on the machine.
 
+mod common;
+
+use common::without_times;
 use downhill::Rng;
 use downhill_nn::{InputShape, ModelSpec, Network, TensorInfo};
 use downhill_train::checkpoint;
@@ -219,32 +222,6 @@ fn newest_checkpoint(out: &Path) -> PathBuf {
         .collect();
     v.sort();
     v.pop().expect("a finished run has a checkpoint")
-}
-
-/// A JSON value without the fields that measure time, which no two runs share.
-fn without_times(mut v: Value) -> Value {
-    match &mut v {
-        Value::Object(m) => {
-            for k in [
-                "seconds",
-                "samples_per_sec",
-                "elapsed_seconds",
-                "train_seconds",
-            ] {
-                m.remove(k);
-            }
-            for x in m.values_mut() {
-                *x = without_times(x.take());
-            }
-        }
-        Value::Array(a) => {
-            for x in a.iter_mut() {
-                *x = without_times(x.take());
-            }
-        }
-        _ => {}
-    }
-    v
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {

@@ -140,8 +140,12 @@ fn small() -> Suite {
         seed: 0,
         ..TrainConfig::default()
     };
+    // AlgoPerf's rule: the target is what a well-tuned AdamW reaches in
+    // the budget. Measured with 7 rates from 1e-4 to 1e-2 (the external
+    // ruleset's spacing) on 3 seeds; the best rate's mean final value,
+    // rounded to the looser side (docs/book/src/ranking.md has the commands).
     let measured = |what: &str| {
-        format!("What a tuned AdamW reaches in the budget: {what} (docs/book/src/ranking.md gives the command).")
+        format!("A tuned AdamW reaches {what} in this budget (best of 7 rates, mean of 3 seeds); the target rounds it to the looser side.")
     };
     Suite {
         name: "small".into(),
@@ -150,35 +154,35 @@ fn small() -> Suite {
             Workload {
                 name: "logreg".into(),
                 base: images("logreg"),
-                target: Target { metric: TargetMetric::Accuracy, value: 0.80 },
-                target_note: measured("held-out accuracy 0.80"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.83 },
+                target_note: measured("83.8% at lr 0.0046"),
             },
             Workload {
                 name: "mlp".into(),
                 base: images("mlp:256"),
-                target: Target { metric: TargetMetric::Accuracy, value: 0.83 },
-                target_note: measured("held-out accuracy 0.83"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.85 },
+                target_note: measured("85.1% at lr 0.001"),
             },
             Workload {
                 name: "cnn".into(),
                 base: images("cnn:8,16:kernel=3:fc=64"),
-                target: Target { metric: TargetMetric::Accuracy, value: 0.80 },
-                target_note: measured("held-out accuracy 0.80"),
+                target: Target { metric: TargetMetric::Accuracy, value: 0.86 },
+                target_note: measured("86.4% at lr 0.0046"),
             },
             Workload {
                 name: "transformer".into(),
                 base: TrainConfig {
                     data: "builtin:shakespeare".into(),
                     model: "transformer:layers=2,d=64,heads=4,context=64".into(),
-                    batch_size: 16,
+                    batch_size: 32,
                     steps: Some(300),
                     eval_every: Some(30),
                     limit_test: Some(512),
                     seed: 0,
                     ..TrainConfig::default()
                 },
-                target: Target { metric: TargetMetric::Loss, value: 2.2 },
-                target_note: measured("held-out loss 2.2 nats per character"),
+                target: Target { metric: TargetMetric::Loss, value: 2.3 },
+                target_note: measured("a held-out loss of 2.265 nats per character at lr 0.0022"),
             },
         ],
         optimizers: [

@@ -60,3 +60,25 @@ pub fn json(path: &Path) -> Value {
     )
     .unwrap()
 }
+
+/// A JSON value without the fields that measure time, which no two runs
+/// share (`seconds`, rates, and every `*seconds*` field of a comparison).
+pub fn without_times(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            m.retain(|k, _| {
+                !(k.contains("seconds") || k == "samples_per_sec" || k == "tokens_per_sec")
+            });
+            for x in m.values_mut() {
+                *x = without_times(x.take());
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = without_times(x.take());
+            }
+        }
+        _ => {}
+    }
+    v
+}

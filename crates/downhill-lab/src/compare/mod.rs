@@ -17,7 +17,7 @@ pub use ranking::{
     median, median_interval, rank, time_to_target, verdicts, PairedTest, RankEntry, RankMetric,
     Reached, Target, TargetMetric, TargetTimes, Verdict, ALPHA,
 };
-pub use runs::{Executor, Local};
+pub use runs::{run_indices, Executor, Local};
 
 use crate::error::{write_file, LabError};
 use crate::figures;
@@ -343,7 +343,12 @@ pub(crate) fn finish(
         .map(|l| target.map(|_| ranking::target_times(&runs, l, &seeds)))
         .collect();
     let ranking = rank(&runs, &settings.optimizers, &seeds, metric, &times);
-    let verdicts = verdicts(&ranking, settings.test);
+    // One seed has nothing to pair.
+    let verdicts = if seeds.len() > 1 {
+        verdicts(&ranking, settings.test)
+    } else {
+        Vec::new()
+    };
     let result = CompareResult {
         title: settings.title.clone(),
         settings: TrainConfig {
