@@ -2,6 +2,9 @@
 //! files (each uses some of it).
 #![allow(dead_code)]
 
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -524,4 +524,108 @@ mod tests {
         let xs: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!(median_interval(&xs), Some((6.0, 15.0)));
     }
+
+    fn entry(label: &str, per_seed: &[Option<f64>]) -> RankEntry {
+        let all: Option<Vec<f64>> = per_seed.iter().copied().collect();
+        RankEntry {
+            label: label.into(),
+            metric: RankMetric::TestAccuracy,
+            seed_values: (0..per_seed.len() as u64).collect(),
+            per_seed: per_seed.to_vec(),
+            mean: all.as_deref().and_then(stats::mean),
+            ci95: all.as_deref().and_then(stats::t_interval95),
+            to_target: None,
+        }
+    }
+
+    #[test]
+    fn verdicts_pair_the_seeds_and_correct_for_several_comparisons() {
+        let best = entry("a", &[Some(0.90), Some(0.91), Some(0.89), Some(0.90)]);
+        // Lower on every seed by 0.05 ± 0.01: clearly worse.
+        let worse = entry("b", &[Some(0.85), Some(0.855), Some(0.845), Some(0.86)]);
+        // Crossing the best on the seeds: nothing to tell.
+        let close = entry("c", &[Some(0.91), Some(0.89), Some(0.895), Some(0.90)]);
+        let diverged = entry("d", &[Some(0.9), None, Some(0.9), Some(0.9)]);
+        let v = verdicts(&[best, worse, close, diverged], PairedTest::T);
+        assert_eq!(v.len(), 3);
+        // scipy.stats.ttest_rel([0.85,0.855,0.845,0.86],[0.90,0.91,0.89,0.90])
+        // (scipy 1.17.1): statistic −14.717336715588184, pvalue
+        // 0.0006804740832189663.
+        let p = v[0].p_value.unwrap();
+        assert!((p - 0.0006804740832189663).abs() < 1e-12 * 0.00068, "{p}");
+        assert_eq!(v[0].verdict, "worse");
+        assert!(v[0].mean_difference.unwrap() < 0.0);
+        assert_eq!(v[1].verdict, "not distinguishable at these seeds");
+        assert!(v[1].seeds_needed.unwrap() > 4);
+        // The diverged seed drops from its pairs: three remain.
+        assert_eq!(v[2].pairs, 3);
+        // Holm over three: the smallest p times 3 (capped, monotone).
+        let ps: Vec<f64> = v.iter().map(|x| x.p_value.unwrap_or(1.0)).collect();
+        let tested: Vec<f64> = v.iter().filter_map(|x| x.p_value).collect();
+        let holm = stats::holm(&tested);
+        let mut k = 0;
+        for x in &v {
+            if x.p_value.is_some() {
+                assert_eq!(x.p_holm, Some(holm[k]));
+                k += 1;
+            }
+        }
+        assert!((v[0].p_holm.unwrap() - (ps[0] * tested.len() as f64).min(1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn ranking_puts_a_diverged_optimiser_last_and_serialises_the_contract_fields() {
+        let e = entry(
+            "adam",
+            &[
+                Some(0.871),
+                Some(0.868),
+                Some(0.874),
+                Some(0.869),
+                Some(0.872),
+            ],
+        );
+        let d = entry(
+            "sgd",
+            &[Some(0.95), None, Some(0.95), Some(0.95), Some(0.95)],
+        );
+        let json = serde_json::to_value(&e).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for k in [
+            "label",
+            "seeds",
+            "test_accuracy_per_seed",
+            "test_accuracy_mean",
+            "test_accuracy_ci95",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        assert_eq!(json["seeds"], 5);
+        assert!((json["test_accuracy_mean"].as_f64().unwrap() - 0.8708).abs() < 1e-12);
+        // The example: scipy.stats.t.interval(0.95, 4,
+        // loc=mean, scale=scipy.stats.sem(x)) for these five values
+        // (scipy 1.17.1) is (0.8678355678349334, 0.8737644321650666).
+        let ci = &json["test_accuracy_ci95"];
+        assert!(
+            (ci[0].as_f64().unwrap() - 0.8678355678349334).abs() < 1e-12,
+            "{ci}"
+        );
+        assert!(
+            (ci[1].as_f64().unwrap() - 0.8737644321650666).abs() < 1e-12,
+            "{ci}"
+        );
+        let dj = serde_json::to_value(&d).unwrap();
+        assert!(dj["test_accuracy_mean"].is_null());
+        assert!(dj["test_accuracy_per_seed"][1].is_null());
+        // A language model's loss: its own names, lower first.
+        let mut l = entry("lm", &[Some(2.1), Some(2.2)]);
+        l.metric = RankMetric::ValidLoss;
+        let lj = serde_json::to_value(&l).unwrap();
+        assert!(lj.get("valid_loss_ci95").is_some() && lj.get("test_accuracy_mean").is_none());
+    }
 }
