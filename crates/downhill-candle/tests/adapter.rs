@@ -324,7 +324,11 @@ fn every_listed_spec_parses_and_builds_over_a_varmap() {
     for spec in &specs {
         let mut opt = CandleOptimizer::from_varmap(&varmap, spec.parse().unwrap())
             .unwrap_or_else(|e| panic!("{spec}: {e}"));
-        let before: Vec<f32> = opt.vars().iter().flat_map(values).collect();
+        // Some step must move something, compared step by step: two sign
+        // steps of Lion can cancel exactly (as they once did here), and
+        // ADOPT's first step only starts its second moment.
+        let mut before: Vec<f32> = opt.vars().iter().flat_map(values).collect();
+        let mut moved = false;
         for _ in 0..2 {
             use candle_core::Module;
             let h = l1.forward(&x).unwrap().tanh().unwrap();
@@ -332,10 +336,12 @@ fn every_listed_spec_parses_and_builds_over_a_varmap() {
             let loss = l3.forward(&h).unwrap().sqr().unwrap().sum_all().unwrap();
             opt.backward_step(&loss)
                 .unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let after: Vec<f32> = opt.vars().iter().flat_map(values).collect();
+            moved |= before != after;
+            assert!(after.iter().all(|x| x.is_finite()), "{spec}");
+            before = after;
         }
-        let after: Vec<f32> = opt.vars().iter().flat_map(values).collect();
-        assert_ne!(before, after, "{spec} changed nothing");
-        assert!(after.iter().all(|x| x.is_finite()), "{spec}");
+        assert!(moved, "{spec} changed nothing in two steps");
     }
     assert!(specs.len() > 21, "{} specs", specs.len());
 }
