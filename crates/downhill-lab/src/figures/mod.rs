@@ -36,11 +36,17 @@ pub fn smooth(points: &[(u64, f64)], beta: f64, max_points: usize) -> Vec<(f64, 
     out
 }
 
+/// A curve's points, `(x, y)`.
+pub type Curve = Vec<(f64, f64)>;
+
+/// A shaded band's entries, `(x, lower, upper)`.
+pub type Band = Vec<(f64, f64, f64)>;
+
 /// Point-wise mean over seeds and, with two or more, the 95% t interval of
 /// that mean as a band. `curves` hold `(x, y)` on a shared grid of x; a
 /// point enters where every curve has it (a diverged run's curve stops
 /// early, and the mean stops with it).
-pub fn mean_band(curves: &[Vec<(f64, f64)>]) -> (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) {
+pub fn mean_band(curves: &[Curve]) -> (Curve, Band) {
     let Some(first) = curves.first() else {
         return (Vec::new(), Vec::new());
     };
