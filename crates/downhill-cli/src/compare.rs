@@ -21,7 +21,7 @@ fn presets_help() -> String {
         let s = downhill_lab::suite::suite(name).expect("every listed suite exists");
         out += &format!("  {name:<19} {}\n", s.description);
     }
-    out += "Image presets default to Fashion-MNIST (apt-get install dataset-fashion-mnist).
+    out += "\nImage presets default to Fashion-MNIST (apt-get install dataset-fashion-mnist).
 
 Examples:
   downhill compare --out runs/quick

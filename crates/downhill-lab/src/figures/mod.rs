@@ -74,9 +74,7 @@ fn series(name: &str, curves: Vec<Vec<(f64, f64)>>, slot: usize) -> Series {
         return Series::new(name, pts).color_slot(slot);
     }
     let (mean, band) = mean_band(&curves);
-    Series::new(format!("{name} (mean of {})", curves.len()), mean)
-        .band(band)
-        .color_slot(slot)
+    Series::new(name, mean).band(band).color_slot(slot)
 }
 
 /// Draws a chart of one quantity per epoch for every optimiser: against
@@ -277,4 +275,30 @@ pub fn write_comparison(
     write_file(&out.join("summary.md"), md.as_bytes())?;
     report.write(out.join("report.html"))?;
     Ok(stems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_is_the_t_interval_of_the_mean_where_every_seed_has_a_point() {
+        let curves = vec![
+            vec![(1.0, 1.0), (2.0, 0.5), (3.0, 0.25)],
+            vec![(1.0, 3.0), (2.0, 0.7)],
+            vec![(1.0, 2.0), (2.0, 0.6), (3.0, 0.2)],
+        ];
+        let (mean, band) = mean_band(&curves);
+        // x = 3 is missing from one seed (a run that stopped early).
+        assert_eq!(mean, vec![(1.0, 2.0), (2.0, 0.6)]);
+        // scipy.stats.t.interval(0.95, 2, loc=2, scale=sem([1,2,3])):
+        // (-0.48413771175033027, 4.48413771175033).
+        assert!((band[0].1 - -0.48413771175033027).abs() < 1e-12);
+        assert!((band[0].2 - 4.48413771175033).abs() < 1e-12);
+        assert_eq!(band.len(), 2);
+        // One seed: its own curve, no band.
+        let (m1, b1) = mean_band(&curves[..1]);
+        assert_eq!(m1, curves[0]);
+        assert!(b1.is_empty());
+    }
 }
