@@ -227,6 +227,15 @@ pub(super) fn results(result: &CompareResult) -> (Table, String) {
     (table(&header, &rows).caption(caption), md)
 }
 
+/// A p-value: three decimals, or two significant digits below 0.001.
+fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 /// The verdicts in words, with several seeds.
 pub(super) fn verdicts(result: &CompareResult) -> Option<(Vec<String>, String)> {
     if result.seeds.len() < 2 || result.verdicts.is_empty() {
@@ -241,7 +250,7 @@ pub(super) fn verdicts(result: &CompareResult) -> Option<(Vec<String>, String)> 
     )];
     for v in &result.verdicts {
         let p = match (v.p_value, v.p_holm) {
-            (Some(p), Some(h)) => format!("p = {p:.3}, Holm-adjusted {h:.3}"),
+            (Some(p), Some(h)) => format!("p = {}, Holm-adjusted {}", fmt_p(p), fmt_p(h)),
             _ => format!(
                 "no test possible ({} finished pairs, or no spread)",
                 v.pairs
