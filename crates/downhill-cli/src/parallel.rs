@@ -187,10 +187,9 @@ impl downhill_lab::compare::Executor for Ranks {
         work: &(dyn Fn(usize) -> Result<String, downhill_lab::LabError> + Sync),
     ) -> Result<Vec<String>, downhill_lab::LabError> {
         let mine: Vec<usize> = (0..n).filter(|i| i % self.size == self.rank).collect();
-        let mut done = Vec::with_capacity(mine.len());
-        for (i, r) in downhill_lab::compare::run_indices(&mine, self.jobs, work) {
-            match r {
-                Ok(text) => done.push((i, text)),
+        let done: Vec<(usize, String)> =
+            match downhill_lab::compare::run_indices(&mine, self.jobs, work) {
+                Ok(texts) => mine.into_iter().zip(texts).collect(),
                 Err(e) => {
                     eprintln!(
                         "error: rank {} of {}: {}",
@@ -200,8 +199,7 @@ impl downhill_lab::compare::Executor for Ranks {
                     );
                     lock(&self.world).abort(2)
                 }
-            }
-        }
+            };
         let payload = serde_json::to_vec(&done).expect("results serialise");
         let gathered = lock(&self.world).all_gather_bytes(&payload);
         let mut all: Vec<Option<String>> = vec![None; n];

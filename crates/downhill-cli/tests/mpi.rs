@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::mpi::{mpirun, spawn, wait, Transport, BIN, DATA, JOBS};
+use common::mpi::{downhill_on, mpirun, spawn, wait, Transport, BIN, DATA, JOBS};
 use downhill_testenv::copy_dir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -19,13 +19,7 @@ use std::time::{Duration, Instant};
 /// mpirun) and checks that it succeeded.
 fn train(ranks: usize, transport: Transport, args: &[&str]) -> Output {
     let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = if ranks == 1 {
-        Command::new(BIN)
-    } else {
-        let mut c = mpirun(ranks, transport);
-        c.arg(BIN);
-        c
-    };
+    let mut c = downhill_on(ranks, transport);
     c.arg("train").args(args).arg("--quiet");
     let what = format!("{ranks} ranks over {transport:?}: train {}", args.join(" "));
     let out = wait(spawn(c), Duration::from_secs(240), &what);
@@ -439,13 +433,7 @@ fn a_rank_that_cannot_read_its_data_ends_the_job() {
 /// Runs a job that must fail; returns its standard error.
 fn failing(ranks: usize, args: &[&str]) -> String {
     let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = if ranks == 1 {
-        Command::new(BIN)
-    } else {
-        let mut c = mpirun(ranks, Transport::Shm);
-        c.arg(BIN);
-        c
-    };
+    let mut c = downhill_on(ranks, Transport::Shm);
     c.arg("train").args(args).arg("--quiet");
     let out = wait(spawn(c), Duration::from_secs(60), &args.join(" "));
     assert!(!out.status.success(), "{} succeeded", args.join(" "));
@@ -556,8 +544,8 @@ fn a_sharded_run_lists_every_tensors_rule() {
     let mut alone = Command::new(BIN);
     alone.args(args);
     let alone = wait(spawn(alone), Duration::from_secs(60), "one process");
-    let mut sharded = mpirun(3, Transport::Shm);
-    sharded.arg(BIN).args(args).arg("--shard-optimizer-state");
+    let mut sharded = downhill_on(3, Transport::Shm);
+    sharded.args(args).arg("--shard-optimizer-state");
     let sharded = wait(spawn(sharded), Duration::from_secs(60), "3 sharded ranks");
     assert!(alone.status.success() && sharded.status.success());
     let want = rules(&alone.stderr);
@@ -627,8 +615,8 @@ fn sharded_evaluation_points_agree_with_unsharded_on_every_rank_count() {
 /// returns its standard error and how long it took.
 fn failing_timed(ranks: usize, args: &[&str]) -> (String, Duration) {
     let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = mpirun(ranks, Transport::Shm);
-    c.arg(BIN).arg("train").args(args).arg("--quiet");
+    let mut c = downhill_on(ranks, Transport::Shm);
+    c.arg("train").args(args).arg("--quiet");
     let start = Instant::now();
     let out = wait(spawn(c), Duration::from_secs(60), &args.join(" "));
     let took = start.elapsed();

@@ -5,22 +5,16 @@
 
 mod common;
 
-use common::mpi::{mpirun, spawn, wait, Transport, BIN, DATA, JOBS};
-use common::{json, without_times};
+use common::mpi::{downhill_on, spawn, wait, Transport, DATA, JOBS};
+use common::{assert_same_comparison, json};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 /// `downhill compare ARGS --out OUT` on `ranks` ranks (1: a plain process).
 fn compare(ranks: usize, out: &Path, extra: &[&str]) -> Output {
     let _one = JOBS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = if ranks == 1 {
-        Command::new(BIN)
-    } else {
-        let mut c = mpirun(ranks, Transport::Shm);
-        c.arg(BIN);
-        c
-    };
+    let mut c = downhill_on(ranks, Transport::Shm);
     c.args([
         "compare",
         "--data",
@@ -45,14 +39,6 @@ fn compare(ranks: usize, out: &Path, extra: &[&str]) -> Output {
     )
 }
 
-/// The summary without clock readings, run folders relative to `out`.
-fn comparable(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .unwrap()
-        .replace(&out.display().to_string(), "OUT");
-    without_times(serde_json::from_str(&text).unwrap())
-}
-
 #[test]
 fn a_comparison_spread_over_ranks_equals_one_process() {
     let tmp = tempfile::tempdir().unwrap();
@@ -63,19 +49,7 @@ fn a_comparison_spread_over_ranks_equals_one_process() {
         let out = tmp.path().join(format!("ranks{ranks}"));
         let o = compare(ranks, &out, &["--seeds", "2"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(comparable(&one), comparable(&out), "{ranks} ranks");
-        for picture in [
-            "loss.png",
-            "accuracy.png",
-            "test_loss.png",
-            "loss_steps.png",
-        ] {
-            assert!(
-                std::fs::read(one.join(picture)).unwrap()
-                    == std::fs::read(out.join(picture)).unwrap(),
-                "{ranks} ranks: {picture} differs"
-            );
-        }
+        assert_same_comparison(&one, &out);
         // Every run's folder was written by the rank that ran it.
         for r in json(&out.join("summary.json"))["runs"].as_array().unwrap() {
             assert!(Path::new(r["dir"].as_str().unwrap())

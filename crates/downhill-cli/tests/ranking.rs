@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, ok, refused, without_times};
+use common::{assert_same_comparison, json, ok, refused, without_times};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -54,14 +54,6 @@ fn floats(v: &Value) -> Vec<f64> {
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect()
-}
-
-/// The summary without clock readings, with run folders relative to `out`.
-fn comparable(out: &Path) -> Value {
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .unwrap()
-        .replace(&out.display().to_string(), "OUT");
-    without_times(serde_json::from_str(&text).unwrap())
 }
 
 #[test]
@@ -230,36 +222,13 @@ fn runs_in_parallel_give_the_results_of_runs_one_at_a_time() {
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     run(&compare_args(&one, &["--seeds", "2", "--jobs", "1"]));
     run(&compare_args(&two, &["--seeds", "2", "--jobs", "3"]));
-    assert_eq!(comparable(&one), comparable(&two));
-    for picture in [
-        "loss.png",
-        "loss_steps.png",
-        "accuracy.png",
-        "test_loss.png",
-    ] {
-        assert!(
-            std::fs::read(one.join(picture)).unwrap() == std::fs::read(two.join(picture)).unwrap(),
-            "{picture} differs"
-        );
-    }
+    assert_same_comparison(&one, &two);
 }
 
 /// Every output that does not read a clock: the summary without times, each
 /// run's metrics and per-step losses, and the pictures, byte for byte.
 fn assert_same_outputs(reference: &Path, out: &Path) {
-    assert_eq!(comparable(reference), comparable(out));
-    for picture in [
-        "loss.png",
-        "loss_steps.png",
-        "accuracy.png",
-        "test_loss.png",
-    ] {
-        assert!(
-            std::fs::read(reference.join(picture)).unwrap()
-                == std::fs::read(out.join(picture)).unwrap(),
-            "{picture} differs"
-        );
-    }
+    assert_same_comparison(reference, out);
     let summary = json(&reference.join("summary.json"));
     for r in summary["runs"].as_array().unwrap() {
         let rel = Path::new(r["dir"].as_str().unwrap())
@@ -439,23 +408,28 @@ fn bad_settings_are_refused_in_one_line() {
     assert!(refused(&a).contains("already holds a comparison"));
 }
 
+/// `downhill compare --suite small EXTRA --out OUT`, and its `suite.json`.
+fn suite(out: &Path, extra: &[&str]) -> Value {
+    let o = out.to_str().unwrap();
+    let mut args = vec!["compare", "--suite", "small", "--quiet", "--out", o];
+    args.extend(extra);
+    ok(&args);
+    json(&out.join("suite.json"))
+}
+
 #[test]
 fn the_small_suite_scores_optimizers_under_both_rulesets() {
     let dir = tempfile::tempdir().unwrap();
     let own = dir.path().join("self");
-    ok(&[
-        "compare",
-        "--suite",
-        "small",
-        "--optimizers",
-        "adamw(lr=0.001,weight_decay=0.01),sgd(lr=0.05,momentum=0.9,nesterov=true)",
-        "--jobs",
-        "2",
-        "--quiet",
-        "--out",
-        own.to_str().unwrap(),
-    ]);
-    let s = json(&own.join("suite.json"));
+    let s = suite(
+        &own,
+        &[
+            "--optimizers",
+            "adamw(lr=0.001,weight_decay=0.01),sgd(lr=0.05,momentum=0.9,nesterov=true)",
+            "--jobs",
+            "2",
+        ],
+    );
     assert_eq!(s["ruleset"], "self_tuning");
     let workloads = s["workloads"].as_array().unwrap().len();
     assert_eq!(workloads, 4);
@@ -493,21 +467,17 @@ fn the_small_suite_scores_optimizers_under_both_rulesets() {
     }
 
     let external = dir.path().join("external");
-    ok(&[
-        "compare",
-        "--suite",
-        "small",
-        "--ruleset",
-        "external",
-        "--trials",
-        "2",
-        "--optimizers",
-        "adamw(lr=0.001,weight_decay=0.01)",
-        "--quiet",
-        "--out",
-        external.to_str().unwrap(),
-    ]);
-    let s = json(&external.join("suite.json"));
+    let s = suite(
+        &external,
+        &[
+            "--ruleset",
+            "external",
+            "--trials",
+            "2",
+            "--optimizers",
+            "adamw(lr=0.001,weight_decay=0.01)",
+        ],
+    );
     assert_eq!(s["ruleset"], "external");
     assert_eq!(s["trials"], 2);
     let st = &s["standings"][0];

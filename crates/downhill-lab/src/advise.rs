@@ -8,7 +8,7 @@
 //! the strong alternative once its rate is tuned; full-batch L-BFGS when a
 //! pass over the data is cheap and the model is convex (logistic regression).
 
-use crate::error::{write_file, LabError};
+use crate::error::{write_json, LabError};
 use crate::figures::FORMATS;
 use crate::tune::{round_rate, tuning_split, with_lr, TuneSettings};
 use downhill::Rng;
@@ -492,12 +492,7 @@ pub fn race(
         );
     }
     chart.save(out.join("race"), FORMATS)?;
-    write_file(
-        &out.join("race.json"),
-        serde_json::to_string_pretty(&result)
-            .expect("serialises")
-            .as_bytes(),
-    )?;
+    write_json(&out.join("race.json"), &result)?;
     Ok(result)
 }
 

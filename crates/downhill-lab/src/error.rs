@@ -25,6 +25,19 @@ pub enum LabError {
     },
 }
 
+/// Writes `value` as pretty JSON, atomically.
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
+    path: &std::path::Path,
+    value: &T,
+) -> Result<(), LabError> {
+    write_file(
+        path,
+        serde_json::to_string_pretty(value)
+            .expect("serialises")
+            .as_bytes(),
+    )
+}
+
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), LabError> {
     downhill::state::write_atomic(path, bytes).map_err(|source| LabError::Io {
         path: path.to_path_buf(),

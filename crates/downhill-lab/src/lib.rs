@@ -22,6 +22,7 @@ pub mod compare;
 mod error;
 pub mod figures;
 pub mod presets;
+mod saved;
 pub mod stats;
 pub mod suite;
 pub mod tune;

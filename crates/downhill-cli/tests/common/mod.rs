@@ -85,3 +85,37 @@ pub fn without_times(mut v: Value) -> Value {
     }
     v
 }
+
+/// A comparison's `summary.json` without clock readings, with its run
+/// folders relative to `out`: what two runs of one comparison share.
+pub fn comparable(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("summary.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+        .replace(&out.display().to_string(), "OUT");
+    without_times(serde_json::from_str(&text).unwrap())
+}
+
+/// Two comparisons agree: the summaries up to clock readings, and the
+/// pictures (which read no clock) byte for byte.
+pub fn assert_same_comparison(a: &Path, b: &Path) {
+    assert_eq!(
+        comparable(a),
+        comparable(b),
+        "{} against {}",
+        a.display(),
+        b.display()
+    );
+    for picture in [
+        "loss.png",
+        "loss_steps.png",
+        "accuracy.png",
+        "test_loss.png",
+    ] {
+        assert!(
+            std::fs::read(a.join(picture)).unwrap() == std::fs::read(b.join(picture)).unwrap(),
+            "{picture} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}

@@ -63,3 +63,13 @@ pub fn spawn(mut c: Command) -> Child {
         .spawn()
         .expect("mpirun starts (apt-get install openmpi-bin)")
 }
+
+/// `downhill` on `ranks` ranks: under `mpirun`, or a plain process for 1.
+pub fn downhill_on(ranks: usize, transport: Transport) -> Command {
+    if ranks == 1 {
+        return Command::new(BIN);
+    }
+    let mut c = mpirun(ranks, transport);
+    c.arg(BIN);
+    c
+}

@@ -19,8 +19,9 @@ pub use ranking::{
 };
 pub use runs::{run_indices, Executor, Local};
 
-use crate::error::{write_file, LabError};
+use crate::error::{write_json, LabError};
 use crate::figures;
+use crate::saved;
 use crate::tune::{TuneResult, TuneSettings};
 use downhill::optim::OptimizerSpec;
 use downhill_train::{EpochRecord, Observer, Summary, TrainConfig};
@@ -30,6 +31,13 @@ use std::path::{Path, PathBuf};
 /// The file a comparison's settings are kept in, so that `--resume` can
 /// continue it.
 pub const SETTINGS_FILE: &str = "comparison.json";
+
+/// A comparison's folder: its settings first, `summary.json` last.
+const COMPARISON: saved::Kind = saved::Kind {
+    name: "comparison",
+    settings: SETTINGS_FILE,
+    done: "summary.json",
+};
 
 /// What to compare.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -257,31 +265,7 @@ pub fn compare(
     exec: &dyn Executor,
 ) -> Result<Option<CompareResult>, LabError> {
     settings.validate()?;
-    let out = &settings.out;
-    for held in ["summary.json", SETTINGS_FILE] {
-        if out.join(held).exists() {
-            return Err(LabError::Invalid(format!(
-                "{} already holds a comparison; continue it with --resume {}, or choose another --out folder",
-                out.display(),
-                out.display()
-            )));
-        }
-    }
-    // Every process has looked before any writes.
-    exec.barrier();
-    if exec.writes() {
-        std::fs::create_dir_all(out).map_err(|source| LabError::Io {
-            path: out.clone(),
-            source,
-        })?;
-        write_file(
-            &out.join(SETTINGS_FILE),
-            serde_json::to_string_pretty(settings)
-                .expect("settings serialise")
-                .as_bytes(),
-        )?;
-    }
-    exec.barrier();
+    saved::claim(&settings.out, &COMPARISON, settings, exec)?;
     runs::run_comparison(settings, observer, exec)
 }
 
@@ -295,28 +279,10 @@ pub fn resume(
     observer: &(dyn Fn(&str) -> Box<dyn Observer> + Sync),
     exec: &dyn Executor,
 ) -> Result<Option<CompareResult>, LabError> {
-    let path = out.join(SETTINGS_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        LabError::Invalid(format!(
-            "{}: cannot read it ({e}); --resume takes the --out folder of a comparison",
-            path.display()
-        ))
-    })?;
-    let mut settings: CompareSettings = serde_json::from_str(&text).map_err(|e| {
-        LabError::Invalid(format!(
-            "{}: not a comparison's settings ({e})",
-            path.display()
-        ))
-    })?;
+    let mut settings: CompareSettings = saved::reopen(out, &COMPARISON)?;
     // The folder may have moved since.
     settings.out = out.to_path_buf();
     settings.validate()?;
-    if out.join("summary.json").exists() {
-        return Err(LabError::Invalid(format!(
-            "{}: the comparison is already complete (summary.json is there)",
-            out.display()
-        )));
-    }
     runs::run_comparison(&settings, observer, exec)
 }
 
@@ -337,12 +303,13 @@ pub(crate) fn finish(
     }
     let seeds = settings.seed_list();
     let metric = RankMetric::for_runs(&runs, text);
-    let times: Vec<Option<TargetTimes>> = settings
-        .optimizers
-        .iter()
-        .map(|l| target.map(|_| ranking::target_times(&runs, l, &seeds)))
-        .collect();
-    let ranking = rank(&runs, &settings.optimizers, &seeds, metric, &times);
+    let ranking = rank(
+        &runs,
+        &settings.optimizers,
+        &seeds,
+        metric,
+        target.is_some(),
+    );
     // One seed has nothing to pair.
     let verdicts = if seeds.len() > 1 {
         verdicts(&ranking, settings.test)
@@ -365,12 +332,7 @@ pub(crate) fn finish(
     };
     let out = &settings.out;
     figures::write_comparison(&result, &settings.notes, out)?;
-    write_file(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&result)
-            .expect("serialises")
-            .as_bytes(),
-    )?;
+    write_json(&out.join(COMPARISON.done), &result)?;
     Ok(result)
 }
 

@@ -295,18 +295,18 @@ pub struct Verdict {
 pub const ALPHA: f64 = 0.05;
 
 /// Ranks the runs (best first) by their mean final metric; a diverged
-/// optimiser has no mean and ranks after every other.
+/// optimiser has no mean and ranks after every other. With `timed`, each
+/// entry carries its runs' times to the target (their `reached`).
 pub fn rank(
     runs: &[RunResult],
     labels: &[String],
     seeds: &[u64],
     metric: RankMetric,
-    times: &[Option<TargetTimes>],
+    timed: bool,
 ) -> Vec<RankEntry> {
     let mut entries: Vec<RankEntry> = labels
         .iter()
-        .enumerate()
-        .map(|(i, label)| {
+        .map(|label| {
             let per_seed: Vec<Option<f64>> = seeds
                 .iter()
                 .map(|&s| {
@@ -323,7 +323,7 @@ pub fn rank(
                 mean: all.as_deref().and_then(stats::mean),
                 ci95: all.as_deref().and_then(stats::t_interval95),
                 per_seed,
-                to_target: times.get(i).cloned().flatten(),
+                to_target: timed.then(|| target_times(runs, label, seeds)),
             }
         })
         .collect();
@@ -477,7 +477,7 @@ pub fn time_to_target(history: &[EpochRecord], target: &Target) -> Option<Reache
 
 /// The times of every seed's run of `label` (infinite where the target
 /// was not reached or the run diverged first).
-pub fn target_times(runs: &[RunResult], label: &str, seeds: &[u64]) -> TargetTimes {
+fn target_times(runs: &[RunResult], label: &str, seeds: &[u64]) -> TargetTimes {
     let mut t = TargetTimes {
         steps: Vec::new(),
         seconds: Vec::new(),

@@ -58,19 +58,17 @@ impl Executor for Local {
         work: &(dyn Fn(usize) -> Result<String, LabError> + Sync),
     ) -> Result<Vec<String>, LabError> {
         run_indices(&(0..n).collect::<Vec<_>>(), self.jobs, work)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect()
     }
 }
 
 /// Runs `work` on each of `indices`, `jobs` at a time; returns the outputs
-/// in the order of `indices`. After a failure no new task starts.
+/// in the order of `indices`, or the error of the first failing one in that
+/// order. After a failure no new task starts.
 pub fn run_indices(
     indices: &[usize],
     jobs: usize,
     work: &(dyn Fn(usize) -> Result<String, LabError> + Sync),
-) -> Vec<(usize, Result<String, LabError>)> {
+) -> Result<Vec<String>, LabError> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let slots: Vec<Mutex<Option<Result<String, LabError>>>> =
@@ -97,20 +95,21 @@ pub fn run_indices(
             }
         });
     }
+    // Tasks start in order, so the ones never started come after a failed
+    // one: the first error in order is met before any of them.
     let mut out = Vec::with_capacity(indices.len());
     for (k, slot) in slots.into_iter().enumerate() {
         match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(r) => out.push((indices[k], r)),
-            // Not started after an earlier failure: report that failure.
-            None => break,
+            Some(r) => out.push(r?),
+            None => {
+                return Err(LabError::Invalid(format!(
+                    "task {} did not run",
+                    indices[k]
+                )))
+            }
         }
     }
-    // The lowest failing index first, whatever finished in between.
-    if let Some(pos) = out.iter().position(|(_, r)| r.is_err()) {
-        let failure = out.swap_remove(pos);
-        return vec![failure];
-    }
-    out
+    Ok(out)
 }
 
 /// Tunes, trains every (optimiser, seed) task and, on the writing process,

@@ -23,7 +23,8 @@ mod score;
 pub use score::{profile, profile_area, Standing, SuiteResult, TAU_MAX};
 
 use crate::compare::{self, CompareSettings, Executor, PairedTest, Target, TargetMetric};
-use crate::error::{write_file, LabError};
+use crate::error::LabError;
+use crate::saved;
 use crate::tune::{round_rate, with_lr};
 use downhill::hyper::HyperValue;
 use downhill::optim::OptimizerSpec;
@@ -33,6 +34,13 @@ use std::path::{Path, PathBuf};
 
 /// The file a suite's settings are kept in, so that `--resume` continues it.
 pub const SUITE_FILE: &str = "suite-settings.json";
+
+/// A suite's folder: its settings first, `suite.json` last.
+pub(crate) const SUITE: saved::Kind = saved::Kind {
+    name: "suite",
+    settings: SUITE_FILE,
+    done: "suite.json",
+};
 
 /// Names of the shipped suites.
 pub const SUITES: &[&str] = &["small"];
@@ -325,27 +333,7 @@ pub fn run_suite(
     settings.validate()?;
     let out = &settings.out;
     if !resuming {
-        if out.join(SUITE_FILE).exists() || out.join("suite.json").exists() {
-            return Err(LabError::Invalid(format!(
-                "{} already holds a suite; continue it with --resume {}, or choose another --out folder",
-                out.display(),
-                out.display()
-            )));
-        }
-        exec.barrier();
-        if exec.writes() {
-            std::fs::create_dir_all(out).map_err(|source| LabError::Io {
-                path: out.clone(),
-                source,
-            })?;
-            write_file(
-                &out.join(SUITE_FILE),
-                serde_json::to_string_pretty(settings)
-                    .expect("settings serialise")
-                    .as_bytes(),
-            )?;
-        }
-        exec.barrier();
+        saved::claim(out, &SUITE, settings, exec)?;
     }
     for w in &settings.suite.workloads {
         let cs = settings.workload_settings(w)?;
@@ -378,21 +366,8 @@ pub fn resume_suite(
     observer: &(dyn Fn(&str) -> Box<dyn Observer> + Sync),
     exec: &dyn Executor,
 ) -> Result<Option<SuiteResult>, LabError> {
-    let path = out.join(SUITE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| LabError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let mut s: SuiteSettings = serde_json::from_str(&text).map_err(|e| {
-        LabError::Invalid(format!("{}: not a suite's settings ({e})", path.display()))
-    })?;
+    let mut s: SuiteSettings = saved::reopen(out, &SUITE)?;
     s.out = out.to_path_buf();
-    if out.join("suite.json").exists() {
-        return Err(LabError::Invalid(format!(
-            "{}: the suite is already complete (suite.json is there)",
-            out.display()
-        )));
-    }
     run_suite(&s, observer, exec, true)
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Ruleset, SuiteSettings};
 use crate::compare::Target;
-use crate::error::{write_file, LabError};
+use crate::error::{write_file, write_json, LabError};
 use crate::figures::FORMATS;
 use downhill_plot::{LineChart, LineStyle, Report, Scale, Section, Series, Table};
 use serde::{Deserialize, Serialize};
@@ -295,12 +295,7 @@ pub(super) fn write_outputs(settings: &SuiteSettings, r: &SuiteResult) -> Result
     Report::new(format!("downhill suite: {}", r.suite))
         .section(section)
         .write(out.join("report.html"))?;
-    write_file(
-        &out.join("suite.json"),
-        serde_json::to_string_pretty(r)
-            .expect("serialises")
-            .as_bytes(),
-    )?;
+    write_json(&out.join(super::SUITE.done), r)?;
     Ok(())
 }
 
