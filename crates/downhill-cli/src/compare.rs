@@ -108,7 +108,7 @@ pub struct CompareArgs {
     /// Runs at a time, each on its own share of the cores (results do not
     /// depend on it: a run's bits do not depend on its thread count).
     #[arg(long, value_name = "J", default_value_t = 1)]
-    jobs: usize,
+    pub(crate) jobs: usize,
     /// L2 penalty on weights.
     #[arg(long, value_name = "F")]
     l2: Option<f64>,
@@ -207,11 +207,12 @@ pub fn observer(quiet: bool) -> impl Fn(&str) -> Box<dyn Observer> + Sync {
     }
 }
 
-/// Prints the summary's path and table after a comparison.
-pub fn print_outcome(out: &std::path::Path) {
+/// Prints the table (`summary.md` of a comparison, `suite.md` of a suite)
+/// and the report's path.
+fn print_outcome(out: &std::path::Path, table: &str) {
     eprintln!(
         "\n{}",
-        std::fs::read_to_string(out.join("summary.md")).unwrap_or_default()
+        std::fs::read_to_string(out.join(table)).unwrap_or_default()
     );
     eprintln!("report: {}", out.join("report.html").display());
 }
@@ -226,8 +227,7 @@ pub fn run(a: CompareArgs) -> Result<(), UserError> {
     {
         if let Some(session) = downhill_train::distributed::init().map_err(UserError)? {
             if session.world().size() > 1 {
-                let jobs = a.jobs;
-                return crate::parallel::compare(a, session, jobs);
+                return crate::parallel::compare(a, session);
             }
         }
     }
@@ -243,13 +243,13 @@ pub fn run_with(a: CompareArgs, exec: &dyn Executor) -> Result<(), UserError> {
         if dir.join(downhill_lab::suite::SUITE_FILE).exists() {
             let r = downhill_lab::suite::resume_suite(dir, &observer(quiet), exec)?;
             if r.is_some() && !quiet {
-                print_suite(dir);
+                print_outcome(dir, "suite.md");
             }
             return Ok(());
         }
         let r = downhill_lab::compare::resume(dir, &observer(quiet), exec)?;
         if r.is_some() && !quiet {
-            print_outcome(dir);
+            print_outcome(dir, "summary.md");
         }
         return Ok(());
     }
@@ -258,7 +258,7 @@ pub fn run_with(a: CompareArgs, exec: &dyn Executor) -> Result<(), UserError> {
         let out = s.out.clone();
         let r = downhill_lab::suite::run_suite(&s, &observer(quiet), exec, false)?;
         if r.is_some() && !quiet {
-            print_suite(&out);
+            print_outcome(&out, "suite.md");
         }
         return Ok(());
     }
@@ -266,18 +266,9 @@ pub fn run_with(a: CompareArgs, exec: &dyn Executor) -> Result<(), UserError> {
     let out = settings.out.clone();
     let r = compare(&settings, &observer(quiet), exec)?;
     if r.is_some() && !quiet {
-        print_outcome(&out);
+        print_outcome(&out, "summary.md");
     }
     Ok(())
-}
-
-/// Prints a suite's table.
-fn print_suite(out: &std::path::Path) {
-    eprintln!(
-        "\n{}",
-        std::fs::read_to_string(out.join("suite.md")).unwrap_or_default()
-    );
-    eprintln!("report: {}", out.join("report.html").display());
 }
 
 /// The suite the flags ask for.

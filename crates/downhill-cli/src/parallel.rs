@@ -117,18 +117,14 @@ fn train(args: &TrainArgs, par: Parallel, obs: &mut dyn Observer) -> Result<(), 
 /// on one rank, so its bits equal a one-process run's. Rank 0 gathers the
 /// results and writes the summary, pictures and report. A rank whose run
 /// fails prints why, naming itself, and ends the whole job.
-pub fn compare(
-    args: crate::compare::CompareArgs,
-    session: Session,
-    jobs: usize,
-) -> Result<(), UserError> {
+pub fn compare(args: crate::compare::CompareArgs, session: Session) -> Result<(), UserError> {
     let world = session.world();
     let (rank, size) = (world.rank(), world.size());
     let ranks = Ranks {
         world: std::sync::Mutex::new(world),
         rank,
         size,
-        jobs,
+        jobs: args.jobs,
     };
     match crate::compare::run_with(args, &ranks) {
         Ok(()) => {

@@ -158,12 +158,7 @@ pub struct TargetTimes {
 }
 
 impl TargetTimes {
-    /// Median steps (infinite when fewer than half reached the target).
-    pub fn median_steps(&self) -> f64 {
-        median(&self.steps)
-    }
-
-    /// Median seconds.
+    /// Median seconds (infinite when fewer than half reached the target).
     pub fn median_seconds(&self) -> f64 {
         median(&self.seconds)
     }
