@@ -42,6 +42,11 @@ fn msg(s: String) -> candle_core::Error {
 /// let varmap = VarMap::new();
 /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
 /// let model = candle_nn::linear(3, 1, vb.pp("fc"))?;
+/// // Start from zeros, not candle's unseeded random weights, so that the
+/// // example gives the same loss on every run.
+/// for var in varmap.all_vars() {
+///     var.set(&var.zeros_like()?)?;
+/// }
 /// let cfg: downhill_candle::Config = "adamw(lr=0.1,weight_decay=0.01)".parse()?;
 /// let mut opt = downhill_candle::CandleOptimizer::from_varmap(&varmap, cfg)?
 ///     .with_schedule("cosineannealinglr(T_max=100)")?;
